@@ -1,0 +1,3 @@
+from weightinit_cli.cli import app
+
+app(prog_name="winit")

@@ -1,0 +1,269 @@
+"""apply_weight_init: walk a model's modules and initialize every Linear and conv layer.
+
+Which activation follows a layer (for ``gain="auto"``) is read from the module
+order: the first activation module after the layer, looking past dropout,
+normalization, pooling and flatten modules, and stopping at the next weighted
+layer. When the next module is something else (a custom module, or the model
+applies its activation functionally in ``forward``) winit cannot tell and
+assumes linear (gain 1); the record says so in ``activation_source``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import scratch, torch_init
+from .errors import ShapeError, WinitError
+from .fans import calculate_gain, fan_in_and_fan_out
+from .methods import canonical_name, expected_std, get_method, he_gain, resolve_params
+
+WEIGHTED_LAYERS = (
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+)
+ACTIVATIONS: dict[type[nn.Module], str] = {
+    nn.ReLU: "relu",
+    nn.LeakyReLU: "leaky_relu",
+    nn.Tanh: "tanh",
+    nn.Sigmoid: "sigmoid",
+    nn.SELU: "selu",
+    nn.GELU: "gelu",
+    nn.ELU: "elu",
+    nn.SiLU: "silu",
+    nn.Identity: "linear",
+}
+# Modules that leave the choice of gain to whatever comes after them.
+TRANSPARENT = (
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Dropout3d,
+    nn.Flatten,
+    nn.Unflatten,
+    nn.modules.batchnorm._BatchNorm,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.modules.pooling._MaxPoolNd,
+    nn.modules.pooling._AvgPoolNd,
+    nn.modules.pooling._AdaptiveAvgPoolNd,
+    nn.modules.pooling._AdaptiveMaxPoolNd,
+)
+
+
+@dataclass
+class AppliedInit:
+    """What apply_weight_init did to one layer."""
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    fan_in: int
+    fan_out: int
+    method: str
+    params: dict[str, Any]
+    gain: float | None
+    target_std: float
+    bias: str | None
+    activation: str
+    activation_source: str  # "module" | "assumed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class InitReport:
+    """Per-layer records of what was applied, and the modules left untouched."""
+
+    layers: list[AppliedInit] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[AppliedInit]:
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, index: int) -> AppliedInit:
+        return self.layers[index]
+
+
+def following_activations(model: nn.Module) -> dict[str, tuple[str, float, str]]:
+    """For each weighted layer: (activation name, negative slope, "module" | "assumed")."""
+    leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
+    found: dict[str, tuple[str, float, str]] = {}
+    for i, (name, module) in enumerate(leaves):
+        if not isinstance(module, WEIGHTED_LAYERS):
+            continue
+        found[name] = ("linear", 0.0, "assumed")
+        for _, nxt in leaves[i + 1 :]:
+            if type(nxt) in ACTIVATIONS:
+                slope = nxt.negative_slope if isinstance(nxt, nn.LeakyReLU) else 0.0
+                found[name] = (ACTIVATIONS[type(nxt)], slope, "module")
+                break
+            if isinstance(nxt, WEIGHTED_LAYERS):
+                found[name] = ("linear", 0.0, "module")
+                break
+            if not isinstance(nxt, TRANSPARENT):
+                break
+        else:
+            found[name] = ("linear", 0.0, "module")
+    return found
+
+
+def _square_check(name: str, method: str, shape: tuple[int, ...], groups: int) -> None:
+    if method == "identity":
+        out_per_group = shape[0] // groups
+        if out_per_group != shape[1]:
+            raise ShapeError(
+                f"identity cannot apply to layer {name!r}: it maps {shape[1] * groups} inputs "
+                f"to {shape[0]} outputs, and an identity needs them equal"
+            )
+    if method == "sparse" and len(shape) != 2:
+        raise ShapeError(f"sparse applies to Dense layers only; layer {name!r} has shape {shape}")
+
+
+def _layer_params(
+    method: str, params: dict[str, Any], gain: float | str | None, act: tuple[str, float, str]
+) -> dict[str, Any]:
+    """The method's parameters for one layer, with the gain choice folded in."""
+    layer_params = dict(params)
+    if gain is None:
+        return layer_params
+    if gain == "auto":
+        if method in ("he_uniform", "he_normal"):
+            layer_params.update(nonlinearity=act[0], a=act[1])
+        elif get_method(method).takes_gain:
+            layer_params["gain"] = calculate_gain(
+                act[0], act[1] if act[0] == "leaky_relu" else None
+            )
+        return layer_params
+    layer_params["gain"] = float(gain)
+    return layer_params
+
+
+def _gain_used(method: str, params: dict[str, Any]) -> float | None:
+    if not get_method(method).takes_gain:
+        return None
+    resolved = resolve_params(method, params)
+    return he_gain(resolved) if method in ("he_uniform", "he_normal") else resolved["gain"]
+
+
+def apply_weight_init(
+    model: nn.Module,
+    method: str = "he_normal",
+    backend: str = "scratch",
+    gain: float | str | None = None,
+    seed: int | None = None,
+    bias: str | None = None,
+    **params: Any,
+) -> InitReport:
+    """Initialize every Linear, ConvNd and ConvTransposeNd weight (and bias) of `model`.
+
+    gain: None keeps the method's own default (as torch.nn.init has it); "auto"
+    uses calculate_gain of the activation that follows each layer; a number sets it.
+    bias: "zeros" or "torch_default" (U(±1/√fan_in)); None means torch_default for
+    method="torch_default" and zeros otherwise.
+    """
+    method = canonical_name(method)
+    if backend not in ("scratch", "torch"):
+        raise WinitError(f"backend must be 'scratch' or 'torch'; got {backend!r}")
+    if isinstance(gain, str) and gain not in ("auto", "default"):
+        raise WinitError(f"gain must be a number, 'auto' or 'default'; got {gain!r}")
+    gain = None if gain == "default" else gain
+    if gain not in (None, "auto") and not get_method(method).takes_gain:
+        raise WinitError(f"{method} does not take a gain")
+    bias = bias or ("torch_default" if method == "torch_default" else "zeros")
+    if bias not in ("zeros", "torch_default"):
+        raise WinitError(f"bias must be 'zeros' or 'torch_default'; got {bias!r}")
+    resolve_params(method, params)
+
+    rng = np.random.default_rng(seed)
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    activations = following_activations(model)
+    report = InitReport()
+    for name, module in model.named_modules():
+        if isinstance(module, WEIGHTED_LAYERS):
+            report.layers.append(
+                _init_layer(
+                    name,
+                    module,
+                    method,
+                    backend,
+                    gain,
+                    bias,
+                    params,
+                    activations[name],
+                    rng,
+                    generator,
+                )
+            )
+        elif not list(module.children()) and any(True for _ in module.parameters(recurse=False)):
+            report.skipped.append(name)
+    return report
+
+
+def _init_layer(
+    name: str,
+    module: nn.Module,
+    method: str,
+    backend: str,
+    gain: float | str | None,
+    bias: str,
+    params: dict[str, Any],
+    activation: tuple[str, float, str],
+    rng: np.random.Generator,
+    generator: torch.Generator | None,
+) -> AppliedInit:
+    weight = module.weight
+    shape = tuple(weight.shape)
+    groups = getattr(module, "groups", 1)
+    _square_check(name, method, shape, groups)
+    layer_params = _layer_params(method, params, gain, activation)
+    if backend == "scratch":
+        values = torch.from_numpy(
+            scratch.init(method, shape, rng=rng, groups=groups, **layer_params)
+        )
+    else:
+        values = torch_init.init(method, shape, generator=generator, groups=groups, **layer_params)
+    with torch.no_grad():
+        weight.copy_(values)
+        if module.bias is not None:
+            if bias == "zeros":
+                module.bias.zero_()
+            elif backend == "scratch":
+                module.bias.copy_(
+                    torch.from_numpy(
+                        scratch.torch_default_bias(shape, module.bias.numel(), rng=rng)
+                    )
+                )
+            else:
+                cpu_bias = torch.empty(module.bias.shape)
+                torch_init.torch_default_bias_(cpu_bias, shape, generator=generator)
+                module.bias.copy_(cpu_bias)
+    fan_in, fan_out = fan_in_and_fan_out(shape)
+    return AppliedInit(
+        name=name,
+        kind=type(module).__name__,
+        shape=shape,
+        fan_in=fan_in,
+        fan_out=fan_out,
+        method=method,
+        params=resolve_params(method, layer_params),
+        gain=_gain_used(method, layer_params),
+        target_std=expected_std(method, shape, layer_params, groups=groups),
+        bias=bias if module.bias is not None else None,
+        activation=activation[0],
+        activation_source=activation[2],
+    )

@@ -1,0 +1,22 @@
+"""The one error type for user mistakes, caught at the command boundary."""
+
+from __future__ import annotations
+
+
+class WinitError(Exception):
+    """A problem the user can fix: bad config, unknown method, impossible shape.
+
+    The CLI prints it as one ``Error: ...`` line and exits with ``exit_code``
+    (2 for usage and config errors, 1 for a fault during a run).
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class ShapeError(WinitError, ValueError):
+    """A tensor or layer shape that a method or model cannot work with."""

@@ -1,0 +1,432 @@
+"""The catalogue of init methods: names, aliases, formulas, parameters, references.
+
+Pure data and pure-Python math (no NumPy, no torch) so that `winit methods` starts
+instantly. Both backends (scratch.py, torch_init.py) take their parameter names,
+defaults and target std from here.
+
+References
+- Glorot & Bengio 2010, Understanding the difficulty of training deep feedforward
+  neural networks (AISTATS).
+- He, Zhang, Ren & Sun 2015, Delving deep into rectifiers (ICCV).
+- LeCun, Bottou, Orr & Mueller 1998, Efficient BackProp.
+- Saxe, McClelland & Ganguli 2014, Exact solutions to the nonlinear dynamics of
+  learning in deep linear neural networks (ICLR).
+- Martens 2010, Deep learning via Hessian-free optimization (ICML).
+- Zagoruyko & Komodakis 2017, DiracNets; Le, Jaitly & Hinton 2015, IRNN.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import ShapeError, WinitError
+from .fans import FAN_MODES, NONLINEARITIES, calculate_gain, fan, fan_in_and_fan_out
+
+# Keras and JAX divide by this so that a normal truncated at +-2 sigma keeps the
+# requested std: it is the std of a standard normal truncated to [-2, 2].
+TRUNCATED_NORMAL_STD_CORRECTION = 0.87962566103423978
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Any
+    help: str
+    kind: str = "float"  # float | int | str
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    formula: str
+    best_for: str
+    layers: str
+    reference: str
+    params: tuple[Param, ...] = ()
+    aliases: tuple[str, ...] = ()
+    random: bool = True
+    note: str = ""
+    summary: str = ""
+    param_names: tuple[str, ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "param_names", tuple(p.name for p in self.params))
+
+    @property
+    def takes_gain(self) -> bool:
+        return "gain" in self.param_names
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("param_names")
+        data["params"] = [{k: v for k, v in asdict(p).items() if v != ()} for p in self.params]
+        data["aliases"] = list(self.aliases)
+        data["takes_gain"] = self.takes_gain
+        return data
+
+
+def _gain(default: float | None = 1.0, help: str = "multiplies the std") -> Param:
+    return Param("gain", default, help)
+
+
+_MODE = Param("mode", "fan_in", "which fan scales the variance", "str", ("fan_in", "fan_out"))
+_NONLINEARITY = Param(
+    "nonlinearity",
+    "leaky_relu",
+    "the activation after the layer; with `a` it sets the gain (torch's default)",
+    "str",
+    NONLINEARITIES,
+)
+_SLOPE = Param("a", 0.0, "negative slope of the leaky_relu the gain is computed for")
+_HE_GAIN = _gain(None, "overrides the gain; default calculate_gain(nonlinearity, a) = sqrt(2)")
+
+_TRUNC_NOTE = (
+    "trunc_normal follows torch: cutoffs a and b are absolute values and the std is not "
+    "corrected, so the sample's std is below `std` (0.88x for the default [-2, 2]). "
+    "variance_scaling(distribution=truncated_normal) corrects like Keras and JAX: it "
+    f"samples with std/{TRUNCATED_NORMAL_STD_CORRECTION} cut at 2 of those stds, so the "
+    "result has exactly the target std."
+)
+
+_CATALOGUE: tuple[Method, ...] = (
+    Method(
+        "zeros",
+        "W = 0",
+        "biases only",
+        "dense, conv",
+        "baseline",
+        aliases=("zero",),
+        random=False,
+        summary="all weights zero: every unit identical, symmetry never broken",
+    ),
+    Method(
+        "ones",
+        "W = 1",
+        "nothing (baseline)",
+        "dense, conv",
+        "baseline",
+        random=False,
+        summary="all weights one: identical units and exploding sums",
+    ),
+    Method(
+        "constant",
+        "W = value",
+        "biases",
+        "dense, conv",
+        "baseline",
+        params=(Param("value", 0.0, "the constant"),),
+        random=False,
+        summary="all weights one value",
+    ),
+    Method(
+        "normal",
+        "N(mean, std²)",
+        "shallow nets",
+        "dense, conv",
+        "baseline",
+        params=(Param("mean", 0.0, "mean"), Param("std", 1.0, "standard deviation")),
+        aliases=("random_normal",),
+        summary="Gaussian with a fixed std; the default std=1 explodes deep nets",
+    ),
+    Method(
+        "uniform",
+        "U(a, b)",
+        "shallow nets",
+        "dense, conv",
+        "baseline",
+        params=(Param("a", 0.0, "lower bound"), Param("b", 1.0, "upper bound")),
+        aliases=("random_uniform",),
+        summary="uniform on a fixed interval, blind to the fans",
+    ),
+    Method(
+        "trunc_normal",
+        "N(mean, std²) cut to [a, b]",
+        "transformers (std 0.02)",
+        "dense, conv",
+        "torch.nn.init",
+        params=(
+            Param("mean", 0.0, "mean of the untruncated normal"),
+            Param("std", 1.0, "std of the untruncated normal"),
+            Param("a", -2.0, "lower cutoff (absolute value)"),
+            Param("b", 2.0, "upper cutoff (absolute value)"),
+        ),
+        note=_TRUNC_NOTE,
+        summary="truncated Gaussian, torch semantics (ViT/timm use std=0.02)",
+    ),
+    Method(
+        "xavier_uniform",
+        "U(±gain·√(6/(fan_in+fan_out)))",
+        "tanh, sigmoid, linear",
+        "dense, conv",
+        "Glorot & Bengio 2010",
+        params=(_gain(),),
+        aliases=("xavier", "glorot", "glorot_uniform"),
+        summary="Glorot: keeps variance forward and backward (uniform)",
+    ),
+    Method(
+        "xavier_normal",
+        "N(0, gain²·2/(fan_in+fan_out))",
+        "tanh, sigmoid, linear",
+        "dense, conv",
+        "Glorot & Bengio 2010",
+        params=(_gain(),),
+        aliases=("glorot_normal",),
+        summary="Glorot: keeps variance forward and backward (normal)",
+    ),
+    Method(
+        "he_uniform",
+        "U(±gain·√(3/fan)), gain = √(2/(1+a²))",
+        "relu, leaky_relu",
+        "dense, conv",
+        "He et al. 2015",
+        params=(_MODE, _NONLINEARITY, _SLOPE, _HE_GAIN),
+        aliases=("kaiming_uniform",),
+        summary="He/Kaiming: keeps ReLU signals alive (uniform)",
+    ),
+    Method(
+        "he_normal",
+        "N(0, gain²/fan), gain = √(2/(1+a²))",
+        "relu, leaky_relu",
+        "dense, conv",
+        "He et al. 2015",
+        params=(_MODE, _NONLINEARITY, _SLOPE, _HE_GAIN),
+        aliases=("he", "kaiming", "kaiming_normal"),
+        summary="He/Kaiming: keeps ReLU signals alive (normal)",
+    ),
+    Method(
+        "lecun_uniform",
+        "U(±gain·√(3/fan_in))",
+        "selu, linear",
+        "dense, conv",
+        "LeCun et al. 1998",
+        params=(_gain(),),
+        summary="LeCun: unit variance for linear/SELU units (uniform)",
+    ),
+    Method(
+        "lecun_normal",
+        "N(0, gain²/fan_in)",
+        "selu, linear",
+        "dense, conv",
+        "LeCun et al. 1998",
+        params=(_gain(),),
+        note="A plain normal, as torch's kaiming_normal_(nonlinearity='linear'); "
+        "Keras' lecun_normal is variance_scaling(1, fan_in, truncated_normal).",
+        summary="LeCun: unit variance for linear/SELU units (normal)",
+    ),
+    Method(
+        "variance_scaling",
+        "std = gain·√(scale/fan)",
+        "any",
+        "dense, conv",
+        "Keras VarianceScaling",
+        params=(
+            Param("scale", 1.0, "variance scale (1: lecun, 2: he; with fan_avg, 1: xavier)"),
+            Param("mode", "fan_in", "which fan", "str", FAN_MODES),
+            Param(
+                "distribution",
+                "truncated_normal",
+                "sampling distribution",
+                "str",
+                ("normal", "truncated_normal", "uniform"),
+            ),
+            _gain(),
+        ),
+        note=_TRUNC_NOTE,
+        summary="the general fan-scaled family: lecun, xavier and he are special cases",
+    ),
+    Method(
+        "orthogonal",
+        "gain·Q, Q orthogonal (QR of N(0, 1))",
+        "linear, tanh",
+        "dense, conv",
+        "Saxe et al. 2014",
+        params=(_gain(),),
+        summary="(semi-)orthogonal matrix, flattened to out × rest; "
+        "deep linear nets train in depth-independent time",
+    ),
+    Method(
+        "identity",
+        "W = I (eye; dirac for conv)",
+        "linear, residual",
+        "square dense, conv",
+        "Le et al. 2015; Zagoruyko 2017",
+        aliases=("eye", "dirac"),
+        random=False,
+        summary="the layer is the identity map; needs in == out (per group for conv)",
+    ),
+    Method(
+        "sparse",
+        "N(0, std²), a fraction `sparsity` of each column 0",
+        "deep tanh nets",
+        "dense",
+        "Martens 2010",
+        params=(
+            Param("sparsity", 0.1, "fraction of zeros in each column"),
+            Param("std", 0.01, "std of the non-zero entries"),
+        ),
+        summary="sparse Gaussian columns, for deep nets trained with Hessian-free optimization",
+    ),
+    Method(
+        "torch_default",
+        "U(±1/√fan_in), bias U(±1/√fan_in)",
+        "any (PyTorch default)",
+        "dense, conv",
+        "PyTorch reset_parameters",
+        summary="PyTorch's own layer default: what you get if you do nothing",
+    ),
+)
+
+METHODS: dict[str, Method] = {m.name: m for m in _CATALOGUE}
+ALIASES: dict[str, str] = {a: m.name for m in _CATALOGUE for a in m.aliases}
+
+
+def canonical_name(name: str) -> str:
+    """The canonical name for a method name or alias; a WinitError naming close matches."""
+    key = name.strip().lower().replace("-", "_")
+    if key in METHODS:
+        return key
+    if key in ALIASES:
+        return ALIASES[key]
+    known = [*METHODS, *ALIASES]
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.75)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise WinitError(f"unknown init method {name!r}; {hint}`winit methods` lists them all")
+
+
+def get_method(name: str) -> Method:
+    return METHODS[canonical_name(name)]
+
+
+def _coerce(method: str, p: Param, value: Any) -> Any:
+    where = f"parameter {p.name!r} of {method}"
+    if value is None and p.default is None:
+        return None
+    if p.kind == "str":
+        if not isinstance(value, str) or (p.choices and value not in p.choices):
+            raise WinitError(f"{where} must be one of {', '.join(p.choices)}; got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise WinitError(f"{where} must be a number; got {value!r}")
+    if not math.isfinite(value):
+        raise WinitError(f"{where} must be finite; got {value!r}")
+    return float(value)
+
+
+def resolve_params(name: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The method's full parameter set: defaults overlaid with `params`, validated."""
+    method = get_method(name)
+    given = dict(params or {})
+    unknown = sorted(set(given) - set(method.param_names))
+    if unknown:
+        takes = ", ".join(method.param_names) or "no parameters"
+        raise WinitError(f"{method.name} does not take {', '.join(unknown)}; it takes {takes}")
+    resolved = {
+        p.name: _coerce(method.name, p, given.get(p.name, p.default)) for p in method.params
+    }
+    _check_ranges(method.name, resolved)
+    return resolved
+
+
+def _check_ranges(name: str, p: dict[str, Any]) -> None:
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise WinitError(f"{name}: {what}")
+
+    if name in ("normal", "trunc_normal", "sparse"):
+        need(p["std"] >= 0, f"std must be >= 0; got {p['std']}")
+    if name == "uniform":
+        need(p["a"] <= p["b"], f"needs a <= b; got a={p['a']}, b={p['b']}")
+    if name == "trunc_normal":
+        need(p["a"] < p["b"], f"needs a < b; got a={p['a']}, b={p['b']}")
+        need(p["std"] > 0, f"std must be > 0; got {p['std']}")
+    if name == "sparse":
+        need(0 <= p["sparsity"] < 1, f"sparsity must be in [0, 1); got {p['sparsity']}")
+    if name == "variance_scaling":
+        need(p["scale"] > 0, f"scale must be > 0; got {p['scale']}")
+
+
+def he_gain(params: Mapping[str, Any]) -> float:
+    """The gain of he_uniform / he_normal: an explicit gain, else torch's rule."""
+    if params.get("gain") is not None:
+        return float(params["gain"])
+    return calculate_gain(params["nonlinearity"], params["a"])
+
+
+def _normal_pdf(x: float) -> float:
+    return math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+
+
+def _normal_cdf(x: float) -> float:
+    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+
+
+def truncated_normal_std(mean: float, std: float, a: float, b: float) -> float:
+    """Std of N(mean, std²) truncated to the absolute interval [a, b]."""
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    z = _normal_cdf(beta) - _normal_cdf(alpha)
+    pa, pb = _normal_pdf(alpha), _normal_pdf(beta)
+    pa_x = alpha * pa if math.isfinite(alpha) else 0.0
+    pb_x = beta * pb if math.isfinite(beta) else 0.0
+    var = 1 + (pa_x - pb_x) / z - ((pa - pb) / z) ** 2
+    return std * math.sqrt(var)
+
+
+def expected_std(
+    name: str, shape: Sequence[int], params: Mapping[str, Any] | None = None, groups: int = 1
+) -> float:
+    """The std of the weights a method aims for on a weight of this shape.
+
+    For deterministic methods it is the std of the resulting tensor; for random
+    ones the std of the distribution sampled from. `groups` matters for identity only.
+    """
+    method = get_method(name)
+    p = resolve_params(method.name, params)
+    shape = tuple(int(s) for s in shape)
+    n = math.prod(shape)
+    name = method.name
+    if name in ("zeros", "ones", "constant"):
+        return 0.0
+    if name == "normal":
+        return p["std"]
+    if name == "uniform":
+        return (p["b"] - p["a"]) / math.sqrt(12)
+    if name == "trunc_normal":
+        return truncated_normal_std(p["mean"], p["std"], p["a"], p["b"])
+    fan_in, fan_out = fan_in_and_fan_out(shape)
+    if name in ("xavier_uniform", "xavier_normal"):
+        return p["gain"] * math.sqrt(2.0 / (fan_in + fan_out))
+    if name in ("he_uniform", "he_normal"):
+        return he_gain(p) / math.sqrt(fan(shape, p["mode"]))
+    if name in ("lecun_uniform", "lecun_normal"):
+        return p["gain"] / math.sqrt(fan_in)
+    if name == "variance_scaling":
+        return p["gain"] * math.sqrt(p["scale"] / fan(shape, p["mode"]))
+    if name == "orthogonal":
+        rows = shape[0]
+        cols = n // rows
+        return p["gain"] / math.sqrt(max(rows, cols))
+    if name == "identity":
+        ones = identity_ones(shape, groups)
+        frac = ones / n
+        return math.sqrt(frac - frac * frac)
+    if name == "sparse":
+        rows = shape[0]
+        kept = rows - math.ceil(p["sparsity"] * rows)
+        return p["std"] * math.sqrt(kept / rows)
+    if name == "torch_default":
+        return 1.0 / math.sqrt(3.0 * fan_in)
+    raise AssertionError(f"no expected std for {name}")  # every catalogue entry is handled
+
+
+def identity_ones(shape: Sequence[int], groups: int = 1) -> int:
+    """How many ones eye (2-D) or dirac (3-5-D, `groups`) writes into a weight."""
+    if len(shape) == 2:
+        return min(shape)
+    if len(shape) not in (3, 4, 5):
+        raise ShapeError(f"identity needs a 2-D to 5-D weight; got shape {tuple(shape)}")
+    return groups * min(shape[0] // groups, shape[1])
