@@ -99,26 +99,36 @@ class InitReport:
         return self.layers[index]
 
 
-def following_activations(model: nn.Module) -> dict[str, tuple[str, float, str]]:
-    """For each weighted layer: (activation name, negative slope, "module" | "assumed")."""
+@dataclass(frozen=True)
+class FollowingActivation:
+    """The activation after a weighted layer, as read from the module order."""
+
+    fn: str  # relu, tanh, ..., or "linear"
+    negative_slope: float
+    module: str | None  # its module name; None when there is no activation module
+    source: str  # "module": read from the model; "assumed": winit could not tell
+
+
+def following_activations(model: nn.Module) -> dict[str, FollowingActivation]:
+    """For each weighted layer's module name: the activation that follows it."""
     leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
-    found: dict[str, tuple[str, float, str]] = {}
+    found: dict[str, FollowingActivation] = {}
     for i, (name, module) in enumerate(leaves):
         if not isinstance(module, WEIGHTED_LAYERS):
             continue
-        found[name] = ("linear", 0.0, "assumed")
-        for _, nxt in leaves[i + 1 :]:
+        found[name] = FollowingActivation("linear", 0.0, None, "module")
+        for next_name, nxt in leaves[i + 1 :]:
             if type(nxt) in ACTIVATIONS:
                 slope = nxt.negative_slope if isinstance(nxt, nn.LeakyReLU) else 0.0
-                found[name] = (ACTIVATIONS[type(nxt)], slope, "module")
+                found[name] = FollowingActivation(
+                    ACTIVATIONS[type(nxt)], slope, next_name, "module"
+                )
                 break
             if isinstance(nxt, WEIGHTED_LAYERS):
-                found[name] = ("linear", 0.0, "module")
                 break
             if not isinstance(nxt, TRANSPARENT):
+                found[name] = FollowingActivation("linear", 0.0, None, "assumed")
                 break
-        else:
-            found[name] = ("linear", 0.0, "module")
     return found
 
 
@@ -135,7 +145,7 @@ def _square_check(name: str, method: str, shape: tuple[int, ...], groups: int) -
 
 
 def _layer_params(
-    method: str, params: dict[str, Any], gain: float | str | None, act: tuple[str, float, str]
+    method: str, params: dict[str, Any], gain: float | str | None, act: FollowingActivation
 ) -> dict[str, Any]:
     """The method's parameters for one layer, with the gain choice folded in."""
     layer_params = dict(params)
@@ -143,11 +153,10 @@ def _layer_params(
         return layer_params
     if gain == "auto":
         if method in ("he_uniform", "he_normal"):
-            layer_params.update(nonlinearity=act[0], a=act[1])
+            layer_params.update(nonlinearity=act.fn, a=act.negative_slope)
         elif get_method(method).takes_gain:
-            layer_params["gain"] = calculate_gain(
-                act[0], act[1] if act[0] == "leaky_relu" else None
-            )
+            slope = act.negative_slope if act.fn == "leaky_relu" else None
+            layer_params["gain"] = calculate_gain(act.fn, slope)
         return layer_params
     layer_params["gain"] = float(gain)
     return layer_params
@@ -222,7 +231,7 @@ def _init_layer(
     gain: float | str | None,
     bias: str,
     params: dict[str, Any],
-    activation: tuple[str, float, str],
+    activation: FollowingActivation,
     rng: np.random.Generator,
     generator: torch.Generator | None,
 ) -> AppliedInit:
@@ -264,6 +273,6 @@ def _init_layer(
         gain=_gain_used(method, layer_params),
         target_std=expected_std(method, shape, layer_params, groups=groups),
         bias=bias if module.bias is not None else None,
-        activation=activation[0],
-        activation_source=activation[2],
+        activation=activation.fn,
+        activation_source=activation.source,
     )

@@ -21,7 +21,7 @@ FAN_MODES = ("fan_in", "fan_out", "fan_avg")
 # recompute these). The same rule gives torch's sqrt(2) for relu exactly.
 VARIANCE_PRESERVING_GAINS = {
     "gelu": 1.5335304411955362,
-    "elu": 1.2451914521903287,
+    "elu": 1.2451983007007066,
     "silu": 1.676532470331092,
 }
 

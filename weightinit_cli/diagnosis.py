@@ -1,0 +1,127 @@
+"""A plain-language verdict on what an init did to a network's signal.
+
+Computation only: it reads measured per-layer statistics and returns a verdict
+(a kind, the per-layer factor and a sentence); rendering decides how to show it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+# An activation std below this fraction of layer 1's has vanished; above the
+# inverse, it has exploded (issue #3's thresholds).
+VANISHING = 1e-3
+EXPLODING = 1e3
+# Per-layer change in activation std that counts as "keeps its scale".
+STABLE_BAND = 0.1
+
+SUGGESTION = {
+    "relu": "he_normal",
+    "leaky_relu": "he_normal with gain auto",
+    "gelu": "he_normal with gain auto",
+    "elu": "he_normal with gain auto",
+    "silu": "he_normal with gain auto",
+    "tanh": "xavier_normal or orthogonal",
+    "sigmoid": "xavier_normal",
+    "linear": "orthogonal or lecun_normal",
+    "selu": "lecun_normal",
+}
+
+
+@dataclass
+class Verdict:
+    kind: str  # symmetric | vanishing | exploding | shrinking | growing | stable | dead
+    factor: float  # geometric-mean change of the activation std per layer
+    message: str
+    vanishing_layers: list[int] = field(default_factory=list)
+    exploding_layers: list[int] = field(default_factory=list)
+    symmetric_layers: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def per_layer_factor(stds: Sequence[float]) -> float:
+    """Geometric mean of std[l+1]/std[l]: 0 when the signal hits 0, inf when it overflows."""
+    from .theory import per_layer_decay
+
+    if any(not math.isfinite(s) for s in stds):
+        return math.inf
+    return per_layer_decay(stds)
+
+
+def flag(value: float, first: float) -> str | None:
+    """'vanishing' or 'exploding' for a per-layer std relative to layer 1's, else None."""
+    if not math.isfinite(value) or value > EXPLODING * max(first, 1e-30):
+        return "exploding"
+    if value < VANISHING * first or (first == 0 and value == 0):
+        return "vanishing"
+    return None
+
+
+def diagnose(
+    activation_stds: Sequence[float],
+    symmetric: Sequence[bool],
+    dead_fractions: Sequence[float],
+    activation_fn: str,
+    method: str,
+) -> Verdict:
+    """Judge the hidden layers' activation stds (the output layer excluded by the caller)."""
+    first = activation_stds[0] if activation_stds else 0.0
+    flags = [flag(s, first) for s in activation_stds]
+    vanishing = [i + 1 for i, f in enumerate(flags) if f == "vanishing"]
+    exploding = [i + 1 for i, f in enumerate(flags) if f == "exploding"]
+    symmetric_layers = [i + 1 for i, s in enumerate(symmetric) if s]
+    factor = per_layer_factor(activation_stds)
+    try_instead = SUGGESTION.get(activation_fn, "he_normal")
+    net = f"a {activation_fn} net"
+
+    def verdict(kind: str, message: str) -> Verdict:
+        return Verdict(kind, factor, message, vanishing, exploding, symmetric_layers)
+
+    if symmetric_layers and len(symmetric_layers) >= max(1, len(symmetric) - 1):
+        return verdict(
+            "symmetric",
+            f"every unit of layers {_span(symmetric_layers)} has identical weights or gradients: "
+            f"{method} never breaks the symmetry, so the units can only learn the same thing. "
+            f"Use a random init; for {net}, try {try_instead}.",
+        )
+    if dead_fractions and max(dead_fractions) >= 0.5:
+        worst = max(range(len(dead_fractions)), key=dead_fractions.__getitem__)
+        return verdict(
+            "dead",
+            f"{dead_fractions[worst]:.0%} of the units of layer {worst + 1} are dead (zero for "
+            f"every example): their gradients are zero and they will not train. Try {try_instead}.",
+        )
+    if exploding:
+        return verdict(
+            "exploding",
+            f"activations grow {factor:.2f}x per layer and explode (more than {EXPLODING:g}x "
+            f"layer 1 from layer {exploding[0]}): {method} is too large for {net}; "
+            f"try {try_instead}.",
+        )
+    if vanishing or factor < 1 - STABLE_BAND:
+        shrink = 1 / factor if factor > 0 else math.inf
+        where = f" and vanish from layer {vanishing[0]}" if vanishing else ""
+        return verdict(
+            "vanishing" if vanishing else "shrinking",
+            f"activations shrink {shrink:.2f}x per layer{where}: {method} starves {net}; "
+            f"try {try_instead}.",
+        )
+    if factor > 1 + STABLE_BAND:
+        return verdict(
+            "growing",
+            f"activations grow {factor:.2f}x per layer: {method} amplifies {net} with depth; "
+            f"try {try_instead}.",
+        )
+    return verdict(
+        "stable",
+        f"activations keep their scale across depth ({factor:.2f}x per layer): "
+        f"{method} suits {net}.",
+    )
+
+
+def _span(layers: Sequence[int]) -> str:
+    return f"{layers[0]}-{layers[-1]}" if len(layers) > 2 else ", ".join(map(str, layers))

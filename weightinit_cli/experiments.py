@@ -1,0 +1,184 @@
+"""Experiments as functions of a validated config, returning plain data. Nothing prints."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import WinitError
+
+if TYPE_CHECKING:
+    import torch
+
+    from .apply import InitReport
+    from .config import Config
+    from .data import Dataset
+    from .diagnosis import Verdict
+    from .models import LayerPlan
+    from .probe import LayerStats
+
+# Modules that carry a weighted layer's activation on to the next weighted layer
+# unchanged in second moment; anything else (pooling, batchnorm, dropout) makes
+# the mean-field prediction restart from the measured input of the next layer.
+PASS_THROUGH = ("activation", "flatten")
+
+
+def resolve_device(requested: str) -> str:
+    """cpu, cuda, or for auto whichever is present; cuda without a GPU is a user error."""
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise WinitError("device: cuda was asked for, but torch sees no CUDA GPU; use cpu or auto")
+    return requested
+
+
+def build_dataset(cfg: Config) -> Dataset:
+    from .data import make_dataset
+
+    return make_dataset(
+        cfg.data.name,
+        input_shape=cfg.model.input_shape,
+        num_classes=cfg.model.num_classes,
+        samples=cfg.data.samples,
+        seed=cfg.seed,
+        noise=cfg.data.noise,
+        test_fraction=cfg.data.test_fraction,
+        path=cfg.data.path,
+    )
+
+
+def init_model(cfg: Config, method: str | None = None, params: dict[str, Any] | None = None):
+    """The config's model, built and initialized (method/params override the config's)."""
+    import torch
+
+    from .apply import apply_weight_init
+    from .models import build_model
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model)
+    gain = cfg.init.gain if cfg.init.gain != "default" else None
+    report = apply_weight_init(
+        model,
+        method or cfg.init.method,
+        backend=cfg.init.backend,
+        gain=gain,
+        seed=cfg.seed,
+        bias=cfg.init.bias,
+        **(cfg.init.method_params() if params is None else params),
+    )
+    return model, report
+
+
+@dataclass
+class StatsResult:
+    """What `winit stats` measured and predicted for one initialized network."""
+
+    name: str
+    method: str
+    backend: str
+    model: dict[str, Any]
+    loss: float
+    input_second_moment: float
+    layers: list[LayerStats]
+    init: InitReport
+    verdict: Verdict
+
+
+def first_batch(data: Dataset, batch_size: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+
+    n = min(batch_size, data.n_train)
+    x = torch.from_numpy(data.x_train[:n]).to(device)
+    y = torch.from_numpy(data.y_train[:n]).to(device)
+    return x, y
+
+
+def _restarts(plan: list[LayerPlan]) -> list[bool]:
+    """For each weighted layer: must the prediction restart from its measured input?"""
+    restarts, between = [], []
+    for layer in plan:
+        if layer.weight_shape is not None:
+            restarts.append(not restarts or any(k not in PASS_THROUGH for k in between))
+            between = []
+        else:
+            between.append(layer.kind)
+    return restarts
+
+
+def predict(
+    layers: list[LayerStats], init: InitReport, restarts: list[bool], input_moments: list[float]
+) -> None:
+    """Fill each layer's expected weight std and mean-field predicted activation stds."""
+    from .theory import predict_signal
+
+    moment = input_moments[0]
+    for layer, record, restart, measured_moment in zip(
+        layers, init.layers, restarts, input_moments, strict=True
+    ):
+        if restart:
+            moment = measured_moment
+        weight_var = layer.fan_in * record.target_std**2
+        bias_var = 1.0 / (3 * layer.fan_in) if record.bias == "torch_default" else 0.0
+        (prediction,) = predict_signal([weight_var], [bias_var], [layer.activation_fn], moment)
+        layer.expected_weight_std = record.target_std
+        layer.predicted_preactivation_std = prediction.pre_std
+        layer.predicted_activation_std = prediction.post_std
+        moment = prediction.post_second_moment
+
+
+def model_summary(cfg: Config, plan: list[LayerPlan]) -> dict[str, Any]:
+    m = cfg.model
+    summary: dict[str, Any] = {
+        "type": "layers" if m.layers is not None else m.type,
+        "input_shape": list(m.input_shape),
+        "num_classes": m.num_classes,
+        "activation": m.activation,
+        "weighted_layers": sum(1 for p in plan if p.weight_shape is not None),
+        "parameters": sum(p.params for p in plan),
+    }
+    if m.layers is None:
+        summary.update(depth=m.depth, width=m.width)
+    return summary
+
+
+def run_stats(cfg: Config) -> StatsResult:
+    """Initialize the config's model and measure one forward/backward pass on one batch."""
+    from .diagnosis import diagnose
+    from .models import plan_layers
+    from .probe import probe
+
+    device = resolve_device(cfg.device)
+    plan = plan_layers(cfg.model)
+    data = build_dataset(cfg)
+    model, report = init_model(cfg)
+    model.to(device)
+    x, y = first_batch(data, cfg.train.batch_size, device)
+    measured = probe(model, x, y)
+    predict(measured.layers, report, _restarts(plan), measured.input_second_moments)
+    hidden = measured.layers[:-1] or measured.layers
+    verdict = diagnose(
+        [layer.activation.std for layer in hidden],
+        [layer.symmetric for layer in hidden],
+        [layer.dead_fraction for layer in hidden],
+        cfg.model.activation if cfg.model.layers is None else hidden[0].activation_fn,
+        cfg.init.method,
+    )
+    return StatsResult(
+        name=cfg.name or "default",
+        method=cfg.init.method,
+        backend=cfg.init.backend,
+        model=model_summary(cfg, plan),
+        loss=measured.loss,
+        input_second_moment=measured.input_second_moments[0],
+        layers=measured.layers,
+        init=report,
+        verdict=verdict,
+    )
+
+
+def finite(value: float) -> float | None:
+    """JSON has no NaN or inf: they become null."""
+    return value if math.isfinite(value) else None

@@ -1,0 +1,115 @@
+"""Run directories: create them, never overwrite, write every file atomically.
+
+A run lives in `<root>/<UTC timestamp>_<name>/`; the root is `--runs-dir`, else
+$WINIT_RUNS_DIR, else ./runs. A file appears complete or not at all (temp file +
+rename); a directory given with `--out` is staged beside its target and renamed
+into place when complete, so a failed command leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import WinitError
+
+RUNS_ENV = "WINIT_RUNS_DIR"
+
+
+def runs_root(explicit: str | Path | None = None) -> Path:
+    """Where runs go: the explicit path, else $WINIT_RUNS_DIR, else ./runs."""
+    return Path(explicit or os.environ.get(RUNS_ENV) or "runs")
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "run"
+
+
+def _writable_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise WinitError(f"cannot create the runs directory {path}: {err.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise WinitError(f"the runs directory {path} is not writable")
+    return path
+
+
+def new_run_dir(root: str | Path, name: str, now: datetime | None = None) -> Path:
+    """Create `<root>/<UTC timestamp>_<name>/`; a suffix -2, -3, ... avoids any collision."""
+    root = _writable_dir(Path(root))
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}_{_slug(name)}"
+    for attempt in range(1, 10_000):
+        path = root / (base if attempt == 1 else f"{base}-{attempt}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise WinitError(f"cannot find a free run directory name under {root}")
+
+
+@contextmanager
+def staged_dir(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory that becomes `target` only if the block completes."""
+    target = Path(target)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise WinitError(f"--out {target} already exists and is not empty; winit never overwrites")
+    parent = _writable_dir(target.parent if str(target.parent) else Path("."))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    try:
+        yield staging
+        if target.exists():
+            target.rmdir()
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> Path:
+    """Write a whole file so that readers see the old state or the new, never a part."""
+    path = Path(path)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise WinitError(f"cannot write {path}: {err.strerror}", exit_code=1) from None
+    return path
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    return write_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Rows of flat dicts as CSV text, columns in first-seen order."""
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> Path:
+    return write_atomic(path, csv_text(rows))
