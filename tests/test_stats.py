@@ -85,8 +85,21 @@ def test_json_schema_for_every_layer_type_and_backend(layer, backend):
     data = json.loads(result.output)
     assert (data["method"], data["backend"]) == ("he_normal", backend)
     assert data["model"]["type"] == layer and len(data["layers"]) == 4
-    keys = {"index", "name", "kind", "shape", "fan_in", "fan_out", "weight", "expected_weight_std",
-            "activation", "predicted_activation_std", "grad", "dead_fraction", "saturated_fraction"}
+    keys = {
+        "index",
+        "name",
+        "kind",
+        "shape",
+        "fan_in",
+        "fan_out",
+        "weight",
+        "expected_weight_std",
+        "activation",
+        "predicted_activation_std",
+        "grad",
+        "dead_fraction",
+        "saturated_fraction",
+    }
     for i, entry in enumerate(data["layers"], start=1):
         assert keys <= set(entry) and entry["index"] == i
         assert set(entry["weight"]) == set(entry["activation"]) == {"mean", "std", "min", "max"}
@@ -105,8 +118,15 @@ def test_json_and_table_report_the_same_numbers():
 def test_table_shows_theory_sparklines_and_verdict():
     result = invoke("stats", "--method", "xavier_normal")
     assert result.exit_code == 0
-    for text in ("theory", "target", "activation std", "gradient std", "vanishing",
-                 "Verdict: activations shrink", "starves a relu net; try he_normal"):
+    for text in (
+        "theory",
+        "target",
+        "activation std",
+        "gradient std",
+        "vanishing",
+        "Verdict: activations shrink",
+        "starves a relu net; try he_normal",
+    ):
         assert text in result.output
 
 
@@ -136,7 +156,10 @@ def test_out_writes_a_complete_run_directory(tmp_path):
     result = invoke("stats", "--depth", "5", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [
-        "config.yaml", "layers.csv", "std_vs_depth.png", "summary.json"
+        "config.yaml",
+        "layers.csv",
+        "std_vs_depth.png",
+        "summary.json",
     ]
     rows = (out / "layers.csv").read_text().splitlines()
     assert len(rows) == 1 + 6 and "activation_std" in rows[0]

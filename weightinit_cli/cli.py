@@ -211,3 +211,217 @@ def schema() -> None:
     from .config import json_schema
 
     print_json(json_schema())
+
+
+StepsOpt = Annotated[int | None, typer.Option(help="Training steps (0: statistics only).")]
+RunsDirOpt = Annotated[
+    Path | None,
+    typer.Option("--runs-dir", help="Where run directories go (default $WINIT_RUNS_DIR or runs/)."),
+]
+
+
+def _weighted_names(cfg: Any) -> list[str]:
+    from .models import plan_layers
+
+    return [p.name for p in plan_layers(cfg.model) if p.weight_shape is not None]
+
+
+def _run_status(stopped: bool, status: str) -> str:
+    """meta.json's status: completed | diverged | interrupted (a stuck run completed)."""
+    if stopped or status == "interrupted":
+        return "interrupted"
+    return "diverged" if status == "diverged" else "completed"
+
+
+@app.command()
+@user_errors
+def train(
+    config: ConfigArg = None,
+    config_opt: ConfigOpt = None,
+    method: MethodOpt = None,
+    backend: BackendOpt = None,
+    activation: ActivationOpt = None,
+    layer: LayerOpt = None,
+    depth: DepthOpt = None,
+    width: WidthOpt = None,
+    seed: SeedOpt = None,
+    batch_size: BatchOpt = None,
+    steps: StepsOpt = None,
+    set_: SetOpt = None,
+    as_json: JsonOpt = False,
+    runs_dir: RunsDirOpt = None,
+) -> None:
+    """Train one init method on a small task and save the run under runs/."""
+    sets = [*([f"train.steps={steps}"] if steps is not None else []), *(set_ or [])]
+    cfg = load(
+        "train",
+        config,
+        config_opt,
+        sets,
+        layer,
+        method=method,
+        backend=backend,
+        activation=activation,
+        depth=depth,
+        width=width,
+        seed=seed,
+        batch_size=batch_size,
+    )
+    from rich.console import Console
+
+    from .experiments import build_dataset, resolve_device, run_train
+    from .interrupts import GracefulStop
+    from .outputs import RunRecorder, write_train
+    from .render import TrainProgress, train_view
+    from .report import metrics_columns, metrics_row, train_json
+
+    device = resolve_device(cfg.device)
+    data = build_dataset(cfg)
+    names = _weighted_names(cfg)
+    recorder = RunRecorder(cfg, root=runs_dir, name=cfg.name, device=device)
+    recorder.open_metrics(metrics_columns(names))
+    try:
+        with (
+            GracefulStop() as stop,
+            TrainProgress(cfg.train.steps, [cfg.init.method], enabled=not as_json) as progress,
+        ):
+
+            def on_log(point: Any) -> None:
+                recorder.append_metrics(metrics_row(point, names))
+                progress.update(cfg.init.method, point)
+
+            result = run_train(cfg, on_log=on_log, should_stop=stop, data=data)
+        write_train(recorder, result)
+    except BaseException:
+        recorder.finish("interrupted" if stop_requested() else "failed")
+        raise
+    history = result.history
+    recorder.finish(_run_status(stop(), history.status))
+    if as_json:
+        print_json(train_json(result, str(recorder.dir)))
+    else:
+        Console().print(train_view(result, str(recorder.dir)))
+    if stop():
+        raise typer.Exit(stop.exit_code)
+    if history.status == "diverged":
+        fail(
+            f"training diverged at step {history.diverged_at} (the loss became inf or nan): "
+            "lower train.lr, or pick an init that keeps the signal finite",
+            1,
+        )
+
+
+def stop_requested() -> bool:
+    """Whether the exception being handled is the user's interrupt."""
+    return isinstance(sys.exc_info()[1], KeyboardInterrupt)
+
+
+def _method_params(methods: list[str], params: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """[(canonical method, its params)] from --methods and --param METHOD.KEY=VALUE."""
+    from .config import parse_value
+    from .errors import WinitError
+    from .methods import canonical_name, resolve_params
+
+    canonical = [canonical_name(m) for m in methods]
+    repeated = sorted({m for m in canonical if canonical.count(m) > 1})
+    if repeated:
+        raise WinitError(f"--methods names {', '.join(repeated)} more than once")
+    by_method: dict[str, dict[str, Any]] = {m: {} for m in canonical}
+    for text in params:
+        key, sep, value = text.partition("=")
+        method, dot, name = key.partition(".")
+        if not sep or not dot or not name:
+            raise WinitError(f"--param needs METHOD.KEY=VALUE, e.g. he.mode=fan_out; got {text!r}")
+        target = canonical_name(method)
+        if target not in by_method:
+            raise WinitError(f"--param {text}: {target} is not one of --methods")
+        by_method[target][name] = parse_value(value)
+    for method, values in by_method.items():
+        resolve_params(method, values)
+    return list(by_method.items())
+
+
+@app.command()
+@user_errors
+def compare(
+    methods: Annotated[
+        list[str] | None,
+        typer.Option("--methods", help="Methods to compare (default: xavier he zero)."),
+    ] = None,
+    extra: Annotated[
+        list[str] | None, typer.Argument(help="More methods after --methods.", show_default=False)
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="A method's parameter: --param he.mode=fan_out."),
+    ] = None,
+    config_opt: ConfigOpt = None,
+    backend: BackendOpt = None,
+    activation: ActivationOpt = None,
+    layer: LayerOpt = None,
+    depth: DepthOpt = None,
+    width: WidthOpt = None,
+    seed: SeedOpt = None,
+    batch_size: BatchOpt = None,
+    steps: StepsOpt = None,
+    set_: SetOpt = None,
+    as_json: JsonOpt = False,
+    out: OutOpt = None,
+    runs_dir: RunsDirOpt = None,
+) -> None:
+    """The same model, data and seed under several inits, side by side."""
+    sets = [*([f"train.steps={steps}"] if steps is not None else []), *(set_ or [])]
+    cfg = load(
+        "compare",
+        None,
+        config_opt,
+        sets,
+        layer,
+        backend=backend,
+        activation=activation,
+        depth=depth,
+        width=width,
+        seed=seed,
+        batch_size=batch_size,
+    )
+    chosen = [*(methods or []), *(extra or [])]
+    if methods is not None and not chosen:
+        fail("--methods needs at least one method")
+    pairs = _method_params(chosen or ["xavier", "he", "zero"], param or [])
+    from rich.console import Console
+
+    from .experiments import build_dataset, resolve_device, run_compare
+    from .interrupts import GracefulStop
+    from .outputs import RunRecorder, write_compare
+    from .render import TrainProgress, compare_view
+    from .report import compare_json, metrics_columns, metrics_row
+
+    device = resolve_device(cfg.device)
+    data = build_dataset(cfg)
+    names = _weighted_names(cfg)
+    recorder = RunRecorder(cfg, root=runs_dir, out=out, name=f"compare-{cfg.name}", device=device)
+    recorder.open_metrics(metrics_columns(names, "method"))
+    labels = [m for m, _ in pairs]
+    try:
+        with (
+            GracefulStop() as stop,
+            TrainProgress(cfg.train.steps, labels, enabled=not as_json) as progress,
+        ):
+
+            def on_log(method: str, point: Any) -> None:
+                recorder.append_metrics(metrics_row(point, names, method=method))
+                progress.update(method, point)
+
+            result = run_compare(cfg, pairs, on_log=on_log, should_stop=stop, data=data)
+        write_compare(recorder, result)
+    except BaseException:
+        recorder.finish("interrupted" if stop_requested() else "failed")
+        raise
+    recorder.finish("interrupted" if stop() else "completed")
+    if as_json:
+        print_json({**compare_json(result), "run_dir": str(recorder.dir)})
+    else:
+        console = Console()
+        console.print(compare_view(result, str(recorder.dir), console.width))
+    if stop():
+        raise typer.Exit(stop.exit_code)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from .diagnosis import Verdict
     from .models import LayerPlan
     from .probe import LayerStats
+    from .train import LogPoint, TrainHistory
 
 # Modules that carry a weighted layer's activation on to the next weighted layer
 # unchanged in second moment; anything else (pooling, batchnorm, dropout) makes
@@ -144,31 +146,36 @@ def model_summary(cfg: Config, plan: list[LayerPlan]) -> dict[str, Any]:
     return summary
 
 
-def run_stats(cfg: Config) -> StatsResult:
-    """Initialize the config's model and measure one forward/backward pass on one batch."""
+def measure(
+    cfg: Config,
+    model: Any,
+    report: InitReport,
+    data: Dataset,
+    device: str,
+    with_theory: bool = True,
+) -> StatsResult:
+    """One forward/backward pass on the first batch, with theory beside it at init."""
     from .diagnosis import diagnose
     from .models import plan_layers
     from .probe import probe
 
-    device = resolve_device(cfg.device)
     plan = plan_layers(cfg.model)
-    data = build_dataset(cfg)
-    model, report = init_model(cfg)
-    model.to(device)
     x, y = first_batch(data, cfg.train.batch_size, device)
     measured = probe(model, x, y)
-    predict(measured.layers, report, _restarts(plan), measured.input_second_moments)
+    if with_theory:
+        predict(measured.layers, report, _restarts(plan), measured.input_second_moments)
     hidden = measured.layers[:-1] or measured.layers
+    method = report.layers[0].method if report.layers else cfg.init.method
     verdict = diagnose(
         [layer.activation.std for layer in hidden],
         [layer.symmetric for layer in hidden],
         [layer.dead_fraction for layer in hidden],
         cfg.model.activation if cfg.model.layers is None else hidden[0].activation_fn,
-        cfg.init.method,
+        method,
     )
     return StatsResult(
         name=cfg.name or "default",
-        method=cfg.init.method,
+        method=method,
         backend=cfg.init.backend,
         model=model_summary(cfg, plan),
         loss=measured.loss,
@@ -177,6 +184,108 @@ def run_stats(cfg: Config) -> StatsResult:
         init=report,
         verdict=verdict,
     )
+
+
+def run_stats(
+    cfg: Config, method: str | None = None, params: dict[str, Any] | None = None
+) -> StatsResult:
+    """Initialize the config's model and measure one forward/backward pass on one batch."""
+    device = resolve_device(cfg.device)
+    data = build_dataset(cfg)
+    model, report = init_model(cfg, method, params)
+    return measure(cfg, model.to(device), report, data, device)
+
+
+@dataclass
+class TrainResult:
+    """A training run: statistics at init and after training, and the history."""
+
+    name: str
+    device: str
+    before: StatsResult
+    after: StatsResult
+    history: TrainHistory
+
+
+def train_method(
+    cfg: Config,
+    data: Dataset,
+    device: str,
+    method: str | None = None,
+    params: dict[str, Any] | None = None,
+    on_log: Callable[[LogPoint], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Initialize, measure, train and measure again: one method on the config's model."""
+    from .train import train
+
+    model, report = init_model(cfg, method, params)
+    model.to(device)
+    before = measure(cfg, model, report, data, device)
+    history = train(
+        model,
+        data,
+        cfg.train,
+        device=device,
+        seed=cfg.seed,
+        on_log=on_log,
+        should_stop=should_stop,
+        target_loss=cfg.train.target_loss,
+    )
+    after = measure(cfg, model, report, data, device, with_theory=False)
+    return TrainResult(cfg.name or "default", device, before, after, history)
+
+
+def run_train(
+    cfg: Config,
+    on_log: Callable[[LogPoint], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    data: Dataset | None = None,
+) -> TrainResult:
+    """`winit train`: the config's init method, trained for cfg.train.steps."""
+    device = resolve_device(cfg.device)
+    data = data if data is not None else build_dataset(cfg)
+    return train_method(cfg, data, device, on_log=on_log, should_stop=should_stop)
+
+
+@dataclass
+class MethodRun:
+    method: str
+    params: dict[str, Any]
+    stats: StatsResult
+    train: TrainHistory | None
+
+
+@dataclass
+class CompareResult:
+    name: str
+    device: str
+    runs: list[MethodRun]
+
+
+def run_compare(
+    cfg: Config,
+    methods: Sequence[tuple[str, dict[str, Any]]],
+    on_log: Callable[[str, LogPoint], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    data: Dataset | None = None,
+) -> CompareResult:
+    """The same model, data and seed under each method; training skipped when steps is 0."""
+    device = resolve_device(cfg.device)
+    data = data if data is not None else build_dataset(cfg)
+    runs = []
+    for method, params in methods:
+        if should_stop is not None and should_stop():
+            break
+        if cfg.train.steps == 0:
+            model, report = init_model(cfg, method, params)
+            stats = measure(cfg, model.to(device), report, data, device)
+            runs.append(MethodRun(method, params, stats, None))
+            continue
+        log = (lambda point, m=method: on_log(m, point)) if on_log else None
+        result = train_method(cfg, data, device, method, params, log, should_stop)
+        runs.append(MethodRun(method, params, result.before, result.history))
+    return CompareResult(cfg.name or "default", device, runs)
 
 
 def finite(value: float) -> float | None:

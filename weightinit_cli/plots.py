@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from .experiments import CompareResult
     from .probe import LayerStats
+    from .train import TrainHistory
 
 
 def _figure(ncols: int, width: float = 5.0, height: float = 3.6) -> Figure:
@@ -34,11 +36,7 @@ def png_bytes(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def std_profiles(profiles: dict[str, Sequence[LayerStats]], title: str = "") -> Figure:
-    """Activation std (measured, and predicted dashed) and gradient std against depth,
-    one line per method."""
-    fig = _figure(2)
-    act_ax, grad_ax = fig.subplots(1, 2)
+def _profile_axes(act_ax, grad_ax, profiles: dict[str, Sequence[LayerStats]]) -> None:
     for i, (label, layers) in enumerate(profiles.items()):
         colour = f"C{i}"
         depth = [layer.index for layer in layers]
@@ -69,6 +67,64 @@ def std_profiles(profiles: dict[str, Sequence[LayerStats]], title: str = "") -> 
         ax.set_ylabel(name)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
+
+
+def std_profiles(profiles: dict[str, Sequence[LayerStats]], title: str = "") -> Figure:
+    """Activation std (measured, and theory dashed) and gradient std against depth."""
+    fig = _figure(2)
+    _profile_axes(*fig.subplots(1, 2), profiles)
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def _loss_axes(loss_ax, acc_ax, histories: dict[str, TrainHistory]) -> None:
+    for i, (label, history) in enumerate(histories.items()):
+        steps = [p.step for p in history.history]
+        status = "" if history.status == "completed" else f" ({history.status})"
+        loss_ax.plot(
+            steps,
+            _positive([p.loss for p in history.history]),
+            color=f"C{i}",
+            label=f"{label}{status}",
+        )
+        acc_ax.plot(steps, [p.accuracy for p in history.history], color=f"C{i}", label=label)
+        if history.diverged_at is not None:
+            loss_ax.axvline(history.diverged_at, color=f"C{i}", linestyle=":", alpha=0.7)
+    if histories:
+        first = next(iter(histories.values()))
+        loss_ax.axhline(
+            first.target_loss, color="grey", linestyle="--", linewidth=0.8, label="target"
+        )
+    loss_ax.set_yscale("log")
+    loss_ax.set_ylabel("training loss")
+    acc_ax.set_ylabel("held-out accuracy")
+    acc_ax.set_ylim(0, 1.02)
+    for ax in (loss_ax, acc_ax):
+        ax.set_xlabel("step")
+        ax.grid(True, which="both", alpha=0.3)
+        if histories:
+            ax.legend(fontsize=7)
+
+
+def loss_curves(histories: dict[str, TrainHistory], title: str = "") -> Figure:
+    """Training loss (log scale) and held-out accuracy against step, one line per method."""
+    fig = _figure(2)
+    _loss_axes(*fig.subplots(1, 2), histories)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def compare_figure(result: CompareResult) -> Figure:
+    """compare.png: loss curves, then activation and gradient std against depth per method."""
+    histories = {run.method: run.train for run in result.runs if run.train is not None}
+    profiles = {run.method: run.stats.layers for run in result.runs}
+    fig = _figure(2, height=3.4)
+    fig.set_figheight(7.0)
+    top, bottom = fig.subfigures(2, 1)
+    _loss_axes(*top.subplots(1, 2), histories)
+    act_ax, grad_ax = bottom.subplots(1, 2)
+    _profile_axes(act_ax, grad_ax, profiles)
+    fig.suptitle(f"{result.name}: " + ", ".join(profiles))
     return fig

@@ -94,8 +94,15 @@ def print_weight_stats(model: nn.Module, console: Console | None = None) -> None
 SPARKS = "▁▂▃▄▅▆▇█"
 
 
-def sparkline(values: Sequence[float | None], log: bool = True) -> str:
-    """Values as a row of block characters, on a log scale by default; '·' for 0 or missing."""
+def sparkline(
+    values: Sequence[float | None],
+    log: bool = True,
+    bounds: tuple[float, float] | None = None,
+) -> str:
+    """Values as a row of block characters, on a log scale by default; '·' for 0 or missing.
+
+    `bounds` (min, max) puts several sparklines on one scale.
+    """
     import math
 
     def usable(v: float | None) -> bool:
@@ -106,9 +113,13 @@ def sparkline(values: Sequence[float | None], log: bool = True) -> str:
     if not finite:
         return "·" * len(values)
     low, high = min(finite), max(finite)
+    if bounds is not None:
+        low, high = (math.log10(b) if log else b for b in bounds)
     span = high - low or 1.0
     return "".join(
-        SPARKS[round((p - low) / span * (len(SPARKS) - 1))] if usable(v) else "·"
+        SPARKS[min(max(round((p - low) / span * (len(SPARKS) - 1)), 0), len(SPARKS) - 1)]
+        if usable(v)
+        else "·"
         for p, v in zip(points, values, strict=True)
     )
 
@@ -207,3 +218,235 @@ def stats_view(result: Any, width: int = 120) -> Group:
     if result.init.skipped:
         parts.append(Text(f"left as they were: {', '.join(result.init.skipped)}", style="dim"))
     return Group(*parts)
+
+
+PALETTE = ("cyan", "magenta", "yellow", "green", "red", "blue", "bright_white", "bright_black")
+
+
+def line_chart(
+    series: dict[str, Sequence[tuple[float, float]]],
+    width: int = 64,
+    height: int = 12,
+    log_y: bool = True,
+    y_label: str = "loss",
+) -> Text:
+    """A terminal chart of one or more (x, y) series, one colour each, y on a log scale."""
+    import math
+
+    def scale(y: float) -> float | None:
+        if not math.isfinite(y) or (log_y and y <= 0):
+            return None
+        return math.log10(y) if log_y else y
+
+    points = {
+        name: [(x, s) for x, y in data if (s := scale(y)) is not None]
+        for name, data in series.items()
+    }
+    xs = [x for data in points.values() for x, _ in data]
+    ys = [y for data in points.values() for _, y in data]
+    if not xs:
+        return Text("(nothing to plot: no finite values)", style="dim")
+    x0, x1 = min(xs), max(xs) or 1
+    y0, y1 = min(ys), max(ys)
+    if y1 - y0 < 1e-12:
+        y0, y1 = y0 - 0.5, y1 + 0.5
+    grid: list[list[tuple[str, str]]] = [[(" ", "")] * width for _ in range(height)]
+    for i, data in enumerate(points.values()):
+        colour = PALETTE[i % len(PALETTE)]
+        cells: dict[int, list[float]] = {}
+        for x, y in data:
+            column = round((x - x0) / ((x1 - x0) or 1) * (width - 1))
+            cells.setdefault(column, []).append(y)
+        for column, values in cells.items():
+            y = sum(values) / len(values)
+            row = height - 1 - round((y - y0) / (y1 - y0) * (height - 1))
+            grid[row][column] = ("•", colour)
+
+    def label(row: int) -> str:
+        value = y1 - (y1 - y0) * row / (height - 1)
+        return fmt(10**value if log_y else value, 3)
+
+    labels = {0: label(0), height // 2: label(height // 2), height - 1: label(height - 1)}
+    pad = max(len(v) for v in labels.values())
+    text = Text()
+    text.append(f"{y_label}{' (log)' if log_y else ''}\n", style="bold")
+    for r, row in enumerate(grid):
+        text.append(f"{labels.get(r, ''):>{pad}} ┤", style="dim")
+        for char, colour in row:
+            text.append(char, style=colour)
+        text.append("\n")
+    text.append(" " * pad + " └" + "─" * width + "\n", style="dim")
+    end = fmt(x1, 6)
+    text.append(
+        " " * (pad + 2) + fmt(x0, 6) + " " * (width - len(end) - 1) + end + "  step\n", style="dim"
+    )
+    for i, name in enumerate(series):
+        text.append("  • ", style=PALETTE[i % len(PALETTE)])
+        text.append(name)
+    return text
+
+
+def train_status(history: Any, symmetric: bool = False) -> Text:
+    """completed / diverged at step k / stuck: loss did not move / interrupted at step k."""
+    if history.status == "diverged":
+        return Text(f"diverged at step {history.diverged_at}", style="bold red")
+    if history.status == "interrupted":
+        return Text(f"interrupted at step {history.steps}", style="yellow")
+    if history.status == "stuck":
+        why = "symmetric units" if symmetric else "loss did not move"
+        return Text(f"stuck: {why}", style="bold yellow")
+    return Text("completed", style="green")
+
+
+def train_table(rows: Sequence[tuple[str, Any, bool]], title: str = "Training") -> Table:
+    """One row per (method, history, symmetric): losses, accuracy, target, status, curve."""
+    table = Table(title=title, header_style="bold", box=None, padding=(0, 1))
+    for name, justify in [
+        ("method", "left"),
+        ("start", "right"),
+        ("final", "right"),
+        ("acc", "right"),
+        ("to target", "right"),
+        ("status", "left"),
+        ("loss curve", "left"),
+    ]:
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    import math
+
+    losses_all = [
+        p.loss for _, h, _ in rows for p in h.history if math.isfinite(p.loss) and p.loss > 0
+    ]
+    bounds = (min(losses_all), max(losses_all)) if losses_all else None
+    for method, history, symmetric in rows:
+        reached = "never" if history.steps_to_target is None else str(history.steps_to_target)
+        losses = [p.loss for p in history.history]
+        curve = sparkline(losses[:: max(1, -(-len(losses) // 12))], bounds=bounds)
+        table.add_row(
+            method,
+            fmt(history.initial_loss, 3),
+            fmt(history.final_loss, 3),
+            _percent(history.final_accuracy if history.history else None),
+            reached,
+            train_status(history, symmetric),
+            curve,
+        )
+    return table
+
+
+def train_view(result: Any, run_dir: str | None) -> Group:
+    """After `winit train`: the loss chart, the summary table and where the files are."""
+    history = result.history
+    chart = line_chart({result.before.method: [(p.step, p.loss) for p in history.history]})
+    symmetric = result.before.verdict.kind == "symmetric"
+    target = f"target loss {fmt(history.target_loss, 3)} (half the chance loss unless set)"
+    parts: list[Any] = [
+        chart,
+        Text(),
+        train_table([(result.before.method, history, symmetric)], title=f"{result.name}: {target}"),
+        Text(),
+        Text.assemble(("At init: ", "bold"), result.before.verdict.message),
+    ]
+    if run_dir:
+        parts.append(Text(f"wrote {run_dir}/", style="dim"))
+    return Group(*parts)
+
+
+def _per_method_table(title: str, runs: Sequence[Any], cell: Any) -> Table:
+    """Layers as rows, methods as columns, `cell(layer)` in each."""
+    table = Table(title=title, header_style="bold", box=None, padding=(0, 1))
+    table.add_column("#", justify="right")
+    table.add_column("layer", no_wrap=True)
+    for run in runs:
+        table.add_column(run.method, justify="right", no_wrap=True)
+    for i, layer in enumerate(runs[0].stats.layers):
+        table.add_row(str(layer.index), layer.name, *(cell(r.stats.layers[i]) for r in runs))
+    return table
+
+
+def compare_view(result: Any, run_dir: str | None = None, width: int = 120) -> Group:
+    """`winit compare`: per-layer profiles side by side, training table, loss chart."""
+    from rich.columns import Columns
+
+    runs = result.runs
+    acts = _per_method_table(
+        "activation std at init (theory)",
+        runs,
+        lambda x: f"{fmt(x.activation.std, 3)} ({fmt(x.predicted_activation_std, 3)})",
+    )
+    grads = _per_method_table("weight-gradient std at init", runs, lambda x: fmt(x.grad.std, 3))
+    profiles = Table(header_style="bold", box=None, padding=(0, 1))
+    profiles.add_column("across hidden layers")
+    profiles.add_column("activation std", no_wrap=True)
+    profiles.add_column("gradient std", no_wrap=True)
+    for run in runs:
+        hidden = run.stats.layers[:-1] or run.stats.layers
+        profiles.add_row(
+            run.method,
+            sparkline([x.activation.std for x in hidden]),
+            sparkline([x.grad.std for x in hidden]),
+        )
+    side_by_side = 12 * len(runs) * 2 + 30 <= width
+    parts: list[Any] = [Columns([acts, grads]) if side_by_side else Group(acts, Text(), grads)]
+    parts += [Text(), profiles, Text()]
+    for run in runs:
+        parts.append(Text.assemble((f"{run.method}: ", "bold"), run.stats.verdict.message))
+    trained = [r for r in runs if r.train is not None]
+    if trained:
+        target = trained[0].train.target_loss
+        rows = [(r.method, r.train, r.stats.verdict.kind == "symmetric") for r in trained]
+        parts += [
+            Text(),
+            train_table(rows, title=f"Training (target loss {fmt(target, 3)})"),
+            Text(),
+            line_chart({r.method: [(p.step, p.loss) for p in r.train.history] for r in trained}),
+        ]
+    if run_dir:
+        parts.append(Text(f"\nwrote {run_dir}/", style="dim"))
+    return Group(*parts)
+
+
+class TrainProgress:
+    """A live Rich progress display for one or more training runs (to stderr)."""
+
+    def __init__(self, total: int, labels: Sequence[str], enabled: bool = True) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.enabled = enabled and total > 0
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}  acc {task.fields[acc]}  {task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=not self.enabled,
+        )
+        self.tasks = {
+            label: self.progress.add_task(label, total=total, loss="-", acc="-", rate="")
+            for label in labels
+        }
+
+    def __enter__(self) -> TrainProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(None, None, None)
+
+    def update(self, label: str, point: Any) -> None:
+        task_id = self.tasks[label]
+        task = self.progress.tasks[task_id]
+        rate = f"{point.step / task.elapsed:.0f} steps/s" if task.elapsed else ""
+        self.progress.update(
+            task_id,
+            completed=point.step,
+            loss=fmt(point.loss, 3),
+            acc=_percent(point.accuracy),
+            rate=rate,
+        )

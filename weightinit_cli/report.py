@@ -10,8 +10,9 @@ import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .experiments import StatsResult
+    from .experiments import CompareResult, StatsResult, TrainResult
     from .probe import LayerStats
+    from .train import LogPoint, TrainHistory
 
 
 def _clean(value: Any) -> Any:
@@ -82,3 +83,70 @@ def stats_json(result: StatsResult) -> dict[str, Any]:
             "skipped": result.init.skipped,
         }
     )
+
+
+def history_json(history: TrainHistory) -> dict[str, Any]:
+    """The "train" object: status, steps, losses, accuracy, divergence and the history."""
+    return _clean(
+        {
+            "status": history.status,
+            "steps": history.steps,
+            "initial_loss": history.initial_loss,
+            "final_loss": history.final_loss,
+            "final_accuracy": history.final_accuracy,
+            "diverged_at": history.diverged_at,
+            "target_loss": history.target_loss,
+            "steps_to_target": history.steps_to_target,
+            "history": [
+                {"step": p.step, "loss": p.loss, "accuracy": p.accuracy} for p in history.history
+            ],
+        }
+    )
+
+
+def metrics_row(point: LogPoint, layer_names: list[str], **extra: Any) -> dict[str, Any]:
+    """One log point as a metrics.csv row; per-layer gradient stds get a column each."""
+    row = dict(extra)
+    row.update(
+        step=point.step,
+        loss=point.loss,
+        accuracy=point.accuracy,
+        test_loss=point.test_loss,
+        grad_norm=point.grad_norm,
+    )
+    row.update({f"grad_std_{n}": v for n, v in zip(layer_names, point.layer_grad_std, strict=True)})
+    return _clean(row)
+
+
+def metrics_columns(layer_names: list[str], *extra: str) -> list[str]:
+    return [*extra, "step", "loss", "accuracy", "test_loss", "grad_norm"] + [
+        f"grad_std_{n}" for n in layer_names
+    ]
+
+
+def train_json(result: TrainResult, run_dir: str | None) -> dict[str, Any]:
+    """`winit train --json` and summary.json: the train summary plus "run_dir"."""
+    return {
+        "method": result.before.method,
+        "backend": result.before.backend,
+        "model": result.before.model,
+        **history_json(result.history),
+        "run_dir": run_dir,
+    }
+
+
+def compare_json(result: CompareResult) -> dict[str, Any]:
+    """`winit compare --json`: {"methods": [{"method", "layers", "train"}]}."""
+    return {
+        "model": result.runs[0].stats.model if result.runs else None,
+        "methods": [
+            {
+                "method": run.method,
+                "params": run.params,
+                "layers": [layer_json(layer) for layer in run.stats.layers],
+                "verdict": run.stats.verdict.message,
+                "train": history_json(run.train) if run.train else None,
+            }
+            for run in result.runs
+        ],
+    }

@@ -60,12 +60,23 @@ def new_run_dir(root: str | Path, name: str, now: datetime | None = None) -> Pat
     raise WinitError(f"cannot find a free run directory name under {root}")
 
 
+def _refuse_overwrite(target: Path) -> None:
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise WinitError(f"--out {target} already exists and is not empty; winit never overwrites")
+
+
+def exact_run_dir(target: str | Path) -> Path:
+    """`--out DIR` for a run written as it goes: DIR must be new or empty."""
+    target = Path(target)
+    _refuse_overwrite(target)
+    return _writable_dir(target)
+
+
 @contextmanager
 def staged_dir(target: str | Path) -> Iterator[Path]:
     """Yield a temporary directory that becomes `target` only if the block completes."""
     target = Path(target)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise WinitError(f"--out {target} already exists and is not empty; winit never overwrites")
+    _refuse_overwrite(target)
     parent = _writable_dir(target.parent if str(target.parent) else Path("."))
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
     try:
@@ -113,3 +124,32 @@ def csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> Path:
     return write_atomic(path, csv_text(rows))
+
+
+class CsvAppender:
+    """A CSV file that grows by whole rows: each row is flushed and synced as it is written,
+    so a killed process leaves every complete row readable."""
+
+    def __init__(self, path: str | Path, columns: Sequence[str]) -> None:
+        self.path = Path(path)
+        self.columns = list(columns)
+        try:
+            self._file = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        except OSError as err:
+            raise WinitError(f"cannot write {self.path}: {err.strerror}", exit_code=1) from None
+        self._writer = csv.DictWriter(self._file, fieldnames=self.columns, lineterminator="\n")
+        self._write(self._writer.writeheader)
+
+    def _write(self, action: Any, *args: Any) -> None:
+        try:
+            action(*args)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as err:
+            raise WinitError(f"cannot write {self.path}: {err.strerror}", exit_code=1) from None
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        self._write(self._writer.writerow, row)
+
+    def close(self) -> None:
+        self._file.close()

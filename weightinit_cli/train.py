@@ -1,0 +1,175 @@
+"""The training loop: fixed steps of SGD or Adam on a dataset, returning a history.
+
+Nothing prints here. A caller watches progress through `on_log`, called at every
+log step with the new point, and stops a run early through `should_stop`.
+The loop syncs with the device once per step (the divergence check) and reads
+statistics only at log steps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from .apply import WEIGHTED_LAYERS
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+    from .data import Dataset
+
+# A run whose loss moved less than this fraction of its start is "stuck".
+STUCK_TOLERANCE = 0.01
+
+
+@dataclass
+class LogPoint:
+    step: int  # updates done before this point
+    loss: float  # mean training-batch loss since the previous point (step 0: first batch)
+    accuracy: float  # on the held-out split
+    test_loss: float
+    grad_norm: float  # global L2 norm of the gradient at the last step
+    layer_grad_std: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class TrainHistory:
+    status: str  # completed | diverged | interrupted | stuck
+    steps: int  # updates actually done
+    initial_loss: float
+    final_loss: float
+    final_accuracy: float
+    diverged_at: int | None
+    target_loss: float
+    steps_to_target: int | None  # first logged step with loss <= target_loss
+    history: list[LogPoint]
+    layer_names: list[str]
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(
+        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
+
+
+def chance_loss(num_classes: int) -> float:
+    """Cross-entropy of predicting the uniform class prior."""
+    return math.log(num_classes)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """(loss, accuracy) on a held-out split, in eval mode."""
+    was_training = model.training
+    model.eval()
+    logits = model(x)
+    model.train(was_training)
+    loss = nn.functional.cross_entropy(logits, y).item()
+    accuracy = (logits.argmax(dim=1) == y).float().mean().item()
+    return loss, accuracy
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator):
+    """Indices of shuffled mini-batches forever, a new permutation each epoch."""
+    while True:
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n - batch_size + 1 if n >= batch_size else 1, batch_size):
+            yield order[start : start + batch_size]
+
+
+def train(
+    model: nn.Module,
+    data: Dataset,
+    cfg: TrainConfig,
+    *,
+    device: str = "cpu",
+    seed: int = 0,
+    on_log: Callable[[LogPoint], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    target_loss: float | None = None,
+) -> TrainHistory:
+    """Train `model` for cfg.steps updates; stop at once on a non-finite loss."""
+    x = torch.from_numpy(data.x_train).to(device)
+    y = torch.from_numpy(data.y_train).to(device)
+    x_test = torch.from_numpy(data.x_test).to(device)
+    y_test = torch.from_numpy(data.y_test).to(device)
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, WEIGHTED_LAYERS)]
+    target = target_loss if target_loss is not None else chance_loss(data.num_classes) / 2
+    optimizer = make_optimizer(model, cfg)
+    batches = _batches(len(y), min(cfg.batch_size, len(y)), torch.Generator().manual_seed(seed))
+    model.train()
+    history: list[LogPoint] = []
+    status, diverged_at, step = "completed", None, 0
+    loss_sum = torch.zeros((), device=device)
+    since_log = 0
+
+    def log(step: int, mean_loss: float) -> None:
+        test_loss, accuracy = evaluate(model, x_test, y_test)
+        grads = [m.weight.grad for _, m in layers]
+        norms = [g.norm() for g in grads if g is not None]
+        point = LogPoint(
+            step=step,
+            loss=mean_loss,
+            accuracy=accuracy,
+            test_loss=test_loss,
+            grad_norm=torch.stack(norms).norm().item() if norms else 0.0,
+            layer_grad_std=[g.std(correction=0).item() if g is not None else 0.0 for g in grads],
+        )
+        history.append(point)
+        if on_log is not None:
+            on_log(point)
+
+    try:
+        for step in range(cfg.steps):
+            if should_stop is not None and should_stop():
+                status = "interrupted"
+                break
+            index = next(batches)
+            optimizer.zero_grad(set_to_none=True)
+            loss = nn.functional.cross_entropy(model(x[index]), y[index])
+            if not torch.isfinite(loss):
+                status, diverged_at = "diverged", step
+                break
+            loss.backward()
+            if step == 0:
+                log(0, loss.item())
+            optimizer.step()
+            loss_sum += loss.detach()
+            since_log += 1
+            if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
+                log(step + 1, (loss_sum / since_log).item())
+                loss_sum.zero_()
+                since_log = 0
+        else:
+            step = cfg.steps
+    except KeyboardInterrupt:
+        status = "interrupted"
+    steps_done = step if status != "completed" else cfg.steps
+    if since_log:
+        log(steps_done, (loss_sum / since_log).item())
+    initial = history[0].loss if history else math.nan
+    final = history[-1].loss if history else math.nan
+    if status == "completed" and abs(final - initial) < STUCK_TOLERANCE * abs(initial):
+        status = "stuck"
+    reached = next((p.step for p in history if p.loss <= target), None)
+    return TrainHistory(
+        status=status,
+        steps=steps_done,
+        initial_loss=initial,
+        final_loss=final,
+        final_accuracy=history[-1].accuracy if history else math.nan,
+        diverged_at=diverged_at,
+        target_loss=target,
+        steps_to_target=reached,
+        history=history,
+        layer_names=[n for n, _ in layers],
+    )
