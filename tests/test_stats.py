@@ -158,6 +158,7 @@ def test_out_writes_a_complete_run_directory(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [
         "config.yaml",
         "layers.csv",
+        "meta.json",
         "std_vs_depth.png",
         "summary.json",
     ]

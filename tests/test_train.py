@@ -23,13 +23,6 @@ runner = CliRunner()
 SMALL = ["--depth", "3", "--width", "16", "--steps", "30"]
 
 
-@pytest.fixture
-def runs(tmp_path, monkeypatch):
-    root = tmp_path / "runs"
-    monkeypatch.setenv("WINIT_RUNS_DIR", str(root))
-    return root
-
-
 def invoke(*args):
     return runner.invoke(app, list(args), env={"COLUMNS": "120"})
 

@@ -17,7 +17,36 @@ import typer
 
 from . import __version__
 
+# Typer 0.29 bundles its own click; its UsageError is BadParameter's parent.
+UsageError = typer.BadParameter.__mro__[1]
+
+
+class OneLineErrors(typer.core.TyperGroup):
+    """Command-line mistakes (unknown option, bad value, typo'd command) as one Error line,
+    like every other user error, instead of click's boxed usage message."""
+
+    def _fail(self, err: Exception) -> None:
+        if type(err).__name__ == "NoArgsIsHelpError":
+            raise err
+        ctx = getattr(err, "ctx", None)
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        fail(" ".join(err.format_message().split()) + hint, err.exit_code)
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except UsageError as err:
+            self._fail(err)
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UsageError as err:
+            self._fail(err)
+
+
 app = typer.Typer(
+    cls=OneLineErrors,
     name="winit",
     help="See what a weight-initialization method does to your network.",
     no_args_is_help=True,
@@ -30,7 +59,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def fail(message: str, code: int = 2) -> None:
     """Print a one-line error for a user's mistake and exit; never a traceback."""
-    typer.echo(f"Error: {message}", err=True)
+    typer.echo(f"Error: {' '.join(message.splitlines())}", err=True)
     raise typer.Exit(code)
 
 
@@ -47,6 +76,26 @@ def user_errors(fn: F) -> F:
             fail(str(err), err.exit_code)
 
     return wrapper  # type: ignore[return-value]
+
+
+def invocation(ctx: typer.Context) -> str:
+    """The running command as a command line, rebuilt from what was parsed."""
+    import shlex
+
+    parts = [ctx.command_path]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if value is None or value is False or value == () or value == []:
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if param.param_type_name == "argument":
+            parts += [shlex.quote(str(v)) for v in values]
+        elif getattr(param, "is_flag", False):
+            parts.append(param.opts[0])
+        else:
+            for v in values:
+                parts += [param.opts[0], shlex.quote(str(v))]
+    return " ".join(parts)
 
 
 def print_json(data: Any) -> None:
@@ -154,6 +203,7 @@ def load(
 @app.command()
 @user_errors
 def stats(
+    ctx: typer.Context,
     config: ConfigArg = None,
     config_opt: ConfigOpt = None,
     method: MethodOpt = None,
@@ -190,7 +240,7 @@ def stats(
     if out is not None:
         from .outputs import write_stats
 
-        write_stats(out, cfg, result)
+        write_stats(out, cfg, result, invocation(ctx))
     if as_json:
         print_json(stats_json(result))
         return
@@ -220,22 +270,10 @@ RunsDirOpt = Annotated[
 ]
 
 
-def _weighted_names(cfg: Any) -> list[str]:
-    from .models import plan_layers
-
-    return [p.name for p in plan_layers(cfg.model) if p.weight_shape is not None]
-
-
-def _run_status(stopped: bool, status: str) -> str:
-    """meta.json's status: completed | diverged | interrupted (a stuck run completed)."""
-    if stopped or status == "interrupted":
-        return "interrupted"
-    return "diverged" if status == "diverged" else "completed"
-
-
 @app.command()
 @user_errors
 def train(
+    ctx: typer.Context,
     config: ConfigArg = None,
     config_opt: ConfigOpt = None,
     method: MethodOpt = None,
@@ -267,53 +305,38 @@ def train(
         seed=seed,
         batch_size=batch_size,
     )
+    from .outputs import recorded_train
+
+    recorded = recorded_train(cfg, runs_dir=runs_dir, progress=not as_json, command=invocation(ctx))
+    show_train(recorded, as_json)
+
+
+def show_train(recorded: Any, as_json: bool) -> None:
+    """Print a recorded training run; exit as a stop signal or a divergence asks."""
     from rich.console import Console
 
-    from .experiments import build_dataset, resolve_device, run_train
-    from .interrupts import GracefulStop
-    from .outputs import RunRecorder, write_train
-    from .render import TrainProgress, train_view
-    from .report import metrics_columns, metrics_row, train_json
+    from .render import train_view
+    from .report import train_json
 
-    device = resolve_device(cfg.device)
-    data = build_dataset(cfg)
-    names = _weighted_names(cfg)
-    recorder = RunRecorder(cfg, root=runs_dir, name=cfg.name, device=device)
-    recorder.open_metrics(metrics_columns(names))
-    try:
-        with (
-            GracefulStop() as stop,
-            TrainProgress(cfg.train.steps, [cfg.init.method], enabled=not as_json) as progress,
-        ):
-
-            def on_log(point: Any) -> None:
-                recorder.append_metrics(metrics_row(point, names))
-                progress.update(cfg.init.method, point)
-
-            result = run_train(cfg, on_log=on_log, should_stop=stop, data=data)
-        write_train(recorder, result)
-    except BaseException:
-        recorder.finish("interrupted" if stop_requested() else "failed")
-        raise
-    history = result.history
-    recorder.finish(_run_status(stop(), history.status))
+    result = recorded.result
     if as_json:
-        print_json(train_json(result, str(recorder.dir)))
+        print_json(train_json(result, str(recorded.run_dir)))
     else:
-        Console().print(train_view(result, str(recorder.dir)))
-    if stop():
-        raise typer.Exit(stop.exit_code)
+        Console().print(train_view(result, str(recorded.run_dir)))
+    if recorded.exit_code:
+        raise typer.Exit(recorded.exit_code)
+    history = result.history
     if history.status == "diverged":
+        where = (
+            f"the first inf/nan came out of layer {history.diverged_layer}"
+            if history.diverged_layer
+            else "the loss overflowed"
+        )
         fail(
-            f"training diverged at step {history.diverged_at} (the loss became inf or nan): "
-            "lower train.lr, or pick an init that keeps the signal finite",
+            f"training diverged at step {history.diverged_at} ({where}); lower train.lr, "
+            "or pick an init that keeps the signal finite",
             1,
         )
-
-
-def stop_requested() -> bool:
-    """Whether the exception being handled is the user's interrupt."""
-    return isinstance(sys.exc_info()[1], KeyboardInterrupt)
 
 
 def _method_params(methods: list[str], params: list[str]) -> list[tuple[str, dict[str, Any]]]:
@@ -322,7 +345,13 @@ def _method_params(methods: list[str], params: list[str]) -> list[tuple[str, dic
     from .errors import WinitError
     from .methods import canonical_name, resolve_params
 
-    canonical = [canonical_name(m) for m in methods]
+    def named(option: str, call: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return call(*args)
+        except WinitError as err:
+            raise WinitError(f"{option}: {err}") from None
+
+    canonical = [named(f"--methods {m}", canonical_name, m) for m in methods]
     repeated = sorted({m for m in canonical if canonical.count(m) > 1})
     if repeated:
         raise WinitError(f"--methods names {', '.join(repeated)} more than once")
@@ -332,10 +361,11 @@ def _method_params(methods: list[str], params: list[str]) -> list[tuple[str, dic
         method, dot, name = key.partition(".")
         if not sep or not dot or not name:
             raise WinitError(f"--param needs METHOD.KEY=VALUE, e.g. he.mode=fan_out; got {text!r}")
-        target = canonical_name(method)
+        target = named(f"--param {text}", canonical_name, method)
         if target not in by_method:
             raise WinitError(f"--param {text}: {target} is not one of --methods")
-        by_method[target][name] = parse_value(value)
+        by_method[target][name] = named(f"--param {text}", parse_value, value)
+        named(f"--param {text}", resolve_params, target, {name: by_method[target][name]})
     for method, values in by_method.items():
         resolve_params(method, values)
     return list(by_method.items())
@@ -344,6 +374,7 @@ def _method_params(methods: list[str], params: list[str]) -> list[tuple[str, dic
 @app.command()
 @user_errors
 def compare(
+    ctx: typer.Context,
     methods: Annotated[
         list[str] | None,
         typer.Option("--methods", help="Methods to compare (default: xavier he zero)."),
@@ -388,40 +419,64 @@ def compare(
     if methods is not None and not chosen:
         fail("--methods needs at least one method")
     pairs = _method_params(chosen or ["xavier", "he", "zero"], param or [])
+    from .outputs import recorded_compare
+
+    recorded = recorded_compare(
+        cfg, pairs, runs_dir=runs_dir, out=out, progress=not as_json, command=invocation(ctx)
+    )
+    show_compare(recorded, as_json)
+
+
+def show_compare(recorded: Any, as_json: bool) -> None:
     from rich.console import Console
 
-    from .experiments import build_dataset, resolve_device, run_compare
-    from .interrupts import GracefulStop
-    from .outputs import RunRecorder, write_compare
-    from .render import TrainProgress, compare_view
-    from .report import compare_json, metrics_columns, metrics_row
+    from .render import compare_view
+    from .report import compare_json
 
-    device = resolve_device(cfg.device)
-    data = build_dataset(cfg)
-    names = _weighted_names(cfg)
-    recorder = RunRecorder(cfg, root=runs_dir, out=out, name=f"compare-{cfg.name}", device=device)
-    recorder.open_metrics(metrics_columns(names, "method"))
-    labels = [m for m, _ in pairs]
-    try:
-        with (
-            GracefulStop() as stop,
-            TrainProgress(cfg.train.steps, labels, enabled=not as_json) as progress,
-        ):
-
-            def on_log(method: str, point: Any) -> None:
-                recorder.append_metrics(metrics_row(point, names, method=method))
-                progress.update(method, point)
-
-            result = run_compare(cfg, pairs, on_log=on_log, should_stop=stop, data=data)
-        write_compare(recorder, result)
-    except BaseException:
-        recorder.finish("interrupted" if stop_requested() else "failed")
-        raise
-    recorder.finish("interrupted" if stop() else "completed")
     if as_json:
-        print_json({**compare_json(result), "run_dir": str(recorder.dir)})
+        print_json({**compare_json(recorded.result), "run_dir": str(recorded.run_dir)})
     else:
         console = Console()
-        console.print(compare_view(result, str(recorder.dir), console.width))
-    if stop():
-        raise typer.Exit(stop.exit_code)
+        console.print(compare_view(recorded.result, str(recorded.run_dir), console.width))
+    if recorded.exit_code:
+        raise typer.Exit(recorded.exit_code)
+
+
+@app.command()
+@user_errors
+def rerun(
+    ctx: typer.Context,
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by winit.")],
+    runs_dir: RunsDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Repeat a saved run from its config and say whether the numbers match."""
+    from rich.console import Console
+
+    from .outputs import recorded_compare, recorded_stats, recorded_train
+    from .rerun import load_saved_run, match_runs
+
+    saved = load_saved_run(run_dir)
+    cfg, experiment = saved.config, saved.experiment
+    root = runs_dir or saved.path.parent
+    command = invocation(ctx)
+    if experiment["command"] == "train":
+        recorded = recorded_train(cfg, runs_dir=root, progress=not as_json, command=command)
+    elif experiment["command"] == "compare":
+        methods = [(m["method"], m["params"]) for m in experiment["methods"]]
+        recorded = recorded_compare(
+            cfg, methods, runs_dir=root, progress=not as_json, command=command
+        )
+    else:
+        recorded = recorded_stats(cfg, runs_dir=root, command=command)
+    match = match_runs(saved.path, recorded.run_dir)
+    if as_json:
+        print_json({"original": str(saved.path), "rerun": str(recorded.run_dir), **match.to_dict()})
+    else:
+        from .render import rerun_view
+
+        Console().print(rerun_view(str(saved.path), str(recorded.run_dir), match))
+    if recorded.exit_code:
+        raise typer.Exit(recorded.exit_code)
+    if not match.identical:
+        raise typer.Exit(1)

@@ -24,6 +24,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -39,6 +40,9 @@ MAX_SIZE = 1_000_000
 MAX_DEPTH = 10_000
 MAX_KERNEL = 1_000
 MAX_SAMPLES = 100_000_000
+# float32 data and activations, refused before anything is allocated (parameters: models.py)
+MAX_DATA_BYTES = 4 * 2**30
+MAX_ACTIVATION_BYTES = 8 * 2**30
 
 Activation = Literal[
     "linear", "relu", "leaky_relu", "tanh", "sigmoid", "selu", "gelu", "elu", "silu"
@@ -58,9 +62,13 @@ def _invalid(message: str) -> PydanticCustomError:
     return PydanticCustomError("winit", "{reason}", {"reason": message})
 
 
-def _located(message: str) -> PydanticCustomError:
-    """A validation error whose message already starts with the path it is about."""
-    return PydanticCustomError("located", "{reason}", {"reason": message})
+def _located(message: str, blame: str = "") -> PydanticCustomError:
+    """A validation error whose message already starts with the path it is about.
+
+    `blame`: the space-separated fields a --set must touch to be named as the cause
+    (for errors raised above the fields they are about); default: where it is raised.
+    """
+    return PydanticCustomError("located", "{reason}", {"reason": message, "blame": blame})
 
 
 def _checked(check: Callable[..., Any], *args: Any) -> Any:
@@ -179,15 +187,20 @@ class ModelConfig(_Section):
     """outputs; with `layers`, taken from the last layer when not given"""
     layers: list[LayerSpec] | None = Field(None, min_length=1)
     """the whole network, layer by layer; replaces the stack (type, depth, width, ...)"""
+    # per example: the values every layer outputs together, and the most one layer outputs
+    _activations: tuple[int, int] | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _shapes_fit(self) -> ModelConfig:
-        from .models import output_size  # here, not at the top: models imports this module
+        from .models import plan_layers  # here, not at the top: models imports this module
 
         try:
-            outputs = output_size(self)
+            plans = plan_layers(self)
         except ShapeError as exc:
             raise _located(str(exc)) from None
+        sizes = [math.prod(plan.out_shape) for plan in plans]
+        self._activations = (sum(sizes), max(sizes))
+        outputs = plans[-1].out_shape[0]
         if self.layers is not None:
             if "num_classes" in self.model_fields_set and self.num_classes != outputs:
                 raise _located(
@@ -235,8 +248,10 @@ class InitConfig(_Section):
     @classmethod
     def _method_takes_gain(cls, gain: str | float, info: ValidationInfo) -> str | float:
         method = info.data.get("method")
-        if not isinstance(gain, str) and method and not METHODS[method].takes_gain:
-            raise _invalid(f"{method} takes no gain; leave gain at default")
+        if not isinstance(gain, str) and method:
+            if not METHODS[method].takes_gain:
+                raise _invalid(f"{method} takes no gain; leave gain at default")
+            _checked(resolve_params, method, {"gain": gain})
         return gain
 
     @field_validator("params")
@@ -257,17 +272,17 @@ class InitConfig(_Section):
 class DataConfig(_Section):
     name: Dataset = "spirals"
     samples: int = Field(2048, ge=8, le=MAX_SAMPLES)
-    path: str | None = Field(None, validate_default=True)
+    path: str | None = None
     """the .npz file to load (data.name npz)"""
     noise: float = Field(0.1, ge=0)
     test_fraction: float = Field(0.2, gt=0, lt=1)
 
-    @field_validator("path")
-    @classmethod
-    def _npz_needs_path(cls, path: str | None, info: ValidationInfo) -> str | None:
-        if path is None and info.data.get("name") == "npz":
-            raise _invalid("required when data.name is npz: the .npz file to load")
-        return path
+    # after the fields, so that the error blames whichever of name and path a --set changed
+    @model_validator(mode="after")
+    def _npz_needs_path(self) -> DataConfig:
+        if self.path is None and self.name == "npz":
+            raise _located("data.path: required when data.name is npz: the .npz file to load")
+        return self
 
 
 class TrainConfig(_Section):
@@ -295,6 +310,53 @@ class Config(_Section):
     init: InitConfig = Field(default_factory=InitConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> Config:
+        _check_memory(self)
+        return self
+
+
+def _gib(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:,.{0 if n_bytes % 2**30 == 0 else 1}f} GiB"
+
+
+def _check_memory(cfg: Config) -> None:
+    """Refuse data and activations that would not fit, before anything is allocated."""
+    model, data = cfg.model, cfg.data
+    shape = f"[{', '.join(map(str, model.input_shape))}]"
+    per_input = math.prod(model.input_shape)
+    # digits holds 1797 examples and an npz what it holds: samples only caps them
+    samples = min(data.samples, 1797) if data.name == "digits" else data.samples
+    if data.name not in ("digits", "npz") and 4 * samples * per_input > MAX_DATA_BYTES:
+        raise _located(
+            f"data: {samples:,} samples (data.samples) of input {shape} (model.input_shape) "
+            f"need {_gib(4 * samples * per_input)}; the limit is {_gib(MAX_DATA_BYTES)}: "
+            "lower data.samples or model.input_shape",
+            blame="data.samples model.input_shape",
+        )
+    if model._activations is None:  # built without validation (model_construct)
+        return
+    every_layer, widest = model._activations
+    batch = min(cfg.train.batch_size, samples)
+    needed = 4 * batch * (per_input + every_layer)
+    if needed > MAX_ACTIVATION_BYTES:
+        raise _located(
+            f"train.batch_size: a batch of {batch:,} needs {_gib(needed)} for the activations "
+            f"of the model ({per_input + every_layer:,} values per example); the limit is "
+            f"{_gib(MAX_ACTIVATION_BYTES)}: lower train.batch_size, model.width, model.depth "
+            "or model.input_shape",
+            blame="train.batch_size model",
+        )
+    held_out = max(1, round(samples * data.test_fraction))
+    needed = 4 * held_out * (per_input + 2 * widest)  # evaluated in one pass, without grads
+    if needed > MAX_ACTIVATION_BYTES:
+        raise _located(
+            f"data.samples: evaluating the {held_out:,} held-out examples needs "
+            f"{_gib(needed)}; the limit is {_gib(MAX_ACTIVATION_BYTES)}: lower data.samples, "
+            "data.test_fraction or the model's size",
+            blame="data model",
+        )
 
 
 # What a command changes from the field defaults above (which are train's and compare's).
@@ -357,6 +419,31 @@ def _parse_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 -- _Loader is a SafeLoader
 
 
+def _shown(value: Any) -> str:
+    """A value as a short, one-line phrase for `...; got <phrase>`."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    text = repr(value)
+    text = text if len(text) <= 40 else text[:37] + "..."
+    if isinstance(value, str):
+        return f"a string {text}"
+    if isinstance(value, (list, tuple)):
+        return f"a list {text}"
+    if isinstance(value, dict):
+        return f"a mapping {text}"
+    return text
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _yaml_problem(exc: yaml.YAMLError) -> str:
     """A YAML error as one line: `line:column: problem (context)` where yaml knows them."""
     if not isinstance(exc, yaml.MarkedYAMLError):
@@ -364,6 +451,9 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     problem = exc.problem or exc.context or "invalid YAML"
     if exc.problem and exc.context:
         problem += f" ({exc.context})"
+    if "'\\t'" in problem:
+        problem += "; YAML indents with spaces, never tabs"
+    problem = " ".join(problem.split())
     mark = exc.problem_mark or exc.context_mark
     return f"{mark.line + 1}:{mark.column + 1}: {problem}" if mark else problem
 
@@ -395,7 +485,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(content, dict):
         raise WinitError(
             f"{path}: expected a mapping of sections (model:, init:, data:, train:) "
-            f"at the top; got a {type(content).__name__}"
+            f"at the top; got {_shown(content)}"
         )
     return content
 
@@ -493,29 +583,67 @@ def _readable_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     )
 
 
+# pydantic errors about the kind of value (a string where a number belongs, ...), which
+# say what was expected but not what was found
+_TYPE_ERRORS = {
+    "int_type",
+    "int_parsing",
+    "int_from_float",
+    "float_type",
+    "float_parsing",
+    "bool_type",
+    "bool_parsing",
+    "string_type",
+    "list_type",
+    "dict_type",
+    "literal_error",
+}
+_QUOTED = ", ".join(f"'{tag}'" for tag in LAYER_TYPES)
+
+
 def _describe(error: Mapping[str, Any]) -> str:
     """One pydantic error as `dotted.path: message`."""
-    if error["type"] == "located":
+    kind, value = error["type"], error.get("input")
+    if kind == "located":
         return error["msg"]
     loc = _readable_loc(error["loc"])
     path = ".".join(map(str, loc))
-    if error["type"] == "extra_forbidden":
+    if kind in ("extra_forbidden", "invalid_key"):
         known = _fields_at(error["loc"])
         parent = "".join(f"{key}." for key in loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), known, n=1)
         hint = f"did you mean {parent}{close[0]}?" if close else f"expected {', '.join(known)}"
         return f"unknown field {path} ({hint})"
-    return f"{path}: {error['msg']}" if path else error["msg"]
+    if kind == "model_type":  # a section that is not a mapping: `model: [1, 2]`
+        fields = _fields_at((*error["loc"], ""))
+        listed = ", ".join(fields[:5]) + (", ..." if len(fields) > 5 else "")
+        return f"{path}: expected a mapping of fields ({listed}); got {_shown(value)}"
+    if kind == "dict_type":  # init.params
+        return f"{path}: expected a mapping of names to values; got {_shown(value)}"
+    if kind in ("model_attributes_type", "union_tag_not_found"):  # a layers item
+        return (
+            f"{path}: expected a mapping with a type ({_QUOTED}) and that layer's fields; "
+            f"got {_shown(value)}"
+        )
+    message = error["msg"]
+    if kind == "literal_error" and isinstance(value, str):
+        message += f"; got {_shown(value).removeprefix('a string ')}"
+    elif kind in _TYPE_ERRORS:
+        message += f"; got {_shown(value)}"
+        if isinstance(value, str) and kind.startswith(("int", "float")) and _numeric(value):
+            message += " (write numbers without quotes)"
+    return f"{path}: {message}" if path else message
 
 
-def _blame(loc: tuple[Any, ...], source: str, overrides: Sequence[str]) -> str:
-    """The last --set touching this location (or a section above it), else the file."""
-    path = [str(key) for key in loc]
+def _blame(locs: Sequence[tuple[Any, ...]], source: str, overrides: Sequence[str]) -> str:
+    """The last --set touching one of these locations (or a section above), else the file."""
+    paths = [[str(key) for key in loc] for loc in locs]
     for text in reversed(overrides):
         keys = text.partition("=")[0].strip().split(".")
-        shared = min(len(keys), len(path))
-        if keys[:shared] == path[:shared]:
-            return f"--set {text}"
+        for path in paths:
+            shared = min(len(keys), len(path))
+            if keys[:shared] == path[:shared]:
+                return f"--set {text}"
     return source
 
 
@@ -527,7 +655,9 @@ def _validate(data: dict[str, Any], source: str, overrides: Sequence[str] = ()) 
         # A misspelt key also makes the real one "missing": the spelling is the news.
         first = min(errors, key=lambda error: error["type"] != "extra_forbidden")
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        where = _blame(_readable_loc(first["loc"]), source, overrides)
+        blame = (first.get("ctx") or {}).get("blame")
+        locs = [tuple(field.split(".")) for field in blame.split()] if blame else []
+        where = _blame(locs or [_readable_loc(first["loc"])], source, overrides)
         raise WinitError(f"{where}: {_describe(first)}{more}") from None
 
 
@@ -547,6 +677,22 @@ def load_config(
     layer: str | None = None,
 ) -> Config:
     """The command's defaults, `layer`'s defaults, the YAML file, then each `--set` override."""
+    try:
+        return _load(path, overrides, command, layer)
+    except WinitError as exc:
+        # user text (a key, a --set, a file name) may hold a line break: the error is one line
+        exc.args = (_one_line(str(exc)),)
+        raise
+
+
+def _one_line(text: str) -> str:
+    """`text` with line breaks and other unprintable characters escaped, as repr() does."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _load(
+    path: str | Path | None, overrides: Sequence[str], command: str, layer: str | None
+) -> Config:
     data = _command_defaults(command)
     if layer is not None:
         if layer not in LAYER_DEFAULTS:

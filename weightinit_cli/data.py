@@ -509,6 +509,8 @@ def _load_npz(
     if path is None or str(path).strip() == "":
         raise WinitError("data.path: the npz dataset needs data.path, a .npz file with x and y")
     p = os.fspath(path)
+    if os.path.isdir(p):
+        raise WinitError(f"data.path: {p} is a directory, not a .npz file")
     if not os.path.isfile(p):
         raise WinitError(f"data.path: no such file: {p}")
 

@@ -96,9 +96,10 @@ def diagnose(
             f"every example): their gradients are zero and they will not train. Try {try_instead}.",
         )
     if exploding:
+        growth = f"grow {factor:.2f}x per layer and" if math.isfinite(factor) else "overflow:"
         return verdict(
             "exploding",
-            f"activations grow {factor:.2f}x per layer and explode (more than {EXPLODING:g}x "
+            f"activations {growth} explode (more than {EXPLODING:g}x "
             f"layer 1 from layer {exploding[0]}): {method} is too large for {net}; "
             f"try {try_instead}.",
         )

@@ -124,8 +124,13 @@ def predict(
             moment = measured_moment
         weight_var = layer.fan_in * record.target_std**2
         bias_var = 1.0 / (3 * layer.fan_in) if record.bias == "torch_default" else 0.0
-        (prediction,) = predict_signal([weight_var], [bias_var], [layer.activation_fn], moment)
         layer.expected_weight_std = record.target_std
+        if not math.isfinite(weight_var * moment + bias_var):
+            # The predicted signal has left float range: theory says it exploded.
+            layer.predicted_preactivation_std = layer.predicted_activation_std = math.inf
+            moment = math.inf
+            continue
+        (prediction,) = predict_signal([weight_var], [bias_var], [layer.activation_fn], moment)
         layer.predicted_preactivation_std = prediction.pre_std
         layer.predicted_activation_std = prediction.post_std
         moment = prediction.post_second_moment

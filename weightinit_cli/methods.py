@@ -18,6 +18,7 @@ References
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -29,6 +30,7 @@ from .fans import FAN_MODES, NONLINEARITIES, calculate_gain, fan, fan_in_and_fan
 # Keras and JAX divide by this so that a normal truncated at +-2 sigma keeps the
 # requested std: it is the std of a standard normal truncated to [-2, 2].
 TRUNCATED_NORMAL_STD_CORRECTION = 0.87962566103423978
+FLOAT32_MAX = 3.4028234663852886e38  # a parameter beyond it cannot give a finite weight
 
 
 @dataclass(frozen=True)
@@ -314,6 +316,11 @@ def _coerce(method: str, p: Param, value: Any) -> Any:
         raise WinitError(f"{where} must be a number; got {value!r}")
     if not math.isfinite(value):
         raise WinitError(f"{where} must be finite; got {value!r}")
+    if abs(value) > FLOAT32_MAX:
+        raise WinitError(
+            f"{where} must be within ±{FLOAT32_MAX:.4g}, the range of the float32 weights; "
+            f"got {value!r}"
+        )
     return float(value)
 
 
@@ -365,15 +372,38 @@ def _normal_cdf(x: float) -> float:
     return 0.5 * (1 + math.erf(x / math.sqrt(2)))
 
 
+# 8-point Gauss-Legendre nodes and weights on [-1, 1] (the positive half; symmetric)
+_GL_NODES = (0.1834346424956498, 0.5255324099163290, 0.7966664774136267, 0.9602898564975363)
+_GL_WEIGHTS = (0.3626837833783620, 0.3137066458778873, 0.2223810344533745, 0.1012285362903763)
+_GL_PANELS = 64
+
+
+@functools.lru_cache(maxsize=256)
 def truncated_normal_std(mean: float, std: float, a: float, b: float) -> float:
-    """Std of N(mean, std²) truncated to the absolute interval [a, b]."""
+    """Std of N(mean, std²) truncated to the absolute interval [a, b].
+
+    By quadrature of the density relative to its peak in [a, b], which stays accurate
+    where the closed form cancels or divides by zero: an interval narrow against std
+    (std 1e7 on [-2, 2]) or far out in a tail (std 1 on [10, 11]).
+    """
     alpha, beta = (a - mean) / std, (b - mean) / std
-    z = _normal_cdf(beta) - _normal_cdf(alpha)
-    pa, pb = _normal_pdf(alpha), _normal_pdf(beta)
-    pa_x = alpha * pa if math.isfinite(alpha) else 0.0
-    pb_x = beta * pb if math.isfinite(beta) else 0.0
-    var = 1 + (pa_x - pb_x) / z - ((pa - pb) / z) ** 2
-    return std * math.sqrt(var)
+    peak = min(max(0.0, alpha), beta)
+    reach = 40.0 / max(1.0, abs(peak))  # further out the density is below e^-40 of the peak
+    lo, hi = max(alpha, peak - reach), min(beta, peak + reach)
+    centre, half = (lo + hi) / 2, (hi - lo) / 2
+    offset = centre - peak
+    us, ws = [], []
+    for panel in range(_GL_PANELS):
+        mid = -1 + (2 * panel + 1) / _GL_PANELS
+        for node, weight in zip(_GL_NODES, _GL_WEIGHTS, strict=True):
+            for u in (mid - node / _GL_PANELS, mid + node / _GL_PANELS):
+                t = offset + half * u  # x - peak, so that no large x² is formed
+                us.append(u)
+                ws.append(weight * math.exp(-(peak * t + 0.5 * t * t)))
+    total = sum(ws)
+    mean_u = sum(w * u for w, u in zip(ws, us, strict=True)) / total
+    var_u = sum(w * (u - mean_u) ** 2 for w, u in zip(ws, us, strict=True)) / total
+    return std * half * math.sqrt(var_u)
 
 
 def expected_std(

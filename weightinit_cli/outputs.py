@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from .errors import WinitError
 from .runs import CsvAppender, csv_text, staged_dir, write_atomic, write_csv, write_json
 
 if TYPE_CHECKING:
@@ -13,14 +16,27 @@ if TYPE_CHECKING:
     from .experiments import CompareResult, StatsResult, TrainResult
 
 
-def write_stats(target: str | Path, cfg: Config, result: StatsResult) -> Path:
-    """config.yaml, layers.csv, summary.json and std_vs_depth.png, all or nothing."""
-    from .config import config_to_yaml
+def write_stats(target: str | Path, cfg: Config, result: StatsResult, command: str) -> Path:
+    """config.yaml, meta.json, layers.csv, summary.json and std_vs_depth.png, all or nothing."""
+    from datetime import datetime, timezone
+
+    from .config import config_hash, config_to_yaml
     from .plots import png_bytes, std_profiles
     from .report import layer_row, stats_json
 
+    meta = {
+        "status": "completed",
+        "command": command,
+        "experiment": {"command": "stats"},
+        "seed": cfg.seed,
+        "device": cfg.device,
+        "config_hash": config_hash(cfg),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": environment(),
+    }
     with staged_dir(target) as staging:
         write_atomic(staging / "config.yaml", config_to_yaml(cfg))
+        write_json(staging / "meta.json", meta)
         write_csv(staging / "layers.csv", [layer_row(layer) for layer in result.layers])
         write_json(staging / "summary.json", stats_json(result))
         figure = std_profiles({result.method: result.layers}, title=f"{result.name}: std vs depth")
@@ -59,8 +75,8 @@ class RunRecorder:
         out: str | Path | None = None,
         name: str | None = None,
         device: str = "cpu",
+        command: str = "",
     ) -> None:
-        import sys
         from datetime import datetime, timezone
 
         from .config import config_hash, config_to_yaml
@@ -72,7 +88,7 @@ class RunRecorder:
         self.metrics: CsvAppender | None = None
         self.meta = {
             "status": "running",
-            "command": " ".join(["winit", *sys.argv[1:]]),
+            "command": command,
             "seed": cfg.seed,
             "device": device,
             "config_hash": config_hash(cfg),
@@ -93,14 +109,20 @@ class RunRecorder:
     def write(self, name: str, data: str | bytes) -> None:
         write_atomic(self.dir / name, data)
 
-    def finish(self, status: str, **extra: object) -> None:
+    def finish(self, status: str, best_effort: bool = False) -> None:
+        """Close metrics.csv and write the final meta.json; `best_effort` while failing
+        already (a full disk must not hide the first error behind a second one)."""
         from datetime import datetime, timezone
 
-        if self.metrics is not None:
-            self.metrics.close()
-        self.meta.update(status=status, **extra)
+        self.meta["status"] = status
         self.meta["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        write_json(self.dir / "meta.json", self.meta)
+        try:
+            if self.metrics is not None:
+                self.metrics.close()
+            write_json(self.dir / "meta.json", self.meta)
+        except (OSError, WinitError):
+            if not best_effort:
+                raise
 
 
 def write_train(recorder: RunRecorder, result: TrainResult) -> None:
@@ -127,3 +149,140 @@ def write_compare(recorder: RunRecorder, result: CompareResult) -> None:
     recorder.write("layers.csv", csv_text(rows))
     recorder.write("summary.json", json.dumps(compare_json(result), indent=2))
     recorder.write("compare.png", png_bytes(compare_figure(result)))
+
+
+@dataclass
+class Recorded:
+    """An experiment's result, where it was written, and the exit code of a stop signal."""
+
+    result: Any
+    run_dir: Path
+    exit_code: int  # 130 / 143 after Ctrl-C / SIGTERM, else 0
+
+
+def _recorded(
+    cfg: Config,
+    *,
+    labels: list[str],
+    experiment: dict[str, Any],
+    run: Callable[..., Any],
+    write: Callable[[RunRecorder, Any], None],
+    status: Callable[[Any], str],
+    runs_dir: str | Path | None,
+    out: str | Path | None,
+    name: str,
+    progress: bool,
+    command: str,
+) -> Recorded:
+    """Run an experiment into a new run directory, with progress and clean interruption.
+
+    Everything that can be refused (device, data, names) is checked before the directory
+    exists, so bad input leaves no run directory behind.
+    """
+    from .experiments import build_dataset, resolve_device
+    from .interrupts import GracefulStop
+    from .models import plan_layers
+    from .render import TrainProgress
+    from .report import metrics_columns, metrics_row
+
+    device = resolve_device(cfg.device)
+    data = build_dataset(cfg)
+    names = [p.name for p in plan_layers(cfg.model) if p.weight_shape is not None]
+    compare = experiment["command"] == "compare"
+    recorder = RunRecorder(cfg, root=runs_dir, out=out, name=name, device=device, command=command)
+    recorder.meta["experiment"] = experiment
+    recorder.open_metrics(metrics_columns(names, *(["method"] if compare else [])))
+    stop = GracefulStop()
+    try:
+        with stop, TrainProgress(cfg.train.steps, labels, enabled=progress) as bar:
+
+            def on_log(label: str, point: Any) -> None:
+                extra = {"method": label} if compare else {}
+                recorder.append_metrics(metrics_row(point, names, **extra))
+                bar.update(label, point)
+
+            result = run(data, on_log, stop)
+        write(recorder, result)
+    except BaseException as err:
+        interrupted = isinstance(err, KeyboardInterrupt)
+        recorder.finish("interrupted" if interrupted else "failed", best_effort=True)
+        raise
+    recorder.finish("interrupted" if stop() else status(result))
+    return Recorded(result, recorder.dir, stop.exit_code)
+
+
+def recorded_train(
+    cfg: Config,
+    *,
+    runs_dir: str | Path | None = None,
+    progress: bool = True,
+    command: str = "",
+) -> Recorded:
+    """`winit train`: the config's method, trained, in a new run directory."""
+    from .experiments import run_train
+
+    label = cfg.init.method
+
+    def run(data: Any, on_log: Callable, stop: Callable[[], bool]) -> Any:
+        return run_train(
+            cfg, on_log=lambda point: on_log(label, point), should_stop=stop, data=data
+        )
+
+    return _recorded(
+        cfg,
+        labels=[label],
+        experiment={"command": "train"},
+        run=run,
+        write=write_train,
+        status=lambda result: "diverged" if result.history.status == "diverged" else "completed",
+        runs_dir=runs_dir,
+        out=None,
+        name=cfg.name or "run",
+        progress=progress,
+        command=command,
+    )
+
+
+def recorded_compare(
+    cfg: Config,
+    methods: list[tuple[str, dict[str, Any]]],
+    *,
+    runs_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    progress: bool = True,
+    command: str = "",
+) -> Recorded:
+    """`winit compare`: each method on the same model, data and seed, in one run directory."""
+    from .experiments import run_compare
+
+    def run(data: Any, on_log: Callable, stop: Callable[[], bool]) -> Any:
+        return run_compare(cfg, methods, on_log=on_log, should_stop=stop, data=data)
+
+    return _recorded(
+        cfg,
+        labels=[m for m, _ in methods],
+        experiment={
+            "command": "compare",
+            "methods": [{"method": m, "params": p} for m, p in methods],
+        },
+        run=run,
+        write=write_compare,
+        status=lambda result: "completed",
+        runs_dir=runs_dir,
+        out=out,
+        name=f"compare-{cfg.name}",
+        progress=progress,
+        command=command,
+    )
+
+
+def recorded_stats(
+    cfg: Config, *, runs_dir: str | Path | None = None, command: str = ""
+) -> Recorded:
+    """`winit stats` into a new run directory under the runs root (for `winit rerun`)."""
+    from .experiments import run_stats
+    from .runs import new_run_dir, runs_root
+
+    result = run_stats(cfg)
+    target = new_run_dir(runs_root(runs_dir), f"stats-{cfg.name}")
+    return Recorded(result, write_stats(target, cfg, result, command), 0)

@@ -206,3 +206,25 @@ def probe(
             )
         )
     return result
+
+
+@torch.no_grad()
+def first_nonfinite_layer(model: nn.Module, x: torch.Tensor) -> str | None:
+    """The first module (in forward order) whose output holds an inf or NaN, for input x."""
+    found: list[str] = []
+
+    def watch(name: str):
+        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            if not found and isinstance(output, torch.Tensor) and not output.isfinite().all():
+                found.append(name)
+
+        return hook
+
+    leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
+    handles = [m.register_forward_hook(watch(n)) for n, m in leaves]
+    try:
+        model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return found[0] if found else None

@@ -289,7 +289,8 @@ def line_chart(
 def train_status(history: Any, symmetric: bool = False) -> Text:
     """completed / diverged at step k / stuck: loss did not move / interrupted at step k."""
     if history.status == "diverged":
-        return Text(f"diverged at step {history.diverged_at}", style="bold red")
+        where = f" ({history.diverged_layer})" if history.diverged_layer else ""
+        return Text(f"diverged at step {history.diverged_at}{where}", style="bold red")
     if history.status == "interrupted":
         return Text(f"interrupted at step {history.steps}", style="yellow")
     if history.status == "stuck":
@@ -450,3 +451,18 @@ class TrainProgress:
             acc=_percent(point.accuracy),
             rate=rate,
         )
+
+
+def rerun_view(original: str, rerun: str, match: Any) -> Group:
+    """Whether a rerun reproduced its original, file by file."""
+    table = Table(box=None, padding=(0, 1), show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for name, verdict in match.files.items():
+        table.add_row(name, Text(verdict, style="green" if verdict == "identical" else "red"))
+    headline = (
+        Text("identical: the rerun reproduced every number", style="bold green")
+        if match.identical
+        else Text("different: the rerun did not reproduce the original", style="bold red")
+    )
+    return Group(Text(f"original {original}/\nrerun    {rerun}/", style="dim"), table, headline)

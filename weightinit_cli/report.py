@@ -95,6 +95,7 @@ def history_json(history: TrainHistory) -> dict[str, Any]:
             "final_loss": history.final_loss,
             "final_accuracy": history.final_accuracy,
             "diverged_at": history.diverged_at,
+            "diverged_layer": history.diverged_layer,
             "target_loss": history.target_loss,
             "steps_to_target": history.steps_to_target,
             "history": [

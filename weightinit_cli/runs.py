@@ -35,13 +35,15 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "run"
 
 
-def _writable_dir(path: Path) -> Path:
+def _writable_dir(path: Path, what: str = "the runs directory") -> Path:
+    if path.exists() and not path.is_dir():
+        raise WinitError(f"{what} {path} is a file, not a directory")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise WinitError(f"cannot create the runs directory {path}: {err.strerror}") from None
+        raise WinitError(f"cannot create {what} {path}: {err.strerror}") from None
     if not os.access(path, os.W_OK | os.X_OK):
-        raise WinitError(f"the runs directory {path} is not writable")
+        raise WinitError(f"{what} {path} is not writable")
     return path
 
 
@@ -69,7 +71,7 @@ def exact_run_dir(target: str | Path) -> Path:
     """`--out DIR` for a run written as it goes: DIR must be new or empty."""
     target = Path(target)
     _refuse_overwrite(target)
-    return _writable_dir(target)
+    return _writable_dir(target, "--out")
 
 
 @contextmanager
@@ -77,7 +79,7 @@ def staged_dir(target: str | Path) -> Iterator[Path]:
     """Yield a temporary directory that becomes `target` only if the block completes."""
     target = Path(target)
     _refuse_overwrite(target)
-    parent = _writable_dir(target.parent if str(target.parent) else Path("."))
+    parent = _writable_dir(target.parent, f"--out {target}: the parent directory")
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
     try:
         yield staging

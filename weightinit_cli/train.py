@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .apply import WEIGHTED_LAYERS
+from .probe import first_nonfinite_layer
 
 if TYPE_CHECKING:
     from .config import TrainConfig
@@ -47,6 +48,7 @@ class TrainHistory:
     final_loss: float
     final_accuracy: float
     diverged_at: int | None
+    diverged_layer: str | None  # first module whose output was inf/NaN; None: only the loss
     target_loss: float
     steps_to_target: int | None  # first logged step with loss <= target_loss
     history: list[LogPoint]
@@ -108,7 +110,7 @@ def train(
     batches = _batches(len(y), min(cfg.batch_size, len(y)), torch.Generator().manual_seed(seed))
     model.train()
     history: list[LogPoint] = []
-    status, diverged_at, step = "completed", None, 0
+    status, diverged_at, diverged_layer, step = "completed", None, None, 0
     loss_sum = torch.zeros((), device=device)
     since_log = 0
 
@@ -138,6 +140,7 @@ def train(
             loss = nn.functional.cross_entropy(model(x[index]), y[index])
             if not torch.isfinite(loss):
                 status, diverged_at = "diverged", step
+                diverged_layer = first_nonfinite_layer(model, x[index])
                 break
             loss.backward()
             if step == 0:
@@ -168,6 +171,7 @@ def train(
         final_loss=final,
         final_accuracy=history[-1].accuracy if history else math.nan,
         diverged_at=diverged_at,
+        diverged_layer=diverged_layer,
         target_loss=target,
         steps_to_target=reached,
         history=history,
