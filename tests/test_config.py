@@ -144,7 +144,7 @@ def test_train_defaults_are_designs_deep_relu_mlp() -> None:
     assert (cfg.model.activation, cfg.model.input_shape) == ("relu", [2])
     assert (cfg.init.method, cfg.init.backend, cfg.init.gain) == ("he_normal", "scratch", "default")
     assert cfg.data.name == "spirals"
-    assert (cfg.train.optimizer, cfg.train.lr, cfg.train.momentum) == ("sgd", 0.05, 0.0)
+    assert (cfg.train.optimizer, cfg.train.lr, cfg.train.momentum) == ("sgd", 0.02, 0.0)
     assert (cfg.train.steps, cfg.train.batch_size) == (400, 128)
     assert load_config() == cfg == default_config("compare")
 

@@ -79,7 +79,9 @@ def test_sigterm_stops_compare_cleanly(tmp_path):
     assert json.loads((run / "meta.json").read_text())["status"] == "interrupted"
     summary = json.loads((run / "summary.json").read_text())
     statuses = [m["train"]["status"] for m in summary["methods"]]
-    assert statuses == ["interrupted"]  # the second method never started
+    # Methods run side by side on several cores, one after another on one: either way every
+    # method that started is interrupted, and one that never started is absent.
+    assert statuses and set(statuses) == {"interrupted"}
     assert (run / "compare.png").exists() and b"Traceback" not in err
 
 

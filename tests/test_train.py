@@ -220,7 +220,7 @@ def test_compare_default_shows_the_textbook_result(runs):
     assert zero["train"]["status"] == "stuck"
     assert zero["train"]["final_loss"] == pytest.approx(chance, abs=0.01)
     assert all(layer["symmetric_weights"] for layer in zero["layers"])
-    assert xavier["train"]["final_loss"] > 0.9 * chance
+    assert xavier["train"]["final_loss"] > 0.75 * chance
     assert xavier["train"]["steps_to_target"] is None
     assert he["train"]["final_loss"] < chance - 0.4 and he["train"]["final_accuracy"] > 0.9
     assert he["train"]["steps_to_target"] is not None

@@ -77,6 +77,9 @@ class AppliedInit:
     bias: str | None
     activation: str
     activation_source: str  # "module" | "assumed"
+    bias_var: float = 0.0  # variance of the bias init (theory's σ_b²)
+    lsuv_iterations: int | None = None  # lsuv: rescalings this layer needed
+    lsuv_variance: float | None = None  # lsuv: the output variance it ended with
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -176,6 +179,7 @@ def apply_weight_init(
     gain: float | str | None = None,
     seed: int | None = None,
     bias: str | None = None,
+    data: torch.Tensor | None = None,
     **params: Any,
 ) -> InitReport:
     """Initialize every Linear, ConvNd and ConvTransposeNd weight (and bias) of `model`.
@@ -183,7 +187,9 @@ def apply_weight_init(
     gain: None keeps the method's own default (as torch.nn.init has it); "auto"
     uses calculate_gain of the activation that follows each layer; a number sets it.
     bias: "zeros" or "torch_default" (U(±1/√fan_in)); None means torch_default for
-    method="torch_default" and zeros otherwise.
+    method="torch_default" and zeros otherwise; variance_scaling's bias_var > 0 draws
+    biases N(0, bias_var) instead.
+    data: a batch of inputs, for data-dependent methods (lsuv).
     """
     method = canonical_name(method)
     if backend not in ("scratch", "torch"):
@@ -197,6 +203,8 @@ def apply_weight_init(
     if bias not in ("zeros", "torch_default"):
         raise WinitError(f"bias must be 'zeros' or 'torch_default'; got {bias!r}")
     resolve_params(method, params)
+    if get_method(method).data_dependent and data is None:
+        raise WinitError(f"{method} is data-dependent: pass a batch of inputs as data=")
 
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -220,7 +228,55 @@ def apply_weight_init(
             )
         elif not list(module.children()) and any(True for _ in module.parameters(recurse=False)):
             report.skipped.append(name)
+    if get_method(method).data_dependent:
+        _lsuv(model, report, data, backend)
     return report
+
+
+def _lsuv(model: nn.Module, report: InitReport, data: torch.Tensor, backend: str) -> None:
+    """Rescale the orthogonal pre-init layer by layer to unit output variance."""
+    from .lsuv import rescale_layers
+
+    modules = dict(model.named_modules())
+    first = report.layers[0].params if report.layers else {}
+    steps = rescale_layers(
+        model,
+        [(r.name, modules[r.name]) for r in report.layers],
+        data,
+        backend=backend,
+        tol=first.get("tol", 0.1),
+        max_iters=int(first.get("max_iters", 10)),
+    )
+    for record, step in zip(report.layers, steps, strict=True):
+        record.lsuv_iterations = step.iterations
+        record.lsuv_variance = step.variance
+        # The std it aimed for is the std it found.
+        weight = modules[record.name].weight.detach()
+        record.target_std = weight.float().std(correction=0).item()
+
+
+def _scratch_into(
+    weight: torch.Tensor,
+    method: str,
+    shape: tuple[int, ...],
+    rng: np.random.Generator,
+    groups: int,
+    params: dict[str, Any],
+) -> None:
+    """The scratch weights, written straight into a CPU float32 contiguous parameter.
+
+    That saves a second tensor and the copy; any other parameter (another dtype or
+    device, channels_last) gets a copy of a new array. Same values either way.
+    """
+    target = weight.detach()
+    if target.device.type == "cpu" and target.dtype == torch.float32 and target.is_contiguous():
+        scratch.init(method, shape, rng=rng, groups=groups, out=target.numpy(), **params)
+        # Writes through NumPy bypass autograd's in-place tracking; record one.
+        torch.autograd.graph.increment_version(weight)
+    else:
+        weight.copy_(
+            torch.from_numpy(scratch.init(method, shape, rng=rng, groups=groups, **params))
+        )
 
 
 def _init_layer(
@@ -240,16 +296,26 @@ def _init_layer(
     groups = getattr(module, "groups", 1)
     _square_check(name, method, shape, groups)
     layer_params = _layer_params(method, params, gain, activation)
-    if backend == "scratch":
-        values = torch.from_numpy(
-            scratch.init(method, shape, rng=rng, groups=groups, **layer_params)
-        )
-    else:
-        values = torch_init.init(method, shape, generator=generator, groups=groups, **layer_params)
+    resolved = resolve_params(method, layer_params)
+    # lsuv starts from an orthogonal init; apply_weight_init rescales it with data after.
+    draw, draw_params = (
+        ("orthogonal", {"gain": resolved["gain"]}) if method == "lsuv" else (method, layer_params)
+    )
+    fan_in, fan_out = fan_in_and_fan_out(shape)
+    bias_var = resolved.get("bias_var", 0.0)
+    if bias_var:
+        bias = "normal"
     with torch.no_grad():
-        weight.copy_(values)
+        if backend == "scratch":
+            _scratch_into(weight, draw, shape, rng, groups, draw_params)
+        else:
+            weight.copy_(
+                torch_init.init(draw, shape, generator=generator, groups=groups, **draw_params)
+            )
         if module.bias is not None:
-            if bias == "zeros":
+            if bias == "normal":
+                _normal_bias(module.bias, bias_var, backend, rng, generator)
+            elif bias == "zeros":
                 module.bias.zero_()
             elif backend == "scratch":
                 module.bias.copy_(
@@ -261,7 +327,8 @@ def _init_layer(
                 cpu_bias = torch.empty(module.bias.shape)
                 torch_init.torch_default_bias_(cpu_bias, shape, generator=generator)
                 module.bias.copy_(cpu_bias)
-    fan_in, fan_out = fan_in_and_fan_out(shape)
+    if bias == "torch_default":
+        bias_var = 1.0 / (3 * fan_in) if fan_in else 0.0
     return AppliedInit(
         name=name,
         kind=type(module).__name__,
@@ -269,10 +336,29 @@ def _init_layer(
         fan_in=fan_in,
         fan_out=fan_out,
         method=method,
-        params=resolve_params(method, layer_params),
+        params=resolved,
         gain=_gain_used(method, layer_params),
         target_std=expected_std(method, shape, layer_params, groups=groups),
         bias=bias if module.bias is not None else None,
         activation=activation.fn,
         activation_source=activation.source,
+        bias_var=bias_var if module.bias is not None else 0.0,
     )
+
+
+def _normal_bias(
+    bias: torch.Tensor,
+    variance: float,
+    backend: str,
+    rng: np.random.Generator,
+    generator: torch.Generator | None,
+) -> None:
+    """Biases N(0, variance), drawn by the backend's own random numbers."""
+    std = variance**0.5
+    if backend == "scratch":
+        values = rng.standard_normal(bias.numel(), dtype=np.float32) * np.float32(std)
+        bias.copy_(torch.from_numpy(values).view_as(bias))
+    else:
+        cpu_bias = torch.empty(bias.shape)
+        torch.nn.init.normal_(cpu_bias, 0.0, std, generator=generator)
+        bias.copy_(cpu_bias)

@@ -1,7 +1,8 @@
 """The `winit` command: parse options -> config -> experiment -> render. Thin.
 
 Only typer is imported at module level; every command imports what it needs, so
-`winit --help` and `winit methods` never import torch.
+`winit --help`, `winit methods` and `winit schema` import neither torch nor pydantic
+(benchmarks/README.md has the start-up times).
 """
 
 from __future__ import annotations
@@ -21,9 +22,60 @@ from . import __version__
 UsageError = typer.BadParameter.__mro__[1]
 
 
+def _light_coercion(params: Any) -> None:
+    """Give plain `str` parameters and bool flags a coercion that needs no pydantic.
+
+    Typer 0.29 coerces every parameter through a pydantic TypeAdapter built on first use,
+    which imports pydantic (~90 ms) even for `winit methods` (its --help flag, its NAME).
+    For a str, or a flag click has already made a bool, the adapter only checks the type,
+    as typer's own pass-through does. Purely a start-up optimization: on a typer without
+    these internals nothing changes.
+    """
+    try:
+        from typer._coercion import PassThroughRuntimeParam
+    except ImportError:
+        return
+    for param in params:
+        descriptor = getattr(param, "type_descriptor", None)
+        if descriptor is None or getattr(param, "_runtime_param", False) is not None:
+            continue
+        plain = descriptor.annotation is str or (
+            descriptor.annotation is bool and getattr(param, "is_flag", False)
+        )
+        if (
+            plain
+            and descriptor.file_annotation is None
+            and descriptor.parameter_info.parser is None
+        ):
+            param._runtime_param = PassThroughRuntimeParam(
+                parameter_info=descriptor.parameter_info, annotation=descriptor.annotation
+            )
+
+
 class OneLineErrors(typer.core.TyperGroup):
     """Command-line mistakes (unknown option, bad value, typo'd command) as one Error line,
     like every other user error, instead of click's boxed usage message."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        _light_coercion(self.get_params(ctx))
+        return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            _light_coercion(command.get_params(ctx))
+        return name, command, rest
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """One line per command: its whole first sentence, not click's 45-character cut."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=200)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def _fail(self, err: Exception) -> None:
         if type(err).__name__ == "NoArgsIsHelpError":
@@ -52,6 +104,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    # Plain click help and tracebacks: typer's Rich help imports rich.markdown, pygments
+    # and more (~100 ms on every `winit --help`), and users never see a traceback.
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -168,6 +224,10 @@ SetOpt = Annotated[
     typer.Option("--set", "-s", help="Any config field: --set model.depth=30 (repeatable)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (the schema in README).")]
+SppOpt = Annotated[
+    bool,
+    typer.Option("--spp", help="Signal propagation of conv layers (Brock et al. 2021)."),
+]
 OutOpt = Annotated[
     Path | None,
     typer.Option("--out", help="Also write CSV, config, JSON and plots into this new directory."),
@@ -217,6 +277,7 @@ def stats(
     set_: SetOpt = None,
     as_json: JsonOpt = False,
     out: OutOpt = None,
+    spp: SppOpt = False,
 ) -> None:
     """Per-layer weight, activation and gradient statistics beside theory."""
     cfg = load(
@@ -236,7 +297,7 @@ def stats(
     from .experiments import run_stats
     from .report import stats_json
 
-    result = run_stats(cfg)
+    result = run_stats(cfg, spp=spp)
     if out is not None:
         from .outputs import write_stats
 
@@ -258,9 +319,9 @@ def stats(
 @user_errors
 def schema() -> None:
     """Print the config JSON Schema (draft-7), for editor autocompletion."""
-    from .config import json_schema
-
-    print_json(json_schema())
+    # The schema ships with the package, generated from config.json_schema() (a test
+    # checks they are equal), so printing it imports no pydantic.
+    sys.stdout.write((Path(__file__).parent / "schema.json").read_text(encoding="utf-8"))
 
 
 StepsOpt = Annotated[int | None, typer.Option(help="Training steps (0: statistics only).")]
@@ -398,7 +459,12 @@ def compare(
     set_: SetOpt = None,
     as_json: JsonOpt = False,
     out: OutOpt = None,
+    spp: SppOpt = False,
     runs_dir: RunsDirOpt = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(min=1, help="Methods run at once, one torch thread each (default: cores)."),
+    ] = None,
 ) -> None:
     """The same model, data and seed under several inits, side by side."""
     sets = [*([f"train.steps={steps}"] if steps is not None else []), *(set_ or [])]
@@ -422,7 +488,14 @@ def compare(
     from .outputs import recorded_compare
 
     recorded = recorded_compare(
-        cfg, pairs, runs_dir=runs_dir, out=out, progress=not as_json, command=invocation(ctx)
+        cfg,
+        pairs,
+        runs_dir=runs_dir,
+        out=out,
+        progress=not as_json,
+        command=invocation(ctx),
+        jobs=jobs,
+        spp=spp,
     )
     show_compare(recorded, as_json)
 
@@ -480,3 +553,100 @@ def rerun(
         raise typer.Exit(recorded.exit_code)
     if not match.identical:
         raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def reproduce(
+    ctx: typer.Context,
+    name: Annotated[
+        str | None, typer.Argument(help="A reproduction (see --list), or all.", show_default=False)
+    ] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the reproductions.")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="The full-size version (slower) instead of the fast one.")
+    ] = False,
+    set_: SetOpt = None,
+    as_json: JsonOpt = False,
+    runs_dir: RunsDirOpt = None,
+) -> None:
+    """Reproduce a classic init result: the paper's claim beside winit's measurement."""
+    from rich.console import Console
+
+    from .reproduce import REPRODUCTIONS, get_reproduction
+
+    console = Console()
+    if list_ or name is None:
+        if as_json:
+            print_json(
+                [
+                    {"name": r.name, "paper": r.paper, "claim": r.claim}
+                    for r in REPRODUCTIONS.values()
+                ]
+            )
+            return
+        from .render import reproductions_table
+
+        console.print(reproductions_table(list(REPRODUCTIONS.values())))
+        if name is None and not list_:
+            raise typer.Exit(2)
+        return
+    chosen = list(REPRODUCTIONS.values()) if name == "all" else [get_reproduction(name)]
+    configs = [r.config(set_ or []) for r in chosen]  # every config checked before any run
+    from .outputs import write_finding
+    from .render import finding_view, findings_table
+
+    findings, out = [], []
+    for repro, cfg in zip(chosen, configs, strict=True):
+        finding = repro.run(cfg, not full)
+        run_dir = write_finding(cfg, finding, runs_dir=runs_dir, command=invocation(ctx))
+        findings.append(finding)
+        out.append({**finding.to_dict(), "run_dir": str(run_dir)})
+        if not as_json:
+            console.print(finding_view(finding, str(run_dir)))
+    if as_json:
+        print_json(out if name == "all" else out[0])
+    elif len(findings) > 1:
+        console.print(findings_table(findings))
+    if not all(f.agree for f in findings):
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def critical(
+    activation: Annotated[str, typer.Option(help="The activation.")] = "tanh",
+    bias_var: Annotated[
+        float, typer.Option("--bias-var", min=0.0, help="Bias variance σ_b².")
+    ] = 0.05,
+    weight_var: Annotated[
+        float | None, typer.Option("--weight-var", min=0.0, help="Also describe this σ_w².")
+    ] = None,
+    negative_slope: Annotated[float, typer.Option(help="leaky_relu's slope.")] = 0.01,
+    as_json: JsonOpt = False,
+) -> None:
+    """The order-to-chaos critical line of an activation (mean-field theory)."""
+    from dataclasses import asdict
+
+    from .critical import around_the_line, criticality
+
+    line = criticality(activation, bias_var, negative_slope=negative_slope)
+    sweep = around_the_line(activation, bias_var, negative_slope=negative_slope)
+    chosen = (
+        criticality(activation, bias_var, weight_var, negative_slope)
+        if weight_var is not None
+        else None
+    )
+    if as_json:
+        from .report import _clean
+
+        data = {"critical": asdict(line), "around": [asdict(s) for s in sweep]}
+        if chosen is not None:
+            data["chosen"] = {**asdict(chosen), "phase": chosen.phase()}
+        print_json(_clean(data))
+        return
+    from rich.console import Console
+
+    from .render import critical_view
+
+    Console().print(critical_view(line, sweep, chosen))

@@ -289,10 +289,10 @@ class TrainConfig(_Section):
     steps: int = Field(400, ge=0, le=10**9)
     batch_size: int = Field(128, ge=1, le=MAX_SAMPLES)
     optimizer: Literal["sgd", "adam"] = "sgd"
-    # Plain SGD at 0.05 rather than momentum 0.9 at 0.01: with momentum a 20-layer He ReLU
+    # Plain SGD at 0.02 rather than momentum 0.9 at 0.01: with momentum a 20-layer He ReLU
     # net on spirals overshoots and climbs back to chance, and Xavier still trains (half the
-    # chance loss by step 190), which hides the textbook contrast.
-    lr: float = Field(0.05, gt=0)
+    # chance loss by step 190), which hides the textbook contrast; at 0.05 He's loss spikes.
+    lr: float = Field(0.02, gt=0)
     momentum: float = Field(0.0, ge=0, lt=1)
     """sgd only"""
     weight_decay: float = Field(0.0, ge=0)
@@ -659,6 +659,11 @@ def _validate(data: dict[str, Any], source: str, overrides: Sequence[str] = ()) 
         locs = [tuple(field.split(".")) for field in blame.split()] if blame else []
         where = _blame(locs or [_readable_loc(first["loc"])], source, overrides)
         raise WinitError(f"{where}: {_describe(first)}{more}") from None
+
+
+def config_from_data(data: dict[str, Any], source: str = "config") -> Config:
+    """A Config from plain data (a resolved config with changes), validated like a file."""
+    return _validate(copy.deepcopy(data), source)
 
 
 def _command_defaults(command: str) -> dict[str, Any]:

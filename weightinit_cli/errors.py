@@ -17,6 +17,14 @@ class WinitError(Exception):
         if exit_code is not None:
             self.exit_code = exit_code
 
+    def __reduce__(self) -> tuple:
+        # Keeps the exit code when the error crosses a process boundary (compare's workers).
+        return (_rebuild, (type(self), str(self), self.exit_code))
+
+
+def _rebuild(cls: type[WinitError], message: str, exit_code: int) -> WinitError:
+    return cls(message, exit_code=exit_code)
+
 
 class ShapeError(WinitError, ValueError):
     """A tensor or layer shape that a method or model cannot work with."""

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .diagnosis import Verdict
     from .models import LayerPlan
     from .probe import LayerStats
+    from .spp import SppLayer
     from .train import LogPoint, TrainHistory
 
 # Modules that carry a weighted layer's activation on to the next weighted layer
@@ -52,24 +53,40 @@ def build_dataset(cfg: Config) -> Dataset:
     )
 
 
-def init_model(cfg: Config, method: str | None = None, params: dict[str, Any] | None = None):
-    """The config's model, built and initialized (method/params override the config's)."""
+def init_model(
+    cfg: Config,
+    method: str | None = None,
+    params: dict[str, Any] | None = None,
+    data: Dataset | None = None,
+):
+    """The config's model, built and initialized (method/params override the config's).
+
+    A data-dependent method (lsuv) sees the first training batch of `data`.
+    """
     import torch
 
     from .apply import apply_weight_init
+    from .methods import get_method
     from .models import build_model
 
+    method = method or cfg.init.method
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model)
-    gain = cfg.init.gain if cfg.init.gain != "default" else None
+    params = dict(cfg.init.method_params() if params is None else params)
+    gain = params.pop("gain", cfg.init.gain if cfg.init.gain != "default" else None)
+    batch = None
+    if get_method(method).data_dependent:
+        data = data if data is not None else build_dataset(cfg)
+        batch, _ = first_batch(data, cfg.train.batch_size, "cpu")
     report = apply_weight_init(
         model,
-        method or cfg.init.method,
+        method,
         backend=cfg.init.backend,
         gain=gain,
         seed=cfg.seed,
         bias=cfg.init.bias,
-        **(cfg.init.method_params() if params is None else params),
+        data=batch,
+        **params,
     )
     return model, report
 
@@ -87,6 +104,7 @@ class StatsResult:
     layers: list[LayerStats]
     init: InitReport
     verdict: Verdict
+    spp: list[SppLayer] | None = None  # signal propagation of the conv layers, if asked
 
 
 def first_batch(data: Dataset, batch_size: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,7 +141,7 @@ def predict(
         if restart:
             moment = measured_moment
         weight_var = layer.fan_in * record.target_std**2
-        bias_var = 1.0 / (3 * layer.fan_in) if record.bias == "torch_default" else 0.0
+        bias_var = record.bias_var
         layer.expected_weight_std = record.target_std
         if not math.isfinite(weight_var * moment + bias_var):
             # The predicted signal has left float range: theory says it exploded.
@@ -158,8 +176,10 @@ def measure(
     data: Dataset,
     device: str,
     with_theory: bool = True,
+    spp: bool = False,
 ) -> StatsResult:
-    """One forward/backward pass on the first batch, with theory beside it at init."""
+    """One forward/backward pass on the first batch, with theory beside it at init;
+    with `spp`, also the conv layers' signal propagation (Brock et al. 2021)."""
     from .diagnosis import diagnose
     from .models import plan_layers
     from .probe import probe
@@ -178,7 +198,13 @@ def measure(
         cfg.model.activation if cfg.model.layers is None else hidden[0].activation_fn,
         method,
     )
+    propagation = None
+    if spp:
+        from .spp import signal_propagation
+
+        propagation = signal_propagation(model, x)
     return StatsResult(
+        spp=propagation,
         name=cfg.name or "default",
         method=method,
         backend=cfg.init.backend,
@@ -191,14 +217,30 @@ def measure(
     )
 
 
+def check_spp(cfg: Config) -> None:
+    """--spp needs conv layers to measure channels of."""
+    from .models import plan_layers
+
+    if not any(p.kind in ("conv2d", "conv3d") for p in plan_layers(cfg.model)):
+        raise WinitError(
+            "--spp plots conv layers' channels, and this model has none: use --layer conv2d "
+            "or conv3d, or conv layers in model.layers"
+        )
+
+
 def run_stats(
-    cfg: Config, method: str | None = None, params: dict[str, Any] | None = None
+    cfg: Config,
+    method: str | None = None,
+    params: dict[str, Any] | None = None,
+    spp: bool = False,
 ) -> StatsResult:
     """Initialize the config's model and measure one forward/backward pass on one batch."""
+    if spp:
+        check_spp(cfg)
     device = resolve_device(cfg.device)
     data = build_dataset(cfg)
-    model, report = init_model(cfg, method, params)
-    return measure(cfg, model.to(device), report, data, device)
+    model, report = init_model(cfg, method, params, data)
+    return measure(cfg, model.to(device), report, data, device, spp=spp)
 
 
 @dataclass
@@ -220,13 +262,14 @@ def train_method(
     params: dict[str, Any] | None = None,
     on_log: Callable[[LogPoint], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    spp: bool = False,
 ) -> TrainResult:
     """Initialize, measure, train and measure again: one method on the config's model."""
     from .train import train
 
-    model, report = init_model(cfg, method, params)
+    model, report = init_model(cfg, method, params, data)
     model.to(device)
-    before = measure(cfg, model, report, data, device)
+    before = measure(cfg, model, report, data, device, spp=spp)
     history = train(
         model,
         data,
@@ -274,23 +317,35 @@ def run_compare(
     on_log: Callable[[str, LogPoint], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     data: Dataset | None = None,
+    jobs: int | None = None,
+    spp: bool = False,
 ) -> CompareResult:
-    """The same model, data and seed under each method; training skipped when steps is 0."""
+    """The same model, data and seed under each method; training skipped when steps is 0.
+
+    Methods run concurrently on `jobs` worker processes (default: one per core), each on
+    one torch thread; jobs=1 runs them here, also on one thread, with identical results.
+    """
+    from .parallel import run_tasks
+
+    if spp:
+        check_spp(cfg)
     device = resolve_device(cfg.device)
     data = data if data is not None else build_dataset(cfg)
-    runs = []
-    for method, params in methods:
-        if should_stop is not None and should_stop():
-            break
+    if device != "cpu":
+        jobs = 1  # one GPU: the methods queue for it anyway, and CUDA does not survive fork
+
+    def task(index: int, log: Callable[[LogPoint], None], stop: Callable[[], bool]) -> MethodRun:
+        method, params = methods[index]
         if cfg.train.steps == 0:
-            model, report = init_model(cfg, method, params)
-            stats = measure(cfg, model.to(device), report, data, device)
-            runs.append(MethodRun(method, params, stats, None))
-            continue
-        log = (lambda point, m=method: on_log(m, point)) if on_log else None
-        result = train_method(cfg, data, device, method, params, log, should_stop)
-        runs.append(MethodRun(method, params, result.before, result.history))
-    return CompareResult(cfg.name or "default", device, runs)
+            model, report = init_model(cfg, method, params, data)
+            stats = measure(cfg, model.to(device), report, data, device, spp=spp)
+            return MethodRun(method, params, stats, None)
+        result = train_method(cfg, data, device, method, params, log, stop, spp)
+        return MethodRun(method, params, result.before, result.history)
+
+    log = (lambda index, point: on_log(methods[index][0], point)) if on_log else None
+    runs = run_tasks(task, len(methods), jobs, log, should_stop)
+    return CompareResult(cfg.name or "default", device, [r for r in runs if r is not None])
 
 
 def finite(value: float) -> float | None:

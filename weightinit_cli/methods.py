@@ -54,6 +54,7 @@ class Method:
     random: bool = True
     note: str = ""
     summary: str = ""
+    data_dependent: bool = False  # needs a batch of the run's data (lsuv)
     param_names: tuple[str, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -237,6 +238,7 @@ _CATALOGUE: tuple[Method, ...] = (
                 ("normal", "truncated_normal", "uniform"),
             ),
             _gain(),
+            Param("bias_var", 0.0, "σ_b²: biases N(0, bias_var) (0: the bias option decides)"),
         ),
         note=_TRUNC_NOTE,
         summary="the general fan-scaled family: lecun, xavier and he are special cases",
@@ -250,6 +252,33 @@ _CATALOGUE: tuple[Method, ...] = (
         params=(_gain(),),
         summary="(semi-)orthogonal matrix, flattened to out × rest; "
         "deep linear nets train in depth-independent time",
+    ),
+    Method(
+        "delta_orthogonal",
+        "gain·Q at the kernel centre, 0 elsewhere (Q orthogonal out × in)",
+        "deep conv nets: dynamical isometry",
+        "conv (dense: orthogonal)",
+        "Xiao et al. 2018",
+        params=(_gain(),),
+        summary="orthogonal centre tap of a conv kernel: a conv net that starts as an "
+        "orthogonal map per position, trainable at 10,000 layers (Xiao et al. 2018)",
+    ),
+    Method(
+        "lsuv",
+        "orthogonal, then W /= std(layer output) per layer until Var = 1 ± tol",
+        "any; deep nets without normalization",
+        "dense, conv",
+        "Mishkin & Matas 2016",
+        params=(
+            Param("tol", 0.1, "accepted |Var(output) − 1|"),
+            Param("max_iters", 10.0, "rescalings per layer at most"),
+            _gain(1.0, "gain of the orthogonal pre-init"),
+        ),
+        data_dependent=True,
+        summary="layer-sequential unit variance: data-dependent, one batch of the run's data",
+        note="Needs data: winit stats/train/compare pass the run's first batch; "
+        "apply_weight_init(model, 'lsuv', data=x) in Python. The std it aims for is found, "
+        "not set: the record holds the std after rescaling.",
     ),
     Method(
         "identity",
@@ -355,6 +384,10 @@ def _check_ranges(name: str, p: dict[str, Any]) -> None:
         need(0 <= p["sparsity"] < 1, f"sparsity must be in [0, 1); got {p['sparsity']}")
     if name == "variance_scaling":
         need(p["scale"] > 0, f"scale must be > 0; got {p['scale']}")
+        need(p["bias_var"] >= 0, f"bias_var must be >= 0; got {p['bias_var']}")
+    if name == "lsuv":
+        need(p["tol"] > 0, f"tol must be > 0; got {p['tol']}")
+        need(p["max_iters"] >= 0, f"max_iters must be >= 0; got {p['max_iters']}")
 
 
 def he_gain(params: Mapping[str, Any]) -> float:
@@ -436,10 +469,13 @@ def expected_std(
         return p["gain"] / math.sqrt(fan_in)
     if name == "variance_scaling":
         return p["gain"] * math.sqrt(p["scale"] / fan(shape, p["mode"]))
-    if name == "orthogonal":
+    if name in ("orthogonal", "lsuv"):  # lsuv: its orthogonal pre-init
         rows = shape[0]
         cols = n // rows
         return p["gain"] / math.sqrt(max(rows, cols))
+    if name == "delta_orthogonal":
+        taps = n // (shape[0] * shape[1])
+        return p["gain"] / math.sqrt(max(shape[0], shape[1]) * taps)
     if name == "identity":
         ones = identity_ones(shape, groups)
         frac = ones / n

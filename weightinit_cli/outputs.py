@@ -106,6 +106,19 @@ class RunRecorder:
         if self.metrics is not None:
             self.metrics.append(row)
 
+    def reorder_metrics(self, key: Callable[[dict[str, str]], Any]) -> None:
+        """Rewrite metrics.csv whole, rows sorted by `key`: rows from concurrent workers
+        arrive interleaved, but the finished file must not depend on scheduling."""
+        import csv
+
+        if self.metrics is None:
+            return
+        self.metrics.close()
+        with open(self.metrics.path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        if rows:
+            write_atomic(self.metrics.path, csv_text(sorted(rows, key=key)))
+
     def write(self, name: str, data: str | bytes) -> None:
         write_atomic(self.dir / name, data)
 
@@ -136,6 +149,11 @@ def write_train(recorder: RunRecorder, result: TrainResult) -> None:
     recorder.write("summary.json", json.dumps(train_json(result, str(recorder.dir)), indent=2))
     figure = loss_curves({result.before.method: result.history}, title=result.name)
     recorder.write("loss.png", png_bytes(figure))
+    history = result.history
+    recorder.meta["timing"] = {
+        "train_loop_seconds": round(history.seconds, 4),
+        "steps_per_second": round(history.steps / history.seconds, 2) if history.seconds else None,
+    }
 
 
 def write_compare(recorder: RunRecorder, result: CompareResult) -> None:
@@ -143,6 +161,8 @@ def write_compare(recorder: RunRecorder, result: CompareResult) -> None:
     from .plots import compare_figure, png_bytes
     from .report import compare_json, layer_row
 
+    order = {run.method: i for i, run in enumerate(result.runs)}
+    recorder.reorder_metrics(lambda row: (order.get(row["method"], len(order)), int(row["step"])))
     rows = [
         layer_row(layer, method=run.method) for run in result.runs for layer in run.stats.layers
     ]
@@ -224,6 +244,11 @@ def recorded_train(
     label = cfg.init.method
 
     def run(data: Any, on_log: Callable, stop: Callable[[], bool]) -> Any:
+        from .plots import preload
+
+        # loss.png needs matplotlib: import it while the model trains. (Not for compare,
+        # whose forked workers must not inherit a thread in the middle of an import.)
+        preload()
         return run_train(
             cfg, on_log=lambda point: on_log(label, point), should_stop=stop, data=data
         )
@@ -251,12 +276,16 @@ def recorded_compare(
     out: str | Path | None = None,
     progress: bool = True,
     command: str = "",
+    jobs: int | None = None,
+    spp: bool = False,
 ) -> Recorded:
     """`winit compare`: each method on the same model, data and seed, in one run directory."""
     from .experiments import run_compare
 
     def run(data: Any, on_log: Callable, stop: Callable[[], bool]) -> Any:
-        return run_compare(cfg, methods, on_log=on_log, should_stop=stop, data=data)
+        return run_compare(
+            cfg, methods, on_log=on_log, should_stop=stop, data=data, jobs=jobs, spp=spp
+        )
 
     return _recorded(
         cfg,
@@ -286,3 +315,33 @@ def recorded_stats(
     result = run_stats(cfg)
     target = new_run_dir(runs_root(runs_dir), f"stats-{cfg.name}")
     return Recorded(result, write_stats(target, cfg, result, command), 0)
+
+
+def write_finding(
+    cfg: Config, finding: Any, *, runs_dir: str | Path | None = None, command: str = ""
+) -> Path:
+    """A reproduction's run directory: config.yaml, meta.json, finding.json and its plots."""
+    from datetime import datetime, timezone
+
+    from .config import config_hash, config_to_yaml
+    from .plots import png_bytes
+    from .runs import new_run_dir, runs_root
+
+    target = new_run_dir(runs_root(runs_dir), f"reproduce-{finding.name}")
+    meta = {
+        "status": "completed",
+        "command": command,
+        "experiment": {"command": "reproduce", "name": finding.name},
+        "seed": cfg.seed,
+        "device": cfg.device,
+        "config_hash": config_hash(cfg),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": environment(),
+    }
+    with staged_dir(target) as staging:
+        write_atomic(staging / "config.yaml", config_to_yaml(cfg))
+        write_json(staging / "meta.json", meta)
+        write_json(staging / "finding.json", finding.to_dict())
+        for name, figure in finding.figures.items():
+            write_atomic(staging / name, png_bytes(figure))
+    return target

@@ -215,6 +215,8 @@ def stats_view(result: Any, width: int = 120) -> Group:
         style="bold",
     )
     parts: list[Any] = [title, stats_table(result, width), Text(), lines, Text(), verdict]
+    if result.spp is not None:
+        parts += [Text(), spp_table({result.method: result.spp})]
     if result.init.skipped:
         parts.append(Text(f"left as they were: {', '.join(result.init.skipped)}", style="dim"))
     return Group(*parts)
@@ -389,6 +391,8 @@ def compare_view(result: Any, run_dir: str | None = None, width: int = 120) -> G
     side_by_side = 12 * len(runs) * 2 + 30 <= width
     parts: list[Any] = [Columns([acts, grads]) if side_by_side else Group(acts, Text(), grads)]
     parts += [Text(), profiles, Text()]
+    if runs and runs[0].stats.spp is not None:
+        parts += [spp_table({run.method: run.stats.spp for run in runs}), Text()]
     for run in runs:
         parts.append(Text.assemble((f"{run.method}: ", "bold"), run.stats.verdict.message))
     trained = [r for r in runs if r.train is not None]
@@ -427,6 +431,10 @@ class TrainProgress:
             TimeElapsedColumn(),
             console=Console(stderr=True),
             disable=not self.enabled,
+            # The numbers change only at log steps; between them a redraw only moves the
+            # clock, and every redraw takes the GIL from the training loop (Rich's default
+            # is 10 per second).
+            refresh_per_second=4,
         )
         self.tasks = {
             label: self.progress.add_task(label, total=total, loss="-", acc="-", rate="")
@@ -466,3 +474,153 @@ def rerun_view(original: str, rerun: str, match: Any) -> Group:
         else Text("different: the rerun did not reproduce the original", style="bold red")
     )
     return Group(Text(f"original {original}/\nrerun    {rerun}/", style="dim"), table, headline)
+
+
+def finding_view(finding: Any, run_dir: str | None = None) -> Group:
+    """One reproduction: the paper's claim, winit's measurement, the verdict, the numbers."""
+    verdict = (
+        Text("agree", style="bold green") if finding.agree else Text("disagree", style="bold red")
+    )
+    head = Table.grid(padding=(0, 1))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("paper", finding.paper)
+    head.add_row("claim", finding.claim)
+    head.add_row("measured", finding.measured)
+    head.add_row("verdict", verdict)
+    parts: list[Any] = [Text(finding.name, style="bold cyan"), head]
+    if finding.rows:
+        table = Table(header_style="bold", box=None, padding=(0, 1))
+        for column in finding.rows[0]:
+            table.add_column(column, justify="left" if column in ("init", "net") else "right")
+        for row in finding.rows:
+            table.add_row(*(_cell(v) for v in row.values()))
+        parts.append(table)
+    if run_dir:
+        parts.append(Text(f"wrote {run_dir}/", style="dim"))
+    return Group(*parts, Text())
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return fmt(value, 3)
+    return "never" if value is None else str(value)
+
+
+def findings_table(findings: Sequence[Any]) -> Table:
+    """`winit reproduce all`'s closing table: one row per reproduction."""
+    table = Table(title="Reproductions", header_style="bold", box=None, padding=(0, 1))
+    table.add_column("name", style="cyan", no_wrap=True)
+    table.add_column("paper")
+    table.add_column("verdict", no_wrap=True)
+    for finding in findings:
+        verdict = Text("agree", style="green") if finding.agree else Text("disagree", style="red")
+        table.add_row(finding.name, finding.paper, verdict)
+    return table
+
+
+def reproductions_table(reproductions: Sequence[Any]) -> Table:
+    """`winit reproduce --list`."""
+    table = Table(title="winit reproduce NAME", header_style="bold", box=None, padding=(0, 1))
+    table.add_column("name", style="cyan", no_wrap=True)
+    table.add_column("paper", no_wrap=True)
+    table.add_column("claim")
+    for r in reproductions:
+        table.add_row(r.name, r.paper, r.claim)
+    return table
+
+
+def critical_view(line: Any, sweep: Sequence[Any], chosen: Any | None = None) -> Group:
+    """`winit critical`: the order-to-chaos line of an activation, and the states around it."""
+
+    def scale(value: float) -> str:
+        return "∞" if value == float("inf") else fmt(value, 3)
+
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column(justify="right")
+    head.add_column(style="dim")
+    head.add_row(
+        "critical weight variance σ_w²*",
+        fmt(line.critical_weight_var, 5),
+        f"weights N(0, {fmt(line.critical_weight_var, 4)}/fan_in)",
+    )
+    head.add_row("fixed point q*", fmt(line.q_star, 4), "pre-activation variance at depth")
+    head.add_row("χ₁ = σ_w² E[φ'(√q* z)²]", fmt(line.chi1, 4), "1 critical, <1 ordered, >1 chaotic")
+    head.add_row("depth scale ξ_q", scale(line.depth_scale_q), "layers for q to settle at q*")
+    head.add_row(
+        "depth scale ξ_c", scale(line.depth_scale_c), "layers over which two inputs stay apart"
+    )
+    table = Table(header_style="bold", box=None, padding=(0, 1))
+    table.add_column("σ_w²", justify="right")
+    for column in ("q*", "χ₁", "ξ_c", "phase"):
+        table.add_column(column, justify="right" if column != "phase" else "left")
+    colours = {"ordered": "cyan", "critical": "green", "chaotic": "magenta"}
+    for state in sweep:
+        phase = state.phase()
+        table.add_row(
+            fmt(state.weight_var, 4),
+            fmt(state.q_star, 3),
+            fmt(state.chi1, 3),
+            scale(state.depth_scale_c),
+            Text(phase, style=colours[phase]),
+        )
+    title = Text(
+        f"Order-to-chaos line: {line.activation}, bias variance σ_b² = {fmt(line.bias_var, 4)} "
+        "(mean field, infinite width)",
+        style="bold",
+    )
+    parts: list[Any] = [title, head, Text()]
+    if chosen is not None:
+        parts.append(
+            Text(
+                f"σ_w² = {fmt(chosen.weight_var, 4)}: {chosen.phase()}, "
+                f"χ₁ = {fmt(chosen.chi1, 3)}, "
+                f"q* = {fmt(chosen.q_star, 3)}, c* = {fmt(chosen.c_star, 3)}, "
+                f"ξ_c = {scale(chosen.depth_scale_c)}",
+                style="bold",
+            )
+        )
+    parts += [
+        table,
+        Text(
+            "Schoenholz et al. 2017 find nets trainable to about 6·ξ_c layers. Place a net "
+            "on the line: --method variance_scaling --set init.params.distribution=normal "
+            f"--set init.params.scale={fmt(line.critical_weight_var, 4)} "
+            f"--set init.params.bias_var={fmt(line.bias_var, 4)}",
+            style="dim",
+        ),
+    ]
+    return Group(*parts)
+
+
+def spp_table(profiles: dict[str, Sequence[Any]]) -> Table:
+    """Signal propagation (Brock et al. 2021): per conv layer, each method's average
+    channel squared mean and average channel variance, with sparklines across depth."""
+    table = Table(
+        title="Signal propagation at init (conv layers, after the activation)",
+        header_style="bold",
+        box=None,
+        padding=(0, 1),
+    )
+    table.add_column("#", justify="right")
+    table.add_column("layer", no_wrap=True)
+    for method in profiles:
+        table.add_column(f"{method}\nchannel mean²", justify="right", no_wrap=True)
+        table.add_column(f"{method}\nchannel var", justify="right", no_wrap=True)
+    layers = next(iter(profiles.values()))
+    for i, layer in enumerate(layers):
+        cells = []
+        for spp in profiles.values():
+            cells += [fmt(spp[i].channel_squared_mean, 3), fmt(spp[i].channel_variance, 3)]
+        table.add_row(str(layer.index), layer.name, *cells)
+    sparks = []
+    for spp in profiles.values():
+        sparks += [
+            sparkline([x.channel_squared_mean for x in spp]),
+            sparkline([x.channel_variance for x in spp]),
+        ]
+    table.add_row("", "depth", *sparks)
+    return table

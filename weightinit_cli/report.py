@@ -81,6 +81,7 @@ def stats_json(result: StatsResult) -> dict[str, Any]:
                 "message": result.verdict.message,
             },
             "skipped": result.init.skipped,
+            **({"spp": [x.to_dict() for x in result.spp]} if result.spp is not None else {}),
         }
     )
 
@@ -147,6 +148,11 @@ def compare_json(result: CompareResult) -> dict[str, Any]:
                 "layers": [layer_json(layer) for layer in run.stats.layers],
                 "verdict": run.stats.verdict.message,
                 "train": history_json(run.train) if run.train else None,
+                **(
+                    {"spp": [x.to_dict() for x in run.stats.spp]}
+                    if run.stats.spp is not None
+                    else {}
+                ),
             }
             for run in result.runs
         ],

@@ -154,4 +154,5 @@ class CsvAppender:
         self._write(self._writer.writerow, row)
 
     def close(self) -> None:
-        self._file.close()
+        if not self._file.closed:
+            self._file.close()

@@ -106,8 +106,15 @@ def fill_(
         return t.mul_(p["gain"]) if p["gain"] != 1.0 else t
     if name == "variance_scaling":
         return _variance_scaling_(t, p, g)
-    if name == "orthogonal":
+    if name in ("orthogonal", "lsuv"):  # lsuv starts orthogonal; apply.py rescales with data
         return nn_init.orthogonal_(t, gain=p["gain"], generator=g)
+    if name == "delta_orthogonal":
+        if t.dim() == 2:
+            return nn_init.orthogonal_(t, gain=p["gain"], generator=g)
+        centre = nn_init.orthogonal_(t.new_empty(t.shape[:2]), gain=p["gain"], generator=g)
+        t.zero_()
+        t[(slice(None), slice(None), *(k // 2 for k in t.shape[2:]))] = centre
+        return t
     if name == "identity":
         return nn_init.eye_(t) if t.dim() == 2 else nn_init.dirac_(t, groups=groups)
     if name == "sparse":

@@ -3,12 +3,13 @@
 Nothing prints here. A caller watches progress through `on_log`, called at every
 log step with the new point, and stops a run early through `should_stop`.
 The loop syncs with the device once per step (the divergence check) and reads
-statistics only at log steps.
+statistics only at log steps, all of a log point's numbers in one transfer.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,7 @@ class TrainHistory:
     steps_to_target: int | None  # first logged step with loss <= target_loss
     history: list[LogPoint]
     layer_names: list[str]
+    seconds: float = 0.0  # wall time of the training loop, logging included
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -69,14 +71,19 @@ def chance_loss(num_classes: int) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(loss, accuracy) on a held-out split, in eval mode."""
+def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+    """[loss, accuracy] on a held-out split, in eval mode, as 0-d tensors."""
     was_training = model.training
     model.eval()
     logits = model(x)
     model.train(was_training)
-    loss = nn.functional.cross_entropy(logits, y).item()
-    accuracy = (logits.argmax(dim=1) == y).float().mean().item()
+    loss = nn.functional.cross_entropy(logits, y)
+    return [loss, (logits.argmax(dim=1) == y).float().mean()]
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """(loss, accuracy) on a held-out split, in eval mode."""
+    loss, accuracy = torch.stack(_evaluate(model, x, y)).tolist()
     return loss, accuracy
 
 
@@ -114,22 +121,33 @@ def train(
     loss_sum = torch.zeros((), device=device)
     since_log = 0
 
-    def log(step: int, mean_loss: float) -> None:
-        test_loss, accuracy = evaluate(model, x_test, y_test)
+    zero = torch.zeros((), device=device)
+
+    @torch.no_grad()
+    def log(step: int, mean_loss: torch.Tensor) -> None:
+        # Every number of the point stays a tensor until one read at the end.
         grads = [m.weight.grad for _, m in layers]
         norms = [g.norm() for g in grads if g is not None]
+        values = [
+            mean_loss.float(),
+            *_evaluate(model, x_test, y_test),
+            torch.stack(norms).norm() if norms else zero,
+            *(g.std(correction=0) if g is not None else zero for g in grads),
+        ]
+        loss_value, test_loss, accuracy, grad_norm, *stds = torch.stack(values).tolist()
         point = LogPoint(
             step=step,
-            loss=mean_loss,
+            loss=loss_value,
             accuracy=accuracy,
             test_loss=test_loss,
-            grad_norm=torch.stack(norms).norm().item() if norms else 0.0,
-            layer_grad_std=[g.std(correction=0).item() if g is not None else 0.0 for g in grads],
+            grad_norm=grad_norm,
+            layer_grad_std=stds,
         )
         history.append(point)
         if on_log is not None:
             on_log(point)
 
+    started = time.perf_counter()
     try:
         for step in range(cfg.steps):
             if should_stop is not None and should_stop():
@@ -144,12 +162,12 @@ def train(
                 break
             loss.backward()
             if step == 0:
-                log(0, loss.item())
+                log(0, loss.detach())
             optimizer.step()
             loss_sum += loss.detach()
             since_log += 1
             if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
-                log(step + 1, (loss_sum / since_log).item())
+                log(step + 1, loss_sum / since_log)
                 loss_sum.zero_()
                 since_log = 0
         else:
@@ -158,7 +176,8 @@ def train(
         status = "interrupted"
     steps_done = step if status != "completed" else cfg.steps
     if since_log:
-        log(steps_done, (loss_sum / since_log).item())
+        log(steps_done, loss_sum / since_log)
+    seconds = time.perf_counter() - started
     initial = history[0].loss if history else math.nan
     final = history[-1].loss if history else math.nan
     if status == "completed" and abs(final - initial) < STUCK_TOLERANCE * abs(initial):
@@ -176,4 +195,5 @@ def train(
         steps_to_target=reached,
         history=history,
         layer_names=[n for n, _ in layers],
+        seconds=seconds,
     )

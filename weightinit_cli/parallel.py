@@ -1,0 +1,187 @@
+"""Run independent experiments in forked worker processes, one torch thread each.
+
+compare's methods share nothing but their inputs, so on a machine with several cores
+they run side by side. Workers are forked, so the dataset and the imported torch are
+shared copy-on-write instead of pickled or re-imported. Each worker runs on one torch
+thread, and so does the sequential path: conv kernels on CPU can round differently
+with another thread count, and a result must not depend on how it was scheduled.
+
+Log points stream back through a queue and are handled in the parent (which owns the
+run directory and the progress display). A stop request (Ctrl-C, SIGTERM) in the parent
+sets a shared event that the workers poll between steps; workers ignore the signals
+themselves, so the parent decides.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from .errors import WinitError
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run the block on one torch intra-op thread, then restore the previous count."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def default_jobs(tasks: int) -> int:
+    """One worker per task when there are several cores (up to 4 per core), else none.
+
+    Single-threaded workers share cores fairly, so 3 methods on 2 cores finish in about
+    1.5 method-times as 3 workers, against 2 as 2 workers taking turns.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    return 1 if cores < 2 else max(1, min(tasks, 4 * cores))
+
+
+def _claim(counter: Any, count: int) -> int | None:
+    """The next task index nobody has taken, or None when all are taken."""
+    with counter.get_lock():
+        index = counter.value
+        if index >= count:
+            return None
+        counter.value = index + 1
+        return index
+
+
+def _worker(
+    task: Callable[..., Any],
+    counter: Any,
+    count: int,
+    messages: Any,
+    stop: Any,
+    parent: int,
+) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    os.environ["WINIT_INIT_THREADS"] = "1"  # scratch's fill threads: one worker, one core
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    def should_stop() -> bool:
+        return stop.is_set() or os.getppid() != parent
+
+    while not should_stop() and (index := _claim(counter, count)) is not None:
+        try:
+            result = task(
+                index, lambda point, i=index: messages.put(("log", i, point)), should_stop
+            )
+            messages.put(("done", index, result))
+        except WinitError as err:
+            messages.put(("user_error", index, err))
+        except BaseException as err:  # a bug: report it in the parent, with its type
+            messages.put(("crash", index, f"{type(err).__name__}: {err}"))
+
+
+def run_parallel(
+    task: Callable[[int, Callable[[Any], None], Callable[[], bool]], Any],
+    count: int,
+    jobs: int,
+    on_log: Callable[[int, Any], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[Any]:
+    """[task(i, log, stop) for i in range(count)] on `jobs` forked workers, in order.
+
+    A task that was never started because of a stop request gives None.
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    # A shared counter, not a queue of indices: a queue's items reach the pipe through a
+    # feeder thread, so a fast worker could find it empty and leave before they arrive.
+    counter = context.Value("i", 0)
+    messages = context.Queue()
+    stop = context.Event()
+    workers = [
+        context.Process(target=_worker, args=(task, counter, count, messages, stop, os.getpid()))
+        for _ in range(min(jobs, count))
+    ]
+    for worker in workers:
+        worker.start()
+    results: list[Any] = [None] * count
+    done = 0
+    try:
+        while done < count:
+            if should_stop is not None and should_stop():
+                stop.set()
+            try:
+                kind, index, payload = messages.get(timeout=0.1)
+            except queue.Empty:
+                if any(w.is_alive() for w in workers):
+                    continue
+                try:  # every worker has exited: what they sent is still in the pipe
+                    kind, index, payload = messages.get(timeout=5)
+                except queue.Empty:
+                    if stop.is_set():
+                        break  # the rest were never started: a stop came first
+                    codes = [w.exitcode for w in workers]
+                    raise RuntimeError(
+                        f"compare workers exited early (exit codes {codes})"
+                    ) from None
+            if kind == "log":
+                if on_log is not None:
+                    on_log(index, payload)
+                continue
+            done += 1
+            if kind == "user_error":
+                raise payload
+            if kind == "crash":
+                raise RuntimeError(f"a compare worker failed: {payload}")
+            results[index] = payload
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=30)
+            if worker.is_alive():
+                worker.kill()
+    return results
+
+
+def run_sequential(
+    task: Callable[[int, Callable[[Any], None], Callable[[], bool]], Any],
+    count: int,
+    on_log: Callable[[int, Any], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[Any]:
+    """The same as run_parallel, in this process, on one torch thread."""
+    stop = should_stop or (lambda: False)
+    results: list[Any] = [None] * count
+    with one_torch_thread():
+        for index in range(count):
+            if stop():
+                break
+            log = (lambda point, i=index: on_log(i, point)) if on_log else (lambda point: None)
+            results[index] = task(index, log, stop)
+    return results
+
+
+def run_tasks(
+    task: Callable[[int, Callable[[Any], None], Callable[[], bool]], Any],
+    count: int,
+    jobs: int | None = None,
+    on_log: Callable[[int, Any], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[Any]:
+    """Run `count` tasks on `jobs` workers (default: one per core), or in this process."""
+    jobs = default_jobs(count) if jobs is None else jobs
+    if jobs > 1 and count > 1:
+        return run_parallel(task, count, jobs, on_log, should_stop)
+    return run_sequential(task, count, on_log, should_stop)
+
+
+__all__: Sequence[str] = ["default_jobs", "one_torch_thread", "run_tasks"]
