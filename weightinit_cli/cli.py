@@ -103,9 +103,11 @@ app = typer.Typer(
     help="See what a weight-initialization method does to your network.",
     no_args_is_help=True,
     add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # Help as wide as the terminal, up to 120 columns (click stops at 80): a command's
+    # description then fits on its line.
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
     # Plain click help and tracebacks: typer's Rich help imports rich.markdown, pygments
-    # and more (~100 ms on every `winit --help`), and users never see a traceback.
+    # and more (~70 ms on every `winit --help`), and users never see a traceback.
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
@@ -158,6 +160,20 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
+def _skip_final_collections() -> None:
+    """Registered with atexit: move every object to the GC's permanent generation, so the
+    interpreter's last collections do not walk the million objects torch (its compiler
+    stack comes with the optimizers) and matplotlib leave behind: about 0.4 s off the end
+    of every `winit train`. Objects are still freed by reference counting; the files winit
+    writes are all closed by then."""
+    import gc
+
+    gc.freeze()
+
+
+_exit_registered = False
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"winit {__version__}")
@@ -172,6 +188,12 @@ def main(
     ] = False,
 ) -> None:
     """See what a weight-initialization method does to your network."""
+    global _exit_registered
+    if not _exit_registered:
+        import atexit
+
+        atexit.register(_skip_final_collections)
+        _exit_registered = True
 
 
 @app.command()

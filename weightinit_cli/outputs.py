@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,30 @@ def environment() -> dict[str, str]:
     }
 
 
+class _MetricsCsv(CsvAppender):
+    """metrics.csv: every row is flushed to the operating system as it is written, which is
+    what lets a killed process (even kill -9) leave every complete row readable; it is
+    synced to disk once, when closed, not at every log step (an fsync per row was most of
+    the logging's cost inside the training loop: benchmarks/README.md)."""
+
+    def _write(self, action: Any, *args: Any) -> None:
+        try:
+            action(*args)
+            self._file.flush()
+        except OSError as err:
+            raise WinitError(f"cannot write {self.path}: {err.strerror}", exit_code=1) from None
+
+    def close(self) -> None:
+        if not self._file.closed:
+            try:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            except OSError as err:
+                raise WinitError(f"cannot write {self.path}: {err.strerror}", exit_code=1) from None
+            finally:
+                super().close()
+
+
 class RunRecorder:
     """A run directory filled as the run goes: config and meta.json first, metrics.csv a
     row per log step, results at the end. meta.json says "running" until the run ends,
@@ -100,7 +125,7 @@ class RunRecorder:
         write_json(self.dir / "meta.json", self.meta)
 
     def open_metrics(self, columns: list[str]) -> None:
-        self.metrics = CsvAppender(self.dir / "metrics.csv", columns)
+        self.metrics = _MetricsCsv(self.dir / "metrics.csv", columns)
 
     def append_metrics(self, row: dict) -> None:
         if self.metrics is not None:
@@ -244,11 +269,6 @@ def recorded_train(
     label = cfg.init.method
 
     def run(data: Any, on_log: Callable, stop: Callable[[], bool]) -> Any:
-        from .plots import preload
-
-        # loss.png needs matplotlib: import it while the model trains. (Not for compare,
-        # whose forked workers must not inherit a thread in the middle of an import.)
-        preload()
         return run_train(
             cfg, on_log=lambda point: on_log(label, point), should_stop=stop, data=data
         )

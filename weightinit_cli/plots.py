@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -12,26 +11,6 @@ if TYPE_CHECKING:
     from .experiments import CompareResult
     from .probe import LayerStats
     from .train import TrainHistory
-
-
-_preloading: threading.Thread | None = None
-
-
-def preload() -> None:
-    """Start importing matplotlib (half a second) in a background thread, so that it
-    overlaps a training run instead of adding to it; the first figure waits for it."""
-    global _preloading
-
-    def load() -> None:
-        try:
-            import matplotlib.backends.backend_agg  # noqa: F401
-            import matplotlib.figure  # noqa: F401
-        except Exception:  # noqa: S110  # the first figure imports it again and says why
-            pass
-
-    if _preloading is None:
-        _preloading = threading.Thread(target=load, name="winit-matplotlib", daemon=True)
-        _preloading.start()
 
 
 # Fixed margins for the two-panel figures every `winit train` and `stats --out` writes:
@@ -46,8 +25,6 @@ def _figure(
     margins: dict[str, float] | None = None,
 ) -> Figure:
     """A figure on the Agg canvas: constrained layout, or `margins` (subplots_adjust)."""
-    if _preloading is not None:
-        _preloading.join()  # never two threads importing matplotlib's modules at once
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
