@@ -17,24 +17,32 @@ if TYPE_CHECKING:
     from .experiments import CompareResult, StatsResult, TrainResult
 
 
-def write_stats(target: str | Path, cfg: Config, result: StatsResult, command: str) -> Path:
-    """config.yaml, meta.json, layers.csv, summary.json and std_vs_depth.png, all or nothing."""
+def completed_meta(cfg: Config, command: str, experiment: dict[str, Any]) -> dict[str, Any]:
+    """meta.json of a run that is written whole once it is done (stats, reproduce)."""
     from datetime import datetime, timezone
 
-    from .config import config_hash, config_to_yaml
-    from .plots import png_bytes, std_profiles
-    from .report import layer_row, stats_json
+    from .config import config_hash
 
-    meta = {
+    return {
         "status": "completed",
         "command": command,
-        "experiment": {"command": "stats"},
+        "experiment": experiment,
         "seed": cfg.seed,
         "device": cfg.device,
         "config_hash": config_hash(cfg),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": environment(),
     }
+
+
+def write_stats(target: str | Path, cfg: Config, result: StatsResult, command: str) -> Path:
+    """config.yaml, meta.json, layers.csv, summary.json and std_vs_depth.png, all or nothing."""
+
+    from .config import config_to_yaml
+    from .plots import png_bytes, std_profiles
+    from .report import layer_row, stats_json
+
+    meta = completed_meta(cfg, command, {"command": "stats"})
     with staged_dir(target) as staging:
         write_atomic(staging / "config.yaml", config_to_yaml(cfg))
         write_json(staging / "meta.json", meta)
@@ -341,23 +349,13 @@ def write_finding(
     cfg: Config, finding: Any, *, runs_dir: str | Path | None = None, command: str = ""
 ) -> Path:
     """A reproduction's run directory: config.yaml, meta.json, finding.json and its plots."""
-    from datetime import datetime, timezone
 
-    from .config import config_hash, config_to_yaml
+    from .config import config_to_yaml
     from .plots import png_bytes
     from .runs import new_run_dir, runs_root
 
     target = new_run_dir(runs_root(runs_dir), f"reproduce-{finding.name}")
-    meta = {
-        "status": "completed",
-        "command": command,
-        "experiment": {"command": "reproduce", "name": finding.name},
-        "seed": cfg.seed,
-        "device": cfg.device,
-        "config_hash": config_hash(cfg),
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "versions": environment(),
-    }
+    meta = completed_meta(cfg, command, {"command": "reproduce", "name": finding.name})
     with staged_dir(target) as staging:
         write_atomic(staging / "config.yaml", config_to_yaml(cfg))
         write_json(staging / "meta.json", meta)
