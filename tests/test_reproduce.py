@@ -24,6 +24,7 @@ def test_glorot2010():
     grad = "backprop gradient std per layer (towards the input)"
     assert standard[grad] < normalized[grad]
     assert all(row["max theory error"] < 0.05 for row in finding.rows)
+    assert all(row["max gradient theory error"] < 0.1 for row in finding.rows)
 
 
 def test_he2015():

@@ -113,12 +113,14 @@ def _glorot(cfg: Config, fast: bool) -> Finding:
         theory_error = max(
             abs(layer.activation.std / layer.predicted_activation_std - 1) for layer in hidden
         )
+        gradient_error = _gradient_theory_error(result)
         rows.append(
             {
                 "init": label,
                 "activation std per layer": per_layer_decay(acts),
                 "backprop gradient std per layer (towards the input)": per_layer_decay(grads[::-1]),
                 "max theory error": theory_error,
+                "max gradient theory error": gradient_error,
             }
         )
         profiles[label] = result.layers
@@ -128,16 +130,36 @@ def _glorot(cfg: Config, fast: bool) -> Finding:
         standard["activation std per layer"] < 0.85
         and abs(1 - normalized[grad]) < 0.5 * abs(1 - standard[grad])
         and all(row["max theory error"] < 0.15 for row in rows)
+        and all(row["max gradient theory error"] < 0.15 for row in rows)
     )
     measured = (
         f"standard: activations x{standard['activation std per layer']:.2f} per layer, "
         f"gradients x{standard['backprop gradient std per layer (towards the input)']:.2f} "
         f"per layer towards the input; normalized: x{normalized['activation std per layer']:.2f}"
         f" and x{normalized['backprop gradient std per layer (towards the input)']:.2f}; "
-        f"mean-field within {max(r['max theory error'] for r in rows):.1%} at every layer"
+        f"mean-field within {max(r['max theory error'] for r in rows):.1%} (activations) and "
+        f"{max(r['max gradient theory error'] for r in rows):.1%} (gradients) at every layer"
     )
     figures = {"glorot2010.png": std_profiles(profiles, title="Glorot & Bengio 2010")}
     return _finding(REPRODUCTIONS["glorot2010"], measured, agree, rows, figures)
+
+
+def _gradient_theory_error(result: Any) -> float:
+    """Largest relative error of the back-propagated gradient std per layer (relative to the
+    output layer's) against the mean-field backward recursion."""
+    from .theory import predict_gradient_ratios
+
+    layers, records = result.layers, result.init.layers
+    predicted = predict_gradient_ratios(
+        [r.fan_out * r.target_std**2 for r in records],
+        [layer.activation_fn for layer in layers],
+        [layer.predicted_preactivation_std**2 for layer in layers],
+    )
+    last = layers[-1].activation_grad.std
+    return max(
+        abs((layer.activation_grad.std / last) / math.sqrt(ratio) - 1)
+        for layer, ratio in zip(layers[:-1], predicted[:-1], strict=True)
+    )
 
 
 # --------------------------------------------------------------------------- he2015
