@@ -660,12 +660,12 @@ def critical(
         else None
     )
     if as_json:
-        from .report import _clean
+        from .report import json_safe
 
         data = {"critical": asdict(line), "around": [asdict(s) for s in sweep]}
         if chosen is not None:
             data["chosen"] = {**asdict(chosen), "phase": chosen.phase()}
-        print_json(_clean(data))
+        print_json(json_safe(data))
         return
     from rich.console import Console
 

@@ -349,16 +349,7 @@ def correlation_fixed_point(
             break
     if ht < 0:
         return -1.0
-    a, b = 1.0 - t, 1.0 - t / 2
-    for _ in range(60):
-        mid = 0.5 * (a + b)
-        if not a < mid < b:
-            break
-        if h(mid) >= 0:
-            a = mid
-        else:
-            b = mid
-    return 0.5 * (a + b)
+    return _bisect(h, 1.0 - t, 1.0 - t / 2)
 
 
 def chi_c(

@@ -346,8 +346,3 @@ def run_compare(
     log = (lambda index, point: on_log(methods[index][0], point)) if on_log else None
     runs = run_tasks(task, len(methods), jobs, log, should_stop)
     return CompareResult(cfg.name or "default", device, [r for r in runs if r is not None])
-
-
-def finite(value: float) -> float | None:
-    """JSON has no NaN or inf: they become null."""
-    return value if math.isfinite(value) else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,30 +70,6 @@ def environment() -> dict[str, str]:
     }
 
 
-class _MetricsCsv(CsvAppender):
-    """metrics.csv: every row is flushed to the operating system as it is written, which is
-    what lets a killed process (even kill -9) leave every complete row readable; it is
-    synced to disk once, when closed, not at every log step (an fsync per row was most of
-    the logging's cost inside the training loop: benchmarks/README.md)."""
-
-    def _write(self, action: Any, *args: Any) -> None:
-        try:
-            action(*args)
-            self._file.flush()
-        except OSError as err:
-            raise WinitError(f"cannot write {self.path}: {err.strerror}", exit_code=1) from None
-
-    def close(self) -> None:
-        if not self._file.closed:
-            try:
-                self._file.flush()
-                os.fsync(self._file.fileno())
-            except OSError as err:
-                raise WinitError(f"cannot write {self.path}: {err.strerror}", exit_code=1) from None
-            finally:
-                super().close()
-
-
 class RunRecorder:
     """A run directory filled as the run goes: config and meta.json first, metrics.csv a
     row per log step, results at the end. meta.json says "running" until the run ends,
@@ -133,7 +108,7 @@ class RunRecorder:
         write_json(self.dir / "meta.json", self.meta)
 
     def open_metrics(self, columns: list[str]) -> None:
-        self.metrics = _MetricsCsv(self.dir / "metrics.csv", columns)
+        self.metrics = CsvAppender(self.dir / "metrics.csv", columns)
 
     def append_metrics(self, row: dict) -> None:
         if self.metrics is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import queue
 import signal
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -184,4 +184,4 @@ def run_tasks(
     return run_sequential(task, count, on_log, should_stop)
 
 
-__all__: Sequence[str] = ["default_jobs", "one_torch_thread", "run_tasks"]
+__all__ = ["default_jobs", "one_torch_thread", "run_tasks"]

@@ -15,19 +15,20 @@ if TYPE_CHECKING:
     from .train import LogPoint, TrainHistory
 
 
-def _clean(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """`value` with every non-finite float as None (JSON has no NaN or inf)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
 def layer_json(layer: LayerStats) -> dict[str, Any]:
     """One layer in the DESIGN.md schema, plus pre-activation and symmetry details."""
-    return _clean(
+    return json_safe(
         {
             "index": layer.index,
             "name": layer.name,
@@ -67,7 +68,7 @@ def layer_row(layer: LayerStats, **extra: Any) -> dict[str, Any]:
 
 def stats_json(result: StatsResult) -> dict[str, Any]:
     """`winit stats --json`: {"method", "backend", "model", "layers", ...}."""
-    return _clean(
+    return json_safe(
         {
             "method": result.method,
             "backend": result.backend,
@@ -88,7 +89,7 @@ def stats_json(result: StatsResult) -> dict[str, Any]:
 
 def history_json(history: TrainHistory) -> dict[str, Any]:
     """The "train" object: status, steps, losses, accuracy, divergence and the history."""
-    return _clean(
+    return json_safe(
         {
             "status": history.status,
             "steps": history.steps,
@@ -117,7 +118,7 @@ def metrics_row(point: LogPoint, layer_names: list[str], **extra: Any) -> dict[s
         grad_norm=point.grad_norm,
     )
     row.update({f"grad_std_{n}": v for n, v in zip(layer_names, point.layer_grad_std, strict=True)})
-    return _clean(row)
+    return json_safe(row)
 
 
 def metrics_columns(layer_names: list[str], *extra: str) -> list[str]:

@@ -50,9 +50,9 @@ class Finding:
     figures: dict[str, Figure] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from .report import _clean
+        from .report import json_safe
 
-        return _clean(
+        return json_safe(
             {
                 "name": self.name,
                 "paper": self.paper,

@@ -129,8 +129,10 @@ def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> Path:
 
 
 class CsvAppender:
-    """A CSV file that grows by whole rows: each row is flushed and synced as it is written,
-    so a killed process leaves every complete row readable."""
+    """A CSV file that grows by whole rows. Each row is flushed to the operating system as
+    it is written, which is what lets a killed process (even kill -9) leave every complete
+    row readable; it is synced to disk once, at close, not per row (an fsync per row was
+    most of the logging's cost inside the training loop: benchmarks/README.md)."""
 
     def __init__(self, path: str | Path, columns: Sequence[str]) -> None:
         self.path = Path(path)
@@ -146,7 +148,6 @@ class CsvAppender:
         try:
             action(*args)
             self._file.flush()
-            os.fsync(self._file.fileno())
         except OSError as err:
             raise WinitError(f"cannot write {self.path}: {err.strerror}", exit_code=1) from None
 
@@ -154,5 +155,9 @@ class CsvAppender:
         self._write(self._writer.writerow, row)
 
     def close(self) -> None:
-        if not self._file.closed:
+        if self._file.closed:
+            return
+        try:
+            self._write(os.fsync, self._file.fileno())
+        finally:
             self._file.close()

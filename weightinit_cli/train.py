@@ -81,12 +81,6 @@ def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[torch.
     return [loss, (logits.argmax(dim=1) == y).float().mean()]
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(loss, accuracy) on a held-out split, in eval mode."""
-    loss, accuracy = torch.stack(_evaluate(model, x, y)).tolist()
-    return loss, accuracy
-
-
 def _batches(n: int, batch_size: int, generator: torch.Generator):
     """Indices of shuffled mini-batches forever, a new permutation each epoch."""
     while True:
