@@ -10,6 +10,7 @@ directory, no --out directory, no stray files.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 from collections.abc import Mapping
@@ -574,6 +575,142 @@ CASES = [
         "device",
         "cuda",
         "cpu or auto",
+        marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present"),
+    ),
+    # ------------------------------------------------------------------ sweep grids
+    case("sweep-without-grid", ["sweep"], "needs a grid", "--grid KEY=V1,V2"),
+    case("sweep-grid-without-values", ["sweep", "--grid", "model.depth"], "--grid needs KEY="),
+    case("sweep-grid-empty-value", ["sweep", "--grid", "model.depth=5,,10"], "empty value"),
+    case(
+        "sweep-grid-unknown-section",
+        ["sweep", "--grid", "modle.depth=1,2"],
+        "--grid modle.depth=1,2",
+        "unknown field modle",
+    ),
+    case(
+        "sweep-grid-unknown-field",
+        ["sweep", "--grid", "model.dept=1,2"],
+        "model.dept",
+        "did you mean model.depth?",
+    ),
+    case(
+        "sweep-grid-bad-value",
+        ["sweep", "--grid", "model.depth=5,0"],
+        "grid point model.depth=0",
+        "model.depth:",
+        "greater than or equal to 1",
+    ),
+    case(
+        "sweep-grid-bad-method",
+        ["sweep", "--grid", "init.method=he,hee"],
+        "grid point init.method=hee",
+        "init.method",
+    ),
+    case("sweep-grid-value-twice", ["sweep", "--grid", "model.depth=5,5"], "5 is listed twice"),
+    case(
+        "sweep-grid-alias-twice",
+        ["sweep", "--grid", "init.method=he,kaiming_normal"],
+        "init.method=he",
+        "init.method=kaiming_normal",
+        "same experiment",
+    ),
+    case("sweep-grid-over-name", ["sweep", "--grid", "name=a,b"], "name", "not an axis"),
+    case(
+        "sweep-grid-impossible-shape",
+        ["sweep", "--layer", "conv2d", "--grid", "model.input_shape=[[1,16,16],[1,2,2]]"],
+        "grid point model.input_shape=[1, 2, 2]",
+    ),
+    yaml_case(
+        "sweep-yaml-grid-not-mapping",
+        "grid: [1, 2]\n",
+        "grid:",
+        "mapping of config fields",
+        command="sweep",
+    ),
+    yaml_case(
+        "sweep-yaml-grid-not-list",
+        "grid:\n  model.depth: 5\n",
+        "grid.model.depth",
+        "list of values",
+        command="sweep",
+    ),
+    yaml_case(
+        "sweep-yaml-grid-empty-list",
+        "grid:\n  model:\n    depth: []\n",
+        "grid.model.depth",
+        "empty",
+        command="sweep",
+    ),
+    yaml_case(
+        "sweep-yaml-seeds-zero",
+        "seeds: 0\ngrid:\n  model.depth: [2]\n",
+        "seeds",
+        "from 1 to",
+        command="sweep",
+    ),
+    yaml_case(
+        "sweep-yaml-config-error-outside-grid",
+        "model:\n  depht: 3\ngrid:\n  model.width: [4, 8]\n",
+        "unknown field model.depht",
+        command="sweep",
+    ),
+    yaml_case(
+        "sweep-file-given-to-train",
+        "grid:\n  model.depth: [2, 3]\n",
+        "unknown field grid",
+        "run the file with winit sweep",
+    ),
+    case(
+        "sweep-seeds-and-seed-axis",
+        ["sweep", "--grid", "seed=1,2", "--seeds", "2"],
+        "--seeds",
+        "already has a seed axis",
+    ),
+    case(
+        "sweep-too-many-trials",
+        ["sweep", "--seeds", "10000", "--grid", "model.depth=1,2,3,4,5,6,7,8,9,10,11"],
+        "110,000 trials",
+        "100,000",
+        max_seconds=5,
+    ),
+    case(
+        "sweep-unknown-backend",
+        ["sweep", "--grid", "model.depth=2,3", "--backend", "dask"],
+        "--backend must be local or ray",
+    ),
+    case(
+        "sweep-address-without-ray-backend",
+        ["sweep", "--grid", "model.depth=2,3", "--address", "127.0.0.1:1"],
+        "--address",
+        "--backend ray",
+    ),
+    case(
+        "sweep-ray-cluster-unreachable",
+        ["sweep", "--grid", "model.depth=2,3", "--backend", "ray", "--address", "127.0.0.1:1"],
+        "--address 127.0.0.1:1",
+        "no Ray cluster answers",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("ray") is None, reason="Ray is not installed"
+        ),
+    ),
+    case(
+        "sweep-missing-npz-is-refused-before-any-trial",
+        [
+            "sweep",
+            "--grid",
+            "model.depth=2,3",
+            "--set",
+            "data.name=npz",
+            "--set",
+            "data.path={tmp}/nope.npz",
+        ],
+        "data.path",
+        "nope.npz",
+    ),
+    case(
+        "sweep-cuda-without-gpu",
+        ["sweep", "--grid", "model.depth=2,3", "--set", "device=cuda"],
+        "cuda",
         marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present"),
     ),
 ]

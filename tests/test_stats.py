@@ -229,8 +229,17 @@ def test_schema_command_is_draft7_and_shipped():
 def test_readme_config_example_loads(tmp_path):
     import re
 
+    from weightinit_cli.grid import load_sweep
+
     text = (ROOT / "README.md").read_text()
-    block = re.search(r"```yaml\n(.*?)```", text, re.S).group(1)
-    (tmp_path / "readme.yaml").write_text(block)
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    configs = [b for b in blocks if "grid:" not in b]
+    (tmp_path / "readme.yaml").write_text(configs[0])
     cfg = load_config(tmp_path / "readme.yaml")
     assert (cfg.model.depth, cfg.init.method, cfg.train.steps) == (20, "he_normal", 400)
+    # the sweep example is the file it names
+    (sweep,) = [b for b in blocks if "grid:" in b]
+    (tmp_path / "depth_vs_init.yaml").write_text(sweep)
+    shown = load_sweep(tmp_path / "depth_vs_init.yaml")
+    shipped = load_sweep(ROOT / "configs" / "sweeps" / "depth_vs_init.yaml")
+    assert len(shown.trials) == 36 and shown.spec_hash() == shipped.spec_hash()

@@ -267,19 +267,33 @@ def load(
     """The config for a command: file (argument or --config), shortcuts, then --set."""
     from .config import load_config
 
+    return load_config(
+        one_config(config, config_opt), shortcut_sets(sets, **shortcuts), command, layer
+    )
+
+
+def one_config(config: Path | None, config_opt: Path | None) -> Path | None:
     if config is not None and config_opt is not None:
         fail("give the config either as an argument or with --config, not both")
-    fields = {
-        "method": "init.method",
-        "backend": "init.backend",
-        "activation": "model.activation",
-        "depth": "model.depth",
-        "width": "model.width",
-        "seed": "seed",
-        "batch_size": "train.batch_size",
-    }
-    overrides = [f"{fields[k]}={v}" for k, v in shortcuts.items() if v is not None]
-    return load_config(config or config_opt, [*overrides, *(sets or [])], command, layer)
+    return config or config_opt
+
+
+# The config field behind each shortcut option.
+SHORTCUTS = {
+    "method": "init.method",
+    "backend": "init.backend",
+    "activation": "model.activation",
+    "depth": "model.depth",
+    "width": "model.width",
+    "seed": "seed",
+    "batch_size": "train.batch_size",
+    "steps": "train.steps",
+}
+
+
+def shortcut_sets(sets: list[str] | None, **shortcuts: Any) -> list[str]:
+    """The shortcut options as `--set`s, before the explicit ones (which win)."""
+    return [f"{SHORTCUTS[k]}={v}" for k, v in shortcuts.items() if v is not None] + (sets or [])
 
 
 @app.command()
@@ -553,10 +567,19 @@ def rerun(
 
     saved = load_saved_run(run_dir)
     cfg, experiment = saved.config, saved.experiment
-    root = runs_dir or saved.path.parent
+    # a sweep's trial: beside the sweep (<root>/sweep-.../trials/<trial>), not among its trials
+    home = saved.path.parent.parent.parent if "sweep" in experiment else saved.path.parent
+    root = runs_dir or home
     command = invocation(ctx)
     if experiment["command"] == "train":
-        recorded = recorded_train(cfg, runs_dir=root, progress=not as_json, command=command)
+        from contextlib import nullcontext
+
+        from .parallel import one_torch_thread
+
+        # conv kernels round differently with another thread count: run as the original did
+        threads = one_torch_thread() if experiment.get("threads") == 1 else nullcontext()
+        with threads:
+            recorded = recorded_train(cfg, runs_dir=root, progress=not as_json, command=command)
     elif experiment["command"] == "compare":
         methods = [(m["method"], m["params"]) for m in experiment["methods"]]
         recorded = recorded_compare(
@@ -632,6 +655,141 @@ def reproduce(
         console.print(findings_table(findings))
     if not all(f.agree for f in findings):
         raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def sweep(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A sweep file: a config plus grid: (field paths to lists).", show_default=False
+        ),
+    ] = None,
+    config_opt: ConfigOpt = None,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option("--grid", "-g", help="An axis: --grid model.depth=5,10,20 (repeatable)."),
+    ] = None,
+    seeds: Annotated[
+        int | None,
+        typer.Option(min=1, help="Seeds per grid point (--seed, +1, ...), for mean ± std."),
+    ] = None,
+    method: MethodOpt = None,
+    activation: ActivationOpt = None,
+    layer: LayerOpt = None,
+    depth: DepthOpt = None,
+    width: WidthOpt = None,
+    seed: SeedOpt = None,
+    batch_size: BatchOpt = None,
+    steps: StepsOpt = None,
+    set_: SetOpt = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs", "-j", min=1, help="Trials at once (default: the cores, or Ray's CPUs)."
+        ),
+    ] = None,
+    backend: Annotated[
+        str,
+        typer.Option(help="local (worker processes) or ray (pip install 'weightinit-cli[ray]')."),
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(help="The Ray cluster to join (default $RAY_ADDRESS, else a local Ray)."),
+    ] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start a new sweep directory instead of resuming.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the grid and where it would run; run nothing.")
+    ] = False,
+    as_json: JsonOpt = False,
+    runs_dir: RunsDirOpt = None,
+) -> None:
+    """Train a grid of experiments in parallel (here or on Ray); resumes if run again."""
+    from .grid import load_sweep
+
+    if address is not None and backend != "ray":
+        fail("--address is the Ray cluster to join; it needs --backend ray")
+    shortcuts = dict(
+        method=method,
+        activation=activation,
+        depth=depth,
+        width=width,
+        seed=seed,
+        batch_size=batch_size,
+        steps=steps,
+    )
+    spec = load_sweep(
+        one_config(config, config_opt), grid or [], shortcut_sets(set_, **shortcuts), layer, seeds
+    )
+    if dry_run:
+        show_sweep_plan(spec, runs_dir, fresh, as_json)
+        return
+    from .sweep_outputs import run_sweep
+
+    result, exit_code = run_sweep(
+        spec,
+        runs_dir=runs_dir,
+        backend=backend,
+        jobs=jobs,
+        address=address,
+        fresh=fresh,
+        progress=not as_json,
+        command=invocation(ctx),
+    )
+    if as_json:
+        from .report import sweep_json
+
+        print_json(sweep_json(result))
+    else:
+        from rich.console import Console
+
+        from .render_sweep import sweep_view
+
+        Console().print(sweep_view(result))
+    if exit_code:
+        raise typer.Exit(exit_code)
+    failed = result.failed()
+    if failed:
+        first = failed[0]
+        fail(
+            f"{len(failed)} of {len(result.results)} trials failed (first: {first.trial.dirname}: "
+            f"{first.error}); the others' results are saved: run the same command again to "
+            "retry the failed ones",
+            1,
+        )
+
+
+def show_sweep_plan(spec: Any, runs_dir: Path | None, fresh: bool, as_json: bool) -> None:
+    """`winit sweep --dry-run`: the grid, and which directory it would resume, if any."""
+    from .runs import runs_root
+    from .sweep_outputs import find_sweep_dir, finished_trials
+
+    found = None if fresh else find_sweep_dir(runs_root(runs_dir), spec)
+    finished = len(finished_trials(spec, found / "trials")) if found is not None else 0
+    if as_json:
+        from .grid import point_text
+
+        print_json(
+            {
+                "name": spec.name,
+                "grid": {axis.key: list(axis.values) for axis in spec.axes},
+                "trials": [
+                    {"trial": t.dirname, "point": point_text(t.point)} for t in spec.trials
+                ],
+                "resumes": str(found) if found is not None else None,
+                "finished": finished,
+            }
+        )
+        return
+    from rich.console import Console
+
+    from .render_sweep import sweep_plan
+
+    Console().print(sweep_plan(spec, str(found) if found is not None else None, finished))
 
 
 @app.command()

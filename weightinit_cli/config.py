@@ -490,6 +490,15 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return content
 
 
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML config file (one-line WinitError otherwise)."""
+    try:
+        return _read_yaml(Path(path))
+    except WinitError as exc:
+        exc.args = (_one_line(str(exc)),)
+        raise
+
+
 def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     """`top` over `base`: mappings merge key by key, anything else (lists too) replaces."""
     merged = dict(base)
@@ -524,27 +533,35 @@ def parse_value(text: str) -> Any:
         raise WinitError(f"cannot parse {text!r}: {_yaml_problem(exc)}") from None
 
 
+def set_dotted(data: dict[str, Any], keys: Sequence[str], value: Any, source: str) -> None:
+    """Set `value` at the path `keys` of `data` in place; list items by index.
+
+    `source` names the setting in an error (`--set model.depth=3`, `grid model.depth`).
+    """
+    node: Any = data
+    for depth, key in enumerate(keys):
+        last = depth == len(keys) - 1
+        if isinstance(node, dict):
+            if not last and not isinstance(node.get(key), (dict, list)):
+                node[key] = {}  # absent: left at its defaults (a scalar: pydantic says so)
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            key = int(key)
+        else:
+            where = ".".join(keys[:depth])
+            what = f"a list of {len(node)}" if isinstance(node, list) else repr(node)
+            raise WinitError(f"{source}: {where} is {what}; it has no {key!r}")
+        if last:
+            node[key] = value
+        else:
+            node = node[key]
+
+
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """A copy of `data` with each `dotted.key=value` set in order; list items by index."""
     data = copy.deepcopy(data)
     for text in overrides:
         keys, value = _parse_override(text)
-        node: Any = data
-        for depth, key in enumerate(keys):
-            last = depth == len(keys) - 1
-            if isinstance(node, dict):
-                if not last and not isinstance(node.get(key), (dict, list)):
-                    node[key] = {}  # absent: left at its defaults (a scalar: pydantic says so)
-            elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
-                key = int(key)
-            else:
-                where = ".".join(keys[:depth])
-                what = f"a list of {len(node)}" if isinstance(node, list) else repr(node)
-                raise WinitError(f"--set {text}: {where} is {what}; it has no {key!r}")
-            if last:
-                node[key] = value
-            else:
-                node = node[key]
+        set_dotted(data, keys, value, f"--set {text}")
     return data
 
 
@@ -608,6 +625,8 @@ def _describe(error: Mapping[str, Any]) -> str:
         return error["msg"]
     loc = _readable_loc(error["loc"])
     path = ".".join(map(str, loc))
+    if kind == "extra_forbidden" and loc in (("grid",), ("seeds",)):
+        return f"unknown field {path}: a sweep file's {path}; run the file with winit sweep"
     if kind in ("extra_forbidden", "invalid_key"):
         known = _fields_at(error["loc"])
         parent = "".join(f"{key}." for key in loc[:-1])
@@ -680,10 +699,15 @@ def load_config(
     overrides: Sequence[str] = (),
     command: str = "train",
     layer: str | None = None,
+    content: Mapping[str, Any] | None = None,
 ) -> Config:
-    """The command's defaults, `layer`'s defaults, the YAML file, then each `--set` override."""
+    """The command's defaults, `layer`'s defaults, the YAML file, then each `--set` override.
+
+    `content`: the file's mapping, already read (read_config_file) and perhaps trimmed of
+    keys that are not config (a sweep's grid); `path` then only names it.
+    """
     try:
-        return _load(path, overrides, command, layer)
+        return _load(path, overrides, command, layer, content)
     except WinitError as exc:
         # user text (a key, a --set, a file name) may hold a line break: the error is one line
         exc.args = (_one_line(str(exc)),)
@@ -696,7 +720,11 @@ def _one_line(text: str) -> str:
 
 
 def _load(
-    path: str | Path | None, overrides: Sequence[str], command: str, layer: str | None
+    path: str | Path | None,
+    overrides: Sequence[str],
+    command: str,
+    layer: str | None,
+    content: Mapping[str, Any] | None = None,
 ) -> Config:
     data = _command_defaults(command)
     if layer is not None:
@@ -706,13 +734,14 @@ def _load(
     source, name = "defaults", "default"
     if path is not None:
         source, name = str(path), Path(path).stem
-        data = _deep_merge(data, _read_yaml(Path(path)))
+        file_data = _read_yaml(Path(path)) if content is None else copy.deepcopy(dict(content))
+        data = _deep_merge(data, file_data)
     if data.get("name") is None:
         data["name"] = name
     return _validate(apply_overrides(data, overrides), source, overrides)
 
 
-def _plain(cfg: Config) -> dict[str, Any]:
+def config_data(cfg: Config) -> dict[str, Any]:
     """The resolved config as plain YAML/JSON data, with the keys a config file uses."""
     return cfg.model_dump(mode="json", by_alias=True)
 
@@ -729,15 +758,20 @@ def _represent_list(dumper: yaml.SafeDumper, items: list[Any]) -> yaml.Node:
 _Dumper.add_representer(list, _represent_list)
 
 
+def to_yaml(data: Any) -> str:
+    """Plain data as YAML in the style of winit's config files."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+
+
 def config_to_yaml(cfg: Config) -> str:
     """The resolved config as YAML that load_config reads back to the same config."""
-    return yaml.dump(_plain(cfg), Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+    return to_yaml(config_data(cfg))
 
 
 def config_hash(cfg: Config) -> str:
     """12 hex digits identifying the experiment: sha256 of its canonical JSON, name excluded."""
     canonical = json.dumps(
-        {k: v for k, v in _plain(cfg).items() if k != "name"},
+        {k: v for k, v in config_data(cfg).items() if k != "name"},
         sort_keys=True,
         separators=(",", ":"),
     )

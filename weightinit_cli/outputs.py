@@ -14,6 +14,7 @@ from .runs import CsvAppender, csv_text, staged_dir, write_atomic, write_csv, wr
 if TYPE_CHECKING:
     from .config import Config
     from .experiments import CompareResult, StatsResult, TrainResult
+    from .train import TrainHistory
 
 
 def completed_meta(cfg: Config, command: str, experiment: dict[str, Any]) -> dict[str, Any]:
@@ -146,22 +147,35 @@ class RunRecorder:
                 raise
 
 
-def write_train(recorder: RunRecorder, result: TrainResult) -> None:
-    """layers.csv (at init and after training), summary.json and loss.png."""
+def train_files(result: TrainResult, run_dir: str) -> dict[str, str | bytes]:
+    """A training run's result files: layers.csv (at init and after training), summary.json
+    and loss.png."""
     from .plots import loss_curves, png_bytes
     from .report import layer_row, train_json
 
     rows = [layer_row(layer, when="init") for layer in result.before.layers]
     rows += [layer_row(layer, when="final") for layer in result.after.layers]
-    recorder.write("layers.csv", csv_text(rows))
-    recorder.write("summary.json", json.dumps(train_json(result, str(recorder.dir)), indent=2))
     figure = loss_curves({result.before.method: result.history}, title=result.name)
-    recorder.write("loss.png", png_bytes(figure))
-    history = result.history
-    recorder.meta["timing"] = {
+    return {
+        "layers.csv": csv_text(rows),
+        "summary.json": json.dumps(train_json(result, run_dir), indent=2),
+        "loss.png": png_bytes(figure),
+    }
+
+
+def train_timing(history: TrainHistory) -> dict[str, float | None]:
+    """meta.json's "timing" of a training run."""
+    return {
         "train_loop_seconds": round(history.seconds, 4),
         "steps_per_second": round(history.steps / history.seconds, 2) if history.seconds else None,
     }
+
+
+def write_train(recorder: RunRecorder, result: TrainResult) -> None:
+    """layers.csv, summary.json and loss.png, and the loop's timing in meta.json."""
+    for name, data in train_files(result, str(recorder.dir)).items():
+        recorder.write(name, data)
+    recorder.meta["timing"] = train_timing(result.history)
 
 
 def write_compare(recorder: RunRecorder, result: CompareResult) -> None:

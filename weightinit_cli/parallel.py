@@ -37,14 +37,19 @@ def one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, where the system has one)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return cores or 1
+
+
 def default_jobs(tasks: int) -> int:
     """One worker per task when there are several cores (up to 4 per core), else none.
 
     Single-threaded workers share cores fairly, so 3 methods on 2 cores finish in about
     1.5 method-times as 3 workers, against 2 as 2 workers taking turns.
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cores = cores or 1
+    cores = usable_cores()
     return 1 if cores < 2 else max(1, min(tasks, 4 * cores))
 
 
@@ -94,8 +99,10 @@ def run_parallel(
     jobs: int,
     on_log: Callable[[int, Any], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_done: Callable[[int, Any], None] | None = None,
 ) -> list[Any]:
-    """[task(i, log, stop) for i in range(count)] on `jobs` forked workers, in order.
+    """[task(i, log, stop) for i in range(count)] on `jobs` forked workers, in order;
+    `on_done(i, result)` as each finishes.
 
     A task that was never started because of a stop request gives None.
     """
@@ -130,8 +137,10 @@ def run_parallel(
                     if stop.is_set():
                         break  # the rest were never started: a stop came first
                     codes = [w.exitcode for w in workers]
-                    raise RuntimeError(
-                        f"compare workers exited early (exit codes {codes})"
+                    raise WinitError(
+                        f"worker processes exited with {count - done} tasks unfinished "
+                        f"(exit codes {codes}; -9 is a kill, often for lack of memory)",
+                        exit_code=1,
                     ) from None
             if kind == "log":
                 if on_log is not None:
@@ -141,8 +150,10 @@ def run_parallel(
             if kind == "user_error":
                 raise payload
             if kind == "crash":
-                raise RuntimeError(f"a compare worker failed: {payload}")
+                raise RuntimeError(f"a worker process failed: {payload}")
             results[index] = payload
+            if on_done is not None:
+                on_done(index, payload)
     finally:
         stop.set()
         for worker in workers:
@@ -157,6 +168,7 @@ def run_sequential(
     count: int,
     on_log: Callable[[int, Any], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_done: Callable[[int, Any], None] | None = None,
 ) -> list[Any]:
     """The same as run_parallel, in this process, on one torch thread."""
     stop = should_stop or (lambda: False)
@@ -167,6 +179,8 @@ def run_sequential(
                 break
             log = (lambda point, i=index: on_log(i, point)) if on_log else (lambda point: None)
             results[index] = task(index, log, stop)
+            if on_done is not None:
+                on_done(index, results[index])
     return results
 
 
@@ -176,12 +190,13 @@ def run_tasks(
     jobs: int | None = None,
     on_log: Callable[[int, Any], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_done: Callable[[int, Any], None] | None = None,
 ) -> list[Any]:
     """Run `count` tasks on `jobs` workers (default: one per core), or in this process."""
     jobs = default_jobs(count) if jobs is None else jobs
     if jobs > 1 and count > 1:
-        return run_parallel(task, count, jobs, on_log, should_stop)
-    return run_sequential(task, count, on_log, should_stop)
+        return run_parallel(task, count, jobs, on_log, should_stop, on_done)
+    return run_sequential(task, count, on_log, should_stop, on_done)
 
 
-__all__ = ["default_jobs", "one_torch_thread", "run_tasks"]
+__all__ = ["default_jobs", "one_torch_thread", "run_tasks", "usable_cores"]

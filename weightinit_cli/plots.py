@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
     from .experiments import CompareResult
     from .probe import LayerStats
+    from .sweep_results import GroupResult, SweepResult
     from .train import TrainHistory
 
 
@@ -201,3 +202,126 @@ def spread_against(
     if title:
         ax.set_title(title)
     return fig
+
+
+MAX_PANELS = 12
+METRIC_TITLES = {"final_loss": "final loss", "final_accuracy": "final accuracy"}
+
+
+def _cell_text(group: GroupResult | None, metric: str) -> str:
+    if group is None:
+        return ""
+    value = group.metrics[metric]
+    if value.mean is not None:
+        text = f"{value.mean:.0%}" if metric == "final_accuracy" else f"{value.mean:.3g}"
+        others = group.trials - value.n
+        return text + (f"\n({others} not)" if others else "")
+    for status in ("diverged", "failed", "stuck", "pending"):
+        if status in group.statuses:
+            return status
+    return "-"
+
+
+def sweep_heatmap(result: SweepResult, metric: str) -> Figure:
+    """The mean of `metric` over seeds at each grid point: rows the first axis, columns the
+    second, one panel per value of the axes after those (the first 12)."""
+    import itertools
+    import json
+    import math
+
+    from matplotlib.colors import LogNorm, Normalize
+
+    from .grid import axis_labels
+
+    axes = result.sweep.group_axes
+    labels = axis_labels(axes)
+    rows, cols, rest = axes[0], (axes[1] if len(axes) > 1 else None), axes[2:]
+
+    def key(values: Sequence[object]) -> str:
+        return json.dumps(list(values), default=str)
+
+    groups = {key(list(g.point.values())): g for g in result.groups}
+    panels = list(itertools.product(*(axis.values for axis in rest)))
+    shown = panels[:MAX_PANELS]
+    col_values = cols.values if cols is not None else ("",)
+    means = [g.metrics[metric].mean for g in result.groups]
+    finite = [v for v in means if v is not None and math.isfinite(v)]
+    low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    norm = (
+        LogNorm(low, high)
+        if metric == "final_loss" and low > 0 and high / low > 10
+        else Normalize(low, high if high > low else low + 1e-12)
+    )
+    from matplotlib import colormaps
+
+    # grey where no trial gave a number (all diverged or failed)
+    cmap = colormaps["viridis_r" if metric == "final_loss" else "viridis"].with_extremes(
+        bad="#dddddd"
+    )
+
+    ncols = min(len(shown), 3)
+    nrows = math.ceil(len(shown) / ncols)
+    width = max(3.5, 0.95 * len(col_values) + 1.8)
+    height = max(2.0, 0.5 * len(rows.values) + 1.3)
+    fig = _figure(ncols, width=width, height=height * nrows)
+    grid = fig.subplots(nrows, ncols, squeeze=False)
+    image = None
+    for panel, ax in itertools.zip_longest(shown, grid.flat):
+        if panel is None:
+            ax.set_visible(False)
+            continue
+        matrix, texts = [], []
+        for r in rows.values:
+            line, line_text = [], []
+            for c in col_values:
+                point = [r, *([c] if cols is not None else []), *panel]
+                group = groups.get(key(point))
+                mean = group.metrics[metric].mean if group is not None else None
+                line.append(mean if mean is not None else float("nan"))
+                line_text.append(_cell_text(group, metric))
+            matrix.append(line)
+            texts.append(line_text)
+        image = ax.imshow(matrix, cmap=cmap, norm=norm, aspect="auto")
+        for i, line_text in enumerate(texts):
+            for j, text in enumerate(line_text):
+                value = matrix[i][j]
+                dark = math.isfinite(value) and norm(value) < 0.5
+                if metric == "final_loss":
+                    dark = not dark  # viridis_r: small values are the dark ones
+                dark = dark if math.isfinite(value) else False
+                ax.text(
+                    j,
+                    i,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if dark else "black",
+                )
+        ax.set_yticks(range(len(rows.values)), [_tick(v) for v in rows.values])
+        ax.set_ylabel(labels[rows.key])
+        if cols is not None:
+            ax.set_xticks(range(len(col_values)), [_tick(v) for v in col_values])
+            ax.set_xlabel(labels[cols.key])
+        else:
+            ax.set_xticks([])
+        if rest:
+            ax.set_title(
+                ", ".join(f"{labels[a.key]}={_tick(v)}" for a, v in zip(rest, panel, strict=True)),
+                fontsize=9,
+            )
+    if image is not None:
+        fig.colorbar(image, ax=grid.ravel().tolist(), shrink=0.9, label=METRIC_TITLES[metric])
+    seeds = max((g.trials for g in result.groups), default=1)
+    title = f"{result.sweep.name}: {METRIC_TITLES[metric]}"
+    title += f", mean over {seeds} seeds" if seeds > 1 else ""
+    if len(panels) > MAX_PANELS:
+        title += f" (first {MAX_PANELS} of {len(panels)} panels)"
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _tick(value: object) -> str:
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value)

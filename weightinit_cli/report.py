@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .experiments import CompareResult, StatsResult, TrainResult
     from .probe import LayerStats
+    from .sweep_results import SweepResult
     from .train import LogPoint, TrainHistory
 
 
@@ -158,3 +159,21 @@ def compare_json(result: CompareResult) -> dict[str, Any]:
             for run in result.runs
         ],
     }
+
+
+def sweep_json(result: SweepResult) -> dict[str, Any]:
+    """`winit sweep --json` and the sweep's summary.json: the grid, the counts, a result
+    per grid point (mean and std over seeds) and a row per trial."""
+    return json_safe(
+        {
+            "name": result.sweep.name,
+            "run_dir": result.run_dir,
+            "status": result.status,
+            "grid": {axis.key: list(axis.values) for axis in result.sweep.axes},
+            "counts": result.counts,
+            "ran": result.ran,
+            "resumed": result.resumed,
+            "groups": [group.to_dict() for group in result.groups],
+            "trials": [trial.row() for trial in result.results],
+        }
+    )

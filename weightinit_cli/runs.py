@@ -31,7 +31,7 @@ def runs_root(explicit: str | Path | None = None) -> Path:
     return Path(explicit or os.environ.get(RUNS_ENV) or "runs")
 
 
-def _slug(name: str) -> str:
+def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "run"
 
 
@@ -47,11 +47,14 @@ def _writable_dir(path: Path, what: str = "the runs directory") -> Path:
     return path
 
 
-def new_run_dir(root: str | Path, name: str, now: datetime | None = None) -> Path:
-    """Create `<root>/<UTC timestamp>_<name>/`; a suffix -2, -3, ... avoids any collision."""
+def new_run_dir(
+    root: str | Path, name: str, now: datetime | None = None, prefix: str = ""
+) -> Path:
+    """Create `<root>/<prefix><UTC timestamp>_<name>/`; a suffix -2, -3, ... avoids any
+    collision."""
     root = _writable_dir(Path(root))
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
-    base = f"{stamp}_{_slug(name)}"
+    base = f"{prefix}{stamp}_{slug(name)}"
     for attempt in range(1, 10_000):
         path = root / (base if attempt == 1 else f"{base}-{attempt}")
         try:
@@ -91,12 +94,24 @@ def staged_dir(target: str | Path) -> Iterator[Path]:
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp makes files only their owner can read; a run's files get the permissions any
+# other new file would (shared run directories on a cluster must stay readable).
+FILE_MODE = 0o666 & ~_umask()
+
+
 def write_atomic(path: str | Path, data: str | bytes) -> Path:
     """Write a whole file so that readers see the old state or the new, never a part."""
     path = Path(path)
     mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as f:
             f.write(data)
             f.flush()

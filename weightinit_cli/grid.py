@@ -1,0 +1,264 @@
+"""A sweep's grid: the base config, its axes, and every trial's validated config. No torch.
+
+A sweep file is an ordinary config with a `grid:` of dotted field paths to lists of
+values (and optionally `seeds: N`); `--grid model.depth=5,10,20` adds or replaces an
+axis from the command line. Every trial is the base config with one value of each axis,
+validated before anything runs, so a bad value is refused with the field it is about.
+
+A trial's seed is the sweep's seed unless `seed` is an axis (`seeds: N` makes it one:
+the sweep seed, +1, ..., +N-1). Trials that differ only in other axes therefore share
+their data and batch order, as `winit compare`'s methods do: a difference between two
+methods at one seed is the methods' doing, not the sampling's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import WinitError
+
+if TYPE_CHECKING:
+    from .config import Config
+
+REPLICATE_AXIS = "seed"  # the axis results are averaged over
+MAX_TRIALS = 100_000
+MAX_SEEDS = 10_000
+# Top-level keys of a sweep file that are about the sweep, not the experiment.
+SWEEP_KEYS = ("grid", "seeds")
+
+
+@dataclass(frozen=True)
+class Axis:
+    key: str  # a dotted config path: model.depth
+    values: tuple[Any, ...]
+
+
+@dataclass
+class Trial:
+    index: int  # position in the grid, the first axis varying slowest
+    point: dict[str, Any]  # axis key -> this trial's value, in axis order
+    config: Config
+    dirname: str  # its run directory under trials/
+
+
+@dataclass
+class Sweep:
+    name: str
+    base: Config
+    axes: list[Axis]
+    trials: list[Trial]
+
+    @property
+    def group_axes(self) -> list[Axis]:
+        """The axes a result is reported by: all but the replicate (seed) axis."""
+        return [axis for axis in self.axes if axis.key != REPLICATE_AXIS]
+
+    def spec(self) -> dict[str, Any]:
+        """What sweep.yaml holds: the resolved base config plus the grid; itself a sweep file."""
+        from .config import config_data
+
+        return {**config_data(self.base), "grid": {a.key: list(a.values) for a in self.axes}}
+
+    def spec_hash(self) -> str:
+        """12 hex digits identifying the sweep's experiments (its name left out)."""
+        spec = {k: v for k, v in self.spec().items() if k != "name"}
+        canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value, default=str) if not isinstance(value, str) else value
+
+
+def point_text(point: Mapping[str, Any]) -> str:
+    """A grid point as `model.depth=5 init.method=he`."""
+    return " ".join(f"{key}={_shown(value)}" for key, value in point.items())
+
+
+def parse_grid_option(text: str) -> tuple[str, list[Any]]:
+    """`--grid KEY=V1,V2,...` (or `KEY=[V1, V2]` for values with commas) as (key, values)."""
+    from .config import parse_value
+
+    key, equals, raw = text.partition("=")
+    key, raw = key.strip(), raw.strip()
+    if not equals or not key or not raw:
+        raise WinitError(f"--grid needs KEY=V1,V2,..., e.g. model.depth=5,10,20; got {text!r}")
+    if raw.startswith("["):
+        values = parse_value(raw)
+        if not isinstance(values, list):
+            raise WinitError(f"--grid {text}: {raw!r} is not a list")
+    else:
+        parts = [part.strip() for part in raw.split(",")]
+        if "" in parts:
+            raise WinitError(f"--grid {text}: an empty value between commas")
+        values = [parse_value(part) for part in parts]
+    return key, values
+
+
+def _flatten(grid: Mapping[str, Any], source: str, prefix: str = "") -> dict[str, Any]:
+    """`{model: {depth: [..]}}` and `{model.depth: [..]}` both as {"model.depth": [..]}."""
+    flat: dict[str, Any] = {}
+    for key, values in grid.items():
+        if not isinstance(key, str) or not key.strip():
+            raise WinitError(f"{source}: grid: {key!r} is not a config field path")
+        path = f"{prefix}{key}"
+        if isinstance(values, Mapping):
+            flat.update(_flatten(values, source, f"{path}."))
+        else:
+            flat[path] = values
+    return flat
+
+
+def _axis(key: str, values: Any, where: str) -> Axis:
+    from .config import Config
+
+    parts = key.split(".")
+    if "" in parts:
+        raise WinitError(f"{where}: {key!r} has an empty part")
+    if parts[0] == "name":
+        raise WinitError(f"{where}: name is the sweep's name, not an axis")
+    if parts[0] not in Config.model_fields:
+        fields = ", ".join(f for f in Config.model_fields if f != "name")
+        raise WinitError(f"{where}: unknown field {parts[0]} (expected one of {fields})")
+    if not isinstance(values, list):
+        raise WinitError(f"{where}: expected a list of values, e.g. [5, 10, 20]; got {values!r}")
+    if not values:
+        raise WinitError(f"{where}: the list of values is empty")
+    seen: list[str] = []
+    for value in values:
+        shown = json.dumps(value, sort_keys=True, default=str)
+        if shown in seen:
+            raise WinitError(f"{where}: {_shown(value)} is listed twice")
+        seen.append(shown)
+    return Axis(key, tuple(values))
+
+
+def _seed_axis(base_seed: int, seeds: Any, where: str) -> Axis:
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
+        raise WinitError(f"{where}: must be a whole number from 1 to {MAX_SEEDS}; got {seeds!r}")
+    return Axis(REPLICATE_AXIS, tuple(base_seed + k for k in range(seeds)))
+
+
+def _value_slug(value: Any) -> str:
+    from .runs import slug
+
+    if isinstance(value, (list, tuple)):
+        return "x".join(_value_slug(v) for v in value)
+    if isinstance(value, Mapping):
+        return "-".join(f"{k}-{_value_slug(v)}" for k, v in value.items())
+    if isinstance(value, bool):
+        return str(value).lower()
+    return slug(str(value))
+
+
+def axis_labels(axes: Sequence[Axis]) -> dict[str, str]:
+    """Short column names: the last part of each key (`depth`), the whole key if shared."""
+    last = [axis.key.rsplit(".", 1)[-1] for axis in axes]
+    return {
+        axis.key: name if last.count(name) == 1 else axis.key
+        for axis, name in zip(axes, last, strict=True)
+    }
+
+
+def _dirname(index: int, count: int, point: Mapping[str, Any], labels: Mapping[str, str]) -> str:
+    label = "_".join(f"{labels[key]}={_value_slug(value)}" for key, value in point.items())
+    if len(label) > 80:  # a file name has room for 255 bytes; a person for less
+        digest = hashlib.sha256(point_text(point).encode()).hexdigest()[:8]
+        label = f"{label[:70]}-{digest}"
+    return f"{index:0{len(str(count - 1))}d}_{label}"
+
+
+def build_sweep(
+    base: Config,
+    axes: Sequence[Axis],
+    source: str,
+) -> Sweep:
+    """Every grid point as a validated trial config; the first bad one is a WinitError."""
+    from .config import config_data, config_from_data, config_hash, set_dotted
+
+    if not axes:
+        raise WinitError(
+            "a sweep needs a grid: a grid: section in the sweep file, or --grid KEY=V1,V2 "
+            "(e.g. --grid model.depth=5,10,20)"
+        )
+    count = math.prod(len(axis.values) for axis in axes)
+    if count > MAX_TRIALS:
+        raise WinitError(f"{source}: the grid has {count:,} trials; the limit is {MAX_TRIALS:,}")
+    base_data = config_data(base)
+    labels = axis_labels(axes)
+    trials: list[Trial] = []
+    seen: dict[str, dict[str, Any]] = {}
+    for index, values in enumerate(itertools.product(*(axis.values for axis in axes))):
+        point = {axis.key: value for axis, value in zip(axes, values, strict=True)}
+        where = f"{source}: grid point {point_text(point)}"
+        data = json.loads(json.dumps(base_data))
+        for key, value in point.items():
+            set_dotted(data, key.split("."), value, where)
+        cfg = config_from_data(data, where)
+        digest = config_hash(cfg)
+        if digest in seen:
+            raise WinitError(
+                f"{source}: grid points {point_text(seen[digest])} and {point_text(point)} "
+                "are the same experiment (an alias, or a value equal to another)"
+            )
+        seen[digest] = point
+        trials.append(Trial(index, point, cfg, _dirname(index, count, point, labels)))
+    return Sweep(base.name or "sweep", base, list(axes), trials)
+
+
+def load_sweep(
+    path: str | Path | None,
+    grid_options: Sequence[str] = (),
+    overrides: Sequence[str] = (),
+    layer: str | None = None,
+    seeds: int | None = None,
+) -> Sweep:
+    """The sweep of a file (config + grid:) and/or --grid options, with --set and --seeds."""
+    from .config import load_config, read_config_file
+
+    content: dict[str, Any] = read_config_file(path) if path is not None else {}
+    source = str(path) if path is not None else "--grid"
+    grid = content.pop("grid", None)
+    file_seeds = content.pop("seeds", None)
+    base = load_config(path, overrides, "sweep", layer, content=content if path else None)
+
+    if grid is not None and not isinstance(grid, Mapping):
+        raise WinitError(
+            f"{source}: grid: expected a mapping of config fields to lists of values "
+            f"(model.depth: [5, 10, 20]); got {grid!r}"
+        )
+    axes = {
+        key: _axis(key, values, f"{source}: grid.{key}")
+        for key, values in _flatten(grid or {}, source).items()
+    }
+    for text in grid_options:
+        key, values = parse_grid_option(text)
+        axes.pop(key, None)  # the command line replaces the file's axis, at the end
+        axes[key] = _axis(key, values, f"--grid {text}")
+    chosen_seeds, where = (seeds, "--seeds") if seeds is not None else (file_seeds, "seeds")
+    if chosen_seeds is not None:
+        if REPLICATE_AXIS in axes:
+            raise WinitError(
+                f"{where}: the grid already has a seed axis; give seeds one way, not both"
+            )
+        axes[REPLICATE_AXIS] = _seed_axis(base.seed, chosen_seeds, f"{source}: {where}")
+    return build_sweep(base, list(axes.values()), source)
+
+
+__all__ = [
+    "Axis",
+    "Sweep",
+    "Trial",
+    "axis_labels",
+    "build_sweep",
+    "load_sweep",
+    "parse_grid_option",
+    "point_text",
+]

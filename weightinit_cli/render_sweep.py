@@ -1,0 +1,181 @@
+"""Rich renderings of a sweep: the live progress display and the results table."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from .render import fmt
+
+if TYPE_CHECKING:
+    from .sweep_results import GroupResult, Spread, SweepResult
+
+STATUS_STYLES = {
+    "completed": "green",
+    "stuck": "yellow",
+    "diverged": "red",
+    "failed": "bold red",
+    "pending": "dim",
+}
+
+
+class SweepProgress:
+    """Trials done / running / failed, and an ETA from the work still to do (to stderr).
+
+    The bar advances by each trial's expected cost, not by one per trial: a sweep runs
+    its biggest trials first, and counting trials would make the ETA wrong until the end.
+    """
+
+    def __init__(
+        self, name: str, trials: int, done: int, work: float, enabled: bool = True
+    ) -> None:
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.counts = {"done": done, "running": 0, "failed": 0, "diverged": 0}
+        self.trials = trials
+        self.progress = Progress(
+            TextColumn("[bold]sweep {task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            disable=not enabled,
+            refresh_per_second=4,
+        )
+        self.task = self.progress.add_task(name, total=max(work, 1.0), counts=self._counts())
+
+    def _counts(self) -> str:
+        c = self.counts
+        text = f"{c['done']}/{self.trials} done · {c['running']} running"
+        if c["diverged"]:
+            text += f" · {c['diverged']} diverged"
+        if c["failed"]:
+            text += f" · [red]{c['failed']} failed[/]"
+        return text
+
+    def __enter__(self) -> SweepProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(None, None, None)
+
+    def start(self, index: int) -> None:
+        self.counts["running"] += 1
+        self.progress.update(self.task, counts=self._counts())
+
+    def done(self, index: int, status: str, cost: float) -> None:
+        self.counts["running"] = max(0, self.counts["running"] - 1)
+        if status != "interrupted":
+            self.counts["done"] += 1
+        if status in ("failed", "diverged"):
+            self.counts[status] += 1
+        self.progress.update(self.task, advance=cost, counts=self._counts())
+
+
+def _value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _spread(value: Spread, digits: int, percent: bool = False) -> str:
+    if value.mean is None:
+        return "-"
+    scale, unit = (100.0, "%") if percent else (1.0, "")
+    text = f"{fmt(value.mean * scale, digits)}{unit}"
+    if value.std is not None:
+        text += f" ± {fmt(value.std * scale, 2)}{unit}"
+    return text
+
+
+def _reached(group: GroupResult) -> str:
+    """Steps to the target loss over the seeds that reached it, and how many did."""
+    steps = group.metrics["steps_to_target"]
+    text = _spread(steps, 3)
+    finished = sum(n for s, n in group.statuses.items() if s in ("completed", "stuck", "diverged"))
+    return text + (f" ({steps.n}/{finished})" if 0 < steps.n < finished else "")
+
+
+def _statuses(group: GroupResult) -> Text:
+    text = Text()
+    for status, count in group.statuses.items():
+        if text:
+            text.append(" · ")
+        text.append(f"{count} {status}", style=STATUS_STYLES.get(status, ""))
+    return text
+
+
+def sweep_table(result: SweepResult) -> Table:
+    """A row per grid point (seeds pooled): final loss and accuracy as mean ± std."""
+    from .grid import axis_labels
+
+    axes = result.sweep.group_axes
+    labels = axis_labels(axes)
+    seeds = max((g.trials for g in result.groups), default=1)
+    title = f"Sweep {result.sweep.name}: {len(result.results)} trials"
+    if seeds > 1:
+        title += f", mean ± std over {seeds} seeds"
+    table = Table(title=title, header_style="bold", title_justify="left")
+    for axis in axes:
+        table.add_column(labels[axis.key], style="cyan")
+    table.add_column("final loss", justify="right", no_wrap=True)
+    table.add_column("accuracy", justify="right", no_wrap=True)
+    table.add_column("steps to target", justify="right", no_wrap=True)
+    table.add_column("status")
+    losses = [g.metrics["final_loss"].mean for g in result.groups]
+    best = min((v for v in losses if v is not None), default=None)
+    for group, loss in zip(result.groups, losses, strict=True):
+        style = "bold green" if best is not None and loss == best and len(losses) > 1 else ""
+        table.add_row(
+            *(_value(group.point[axis.key]) for axis in axes),
+            Text(_spread(group.metrics["final_loss"], 3), style=style),
+            _spread(group.metrics["final_accuracy"], 3, percent=True),
+            _reached(group),
+            _statuses(group),
+        )
+    return table
+
+
+def sweep_view(result: SweepResult) -> Group:
+    """The results table, the counts, and where the files are."""
+    parts: list[Any] = [sweep_table(result)]
+    counts = {k: v for k, v in result.counts.items() if v}
+    line = Text(" · ".join(f"{v} {k}" for k, v in counts.items()))
+    if result.resumed:
+        line.append(f"  ({result.resumed} from an earlier run, {result.ran} run now)", "dim")
+    parts.append(line)
+    for trial in result.failed()[:3]:
+        parts.append(Text(f"failed {trial.trial.dirname}: {trial.error}", style="red"))
+    files = ["results.csv", "summary.csv", *result.figures]
+    parts.append(Text(f"wrote {result.run_dir}/ ({', '.join(files)}, trials/)", style="dim"))
+    return Group(*parts)
+
+
+def sweep_plan(sweep: Any, run_dir: str | None, finished: int) -> Group:
+    """`--dry-run`: the axes, the number of trials, and where they would go."""
+    table = Table(box=None, padding=(0, 1), show_header=False)
+    table.add_column(style="bold cyan")
+    table.add_column()
+    for axis in sweep.axes:
+        table.add_row(axis.key, ", ".join(_value(v) for v in axis.values))
+    where = (
+        f"resumes {run_dir}: {finished} of them finished there"
+        if run_dir
+        else "a new sweep directory"
+    )
+    headline = Text(f"Sweep {sweep.name}: {len(sweep.trials)} trials; {where}", style="bold")
+    return Group(headline, table)
+
+
+__all__ = ["SweepProgress", "sweep_plan", "sweep_table", "sweep_view"]

@@ -1,0 +1,326 @@
+"""A sweep's run directory: found again on resume, filled trial by trial, summarized.
+
+    runs/sweep-<UTC time>_<name>/
+      sweep.yaml        the base config and the grid (itself a sweep file)
+      meta.json         status, command, backend, counts, versions, the spec's hash
+      trials/<nnn>_<point>/   a normal `winit train` run directory per trial
+      results.csv       a row per trial; summary.csv a row per grid point over seeds
+      summary.json      both, as JSON (what --json prints)
+      heatmap_final_loss.png, heatmap_final_accuracy.png
+
+Re-running the same sweep (same base config and grid) finds its newest directory under
+the runs root and runs only the trials without a summary there; a trial directory
+without one (a failure, or a run killed while it was being written) is replaced.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext, suppress
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import WinitError
+from .runs import new_run_dir, runs_root, slug, staged_dir, write_atomic, write_csv, write_json
+
+if TYPE_CHECKING:
+    from .grid import Sweep
+    from .sweep import TrialOutcome
+    from .sweep_results import SweepResult, TrialResult
+
+PREFIX = "sweep-"
+BACKENDS = ("local", "ray")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def find_sweep_dir(root: Path, sweep: Sweep) -> Path | None:
+    """The newest sweep directory under `root` of this same sweep, if any."""
+    if not root.is_dir():
+        return None
+    digest = sweep.spec_hash()
+    candidates = sorted(root.glob(f"{PREFIX}*_{slug(sweep.name)}*"), reverse=True)
+    for path in candidates:
+        try:
+            meta = json.loads((path / "meta.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(meta, dict) and meta.get("spec_hash") == digest:
+            return path
+    return None
+
+
+@contextmanager
+def sweep_lock(path: Path) -> Iterator[None]:
+    """Hold the sweep directory: a second winit running the same sweep is refused."""
+    handle = open(path / ".lock", "a+")  # noqa: SIM115 -- held for the block
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WinitError(
+                f"{path} is being run by another winit process; wait for it, or use --fresh "
+                "for a new sweep directory"
+            ) from None
+        yield
+    finally:
+        handle.close()
+
+
+def _load_finished(path: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(summary, meta) of a trial directory that finished, else None."""
+    from .sweep import FINISHED
+
+    try:
+        summary = json.loads((path / "summary.json").read_text())
+        meta = json.loads((path / "meta.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("status") not in FINISHED:
+        return None
+    return summary, meta
+
+
+def finished_trials(sweep: Sweep, trials_dir: Path) -> dict[int, TrialResult]:
+    """The trials of `sweep` that an earlier run finished in `trials_dir` (reads only)."""
+    from .sweep_results import TrialResult
+
+    finished: dict[int, TrialResult] = {}
+    for trial in sweep.trials:
+        loaded = _load_finished(trials_dir / trial.dirname)
+        if loaded is None:
+            continue
+        summary, meta = loaded
+        if meta.get("experiment", {}).get("sweep", {}).get("grid_point") == trial.point:
+            seconds = (meta.get("timing") or {}).get("trial_seconds")
+            finished[trial.index] = TrialResult(trial, meta["status"], summary, None, seconds)
+    return finished
+
+
+def clear_unfinished(sweep: Sweep, trials_dir: Path, finished: dict[int, TrialResult]) -> None:
+    """Remove the directories of trials that will run again, and staging directories a
+    killed run left behind; anything else there is not the sweep's and stays."""
+    rerun = {t.dirname for t in sweep.trials if t.index not in finished}
+    for path in trials_dir.iterdir():
+        if path.name in rerun or (path.name.startswith(".") and path.is_dir()):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def write_trial(trials_dir: Path, dirname: str, outcome: TrialOutcome) -> None:
+    """A trial's directory, all of its files or none."""
+    with staged_dir(trials_dir / dirname) as staging:
+        for name, data in outcome.files.items():
+            write_atomic(staging / name, data)
+
+
+def sweep_meta(
+    sweep: Sweep, status: str, command: str, backend: str, jobs: int | None
+) -> dict[str, Any]:
+    from .outputs import environment
+
+    return {
+        "status": status,
+        "command": command,
+        "experiment": {"command": "sweep", "name": sweep.name},
+        "spec_hash": sweep.spec_hash(),
+        "backend": backend,
+        "jobs": jobs,
+        "trials": len(sweep.trials),
+        "seed": sweep.base.seed,
+        "started_at": _now(),
+        "finished_at": None,
+        "versions": environment(),
+    }
+
+
+def write_results(path: Path, result: SweepResult) -> list[str]:
+    """results.csv, summary.csv, summary.json and the heatmaps; the PNGs' names."""
+    from .plots import png_bytes, sweep_heatmap
+    from .report import json_safe, sweep_json
+
+    write_csv(path / "results.csv", [json_safe(r.row()) for r in result.results])
+    write_csv(path / "summary.csv", [json_safe(g.row()) for g in result.groups])
+    write_json(path / "summary.json", sweep_json(result))
+    figures = []
+    if result.sweep.group_axes and any(g.metrics["final_loss"].n for g in result.groups):
+        for metric in ("final_loss", "final_accuracy"):
+            name = f"heatmap_{metric}.png"
+            write_atomic(path / name, png_bytes(sweep_heatmap(result, metric)))
+            figures.append(name)
+    return figures
+
+
+def prepare(sweep: Sweep, backend: str) -> None:
+    """Refuse what would fail every trial before any directory exists: a missing Ray,
+    a device that is not there, data that cannot be made (and keep the data for the
+    local workers, which inherit it)."""
+    from .experiments import resolve_device
+    from .grid import point_text
+    from .sweep import data_key, dataset_for
+
+    if backend not in BACKENDS:
+        raise WinitError(f"--backend must be local or ray; got {backend!r}")
+    if backend == "ray":
+        from .ray_backend import import_ray
+
+        import_ray()
+    for device in sorted({t.config.device for t in sweep.trials}):
+        resolve_device(device)
+    base = data_key(sweep.base)
+    seen: set[str] = set()
+    for trial in sweep.trials:
+        key = data_key(trial.config)
+        if key not in seen and len(seen) < 32:  # beyond that, each worker makes its own
+            seen.add(key)
+            try:
+                dataset_for(trial.config)
+            except WinitError as err:
+                if key == base:  # the grid is not to blame
+                    raise
+                raise WinitError(f"grid point {point_text(trial.point)}: {err}") from None
+
+
+def open_sweep_dir(sweep: Sweep, runs_dir: str | Path | None, fresh: bool) -> Path:
+    """The sweep's directory: its newest earlier one, or a new one with sweep.yaml."""
+    from .config import to_yaml
+
+    root = runs_root(runs_dir)
+    found = None if fresh else find_sweep_dir(root, sweep)
+    if found is not None:
+        return found
+    path = new_run_dir(root, sweep.name, prefix=PREFIX)
+    write_atomic(path / "sweep.yaml", to_yaml(sweep.spec()))
+    return path
+
+
+def run_sweep(
+    sweep: Sweep,
+    *,
+    runs_dir: str | Path | None = None,
+    backend: str = "local",
+    jobs: int | None = None,
+    address: str | None = None,
+    fresh: bool = False,
+    progress: bool = True,
+    command: str = "",
+) -> tuple[SweepResult, int]:
+    """Run (or resume) the sweep into its directory; (the result, a stop signal's exit code).
+
+    Ray is joined (or started) before the directory exists: a cluster that cannot be
+    reached leaves nothing behind.
+    """
+    from .parallel import usable_cores
+
+    prepare(sweep, backend)
+    if backend == "local":
+        jobs = jobs or usable_cores()
+        if any(t.config.device != "cpu" for t in sweep.trials):
+            jobs = 1  # one GPU: trials queue for it anyway, and CUDA does not survive fork
+    if backend == "ray":
+        from .ray_backend import ray_cluster
+
+        session: Any = ray_cluster(address, jobs)
+    else:
+        session = nullcontext()
+    with session as ray:
+        path = open_sweep_dir(sweep, runs_dir, fresh)
+        with sweep_lock(path):
+            meta = sweep_meta(sweep, "running", command, backend, jobs)
+            return _run_in(path, sweep, meta, ray, jobs, progress)
+
+
+def _run_in(
+    path: Path,
+    sweep: Sweep,
+    meta: dict[str, Any],
+    ray: Any,
+    jobs: int | None,
+    progress: bool,
+) -> tuple[SweepResult, int]:
+    """The trials not finished in `path`, run and written one by one, then the summary."""
+    from .interrupts import GracefulStop
+    from .render_sweep import SweepProgress
+    from .sweep import TrialTask, run_local, trial_cost
+    from .sweep_results import TrialResult, summarize
+
+    trials_dir = path / "trials"
+    trials_dir.mkdir(exist_ok=True)
+    finished = finished_trials(sweep, trials_dir)
+    clear_unfinished(sweep, trials_dir, finished)
+    earlier = len(finished)
+    write_json(path / "meta.json", meta)
+    todo = [t for t in sweep.trials if t.index not in finished]
+    costs = {t.index: trial_cost(t.config) for t in todo}
+    todo.sort(key=lambda t: -costs[t.index])  # the longest first: the shortest makespan
+    tasks = [
+        TrialTask(
+            t.index,
+            t.dirname,
+            str(trials_dir / t.dirname),
+            t.point,
+            t.config,
+            path.name,
+            meta["command"],
+        )
+        for t in todo
+    ]
+    trials = {t.index: t for t in sweep.trials}
+    stop = GracefulStop()
+    bar = SweepProgress(
+        sweep.name, len(sweep.trials), earlier, sum(costs.values()), enabled=progress
+    )
+
+    def on_done(outcome: TrialOutcome) -> None:
+        trial = trials[outcome.index]
+        if outcome.status != "interrupted":  # it runs again next time
+            write_trial(trials_dir, trial.dirname, outcome)
+            finished[outcome.index] = TrialResult(
+                trial, outcome.status, outcome.summary, outcome.error, outcome.seconds
+            )
+        bar.done(outcome.index, outcome.status, costs[outcome.index])
+
+    with stop:  # through the summary's writing too: a Ctrl-C then leaves whole files
+        try:
+            with bar:
+                if ray is not None:
+                    from .ray_backend import run_on_ray
+
+                    run_on_ray(ray, tasks, jobs, bar.start, on_done, stop)
+                else:
+                    run_local(tasks, jobs or 1, bar.start, on_done, stop)
+        except BaseException as err:
+            # What finished is on disk; say so in the results, without hiding `err`.
+            status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+            with suppress(OSError, WinitError):
+                _finish(path, meta, summarize(sweep, str(path), status, finished, earlier))
+            raise
+        if len(finished) == len(sweep.trials):
+            failed = any(r.status == "failed" for r in finished.values())
+            status = "incomplete" if failed else "completed"
+        else:
+            status = "interrupted" if stop() else "incomplete"
+        result = _finish(path, meta, summarize(sweep, str(path), status, finished, earlier))
+    return result, stop.exit_code
+
+
+def _finish(path: Path, meta: dict[str, Any], result: SweepResult) -> SweepResult:
+    """The sweep's result files and its final meta.json."""
+    result.figures = write_results(path, result)
+    meta.update(
+        status=result.status,
+        finished_at=_now(),
+        counts=result.counts,
+        ran=result.ran,
+        resumed=result.resumed,
+    )
+    write_json(path / "meta.json", meta)
+    return result
+
+
+__all__ = ["find_sweep_dir", "finished_trials", "open_sweep_dir", "run_sweep", "write_results"]
