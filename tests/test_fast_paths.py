@@ -22,7 +22,15 @@ HEAVY = ("torch", "numpy", "matplotlib", "scipy", "pydantic")
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["methods"], ["methods", "he"], ["methods", "--json"], ["schema"]]
+    "args",
+    [
+        ["--help"],
+        ["methods"],
+        ["methods", "he"],
+        ["methods", "--json"],
+        ["schema"],
+        ["sweep", "--help"],
+    ],
 )
 def test_light_commands_import_no_heavy_module(args):
     code = (

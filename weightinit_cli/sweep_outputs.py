@@ -156,10 +156,10 @@ def write_results(path: Path, result: SweepResult) -> list[str]:
     return figures
 
 
-def prepare(sweep: Sweep, backend: str) -> None:
+def prepare(sweep: Sweep, backend: str) -> set[str]:
     """Refuse what would fail every trial before any directory exists: a missing Ray,
     a device that is not there, data that cannot be made (and keep the data for the
-    local workers, which inherit it)."""
+    local workers, which inherit it). The devices the trials will run on."""
     from .experiments import resolve_device
     from .grid import point_text
     from .sweep import data_key, dataset_for
@@ -170,8 +170,7 @@ def prepare(sweep: Sweep, backend: str) -> None:
         from .ray_backend import import_ray
 
         import_ray()
-    for device in sorted({t.config.device for t in sweep.trials}):
-        resolve_device(device)
+    devices = {resolve_device(device) for device in {t.config.device for t in sweep.trials}}
     base = data_key(sweep.base)
     seen: set[str] = set()
     for trial in sweep.trials:
@@ -184,6 +183,7 @@ def prepare(sweep: Sweep, backend: str) -> None:
                 if key == base:  # the grid is not to blame
                     raise
                 raise WinitError(f"grid point {point_text(trial.point)}: {err}") from None
+    return devices
 
 
 def open_sweep_dir(sweep: Sweep, runs_dir: str | Path | None, fresh: bool) -> Path:
@@ -217,10 +217,10 @@ def run_sweep(
     """
     from .parallel import usable_cores
 
-    prepare(sweep, backend)
+    devices = prepare(sweep, backend)
     if backend == "local":
         jobs = jobs or usable_cores()
-        if any(t.config.device != "cpu" for t in sweep.trials):
+        if "cuda" in devices:
             jobs = 1  # one GPU: trials queue for it anyway, and CUDA does not survive fork
     if backend == "ray":
         from .ray_backend import ray_cluster
