@@ -661,6 +661,18 @@ CASES = [
         "run the file with winit sweep",
     ),
     case(
+        "sweep-without-training",
+        ["sweep", "--grid", "model.depth=2,3", "--steps", "0"],
+        "train.steps",
+        "at least 1 step",
+    ),
+    case(
+        "sweep-grid-without-training",
+        ["sweep", "--grid", "train.steps=0,10"],
+        "grid point train.steps=0",
+        "at least 1 step",
+    ),
+    case(
         "sweep-seeds-and-seed-axis",
         ["sweep", "--grid", "seed=1,2", "--seeds", "2"],
         "--seeds",

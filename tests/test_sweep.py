@@ -16,10 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from weightinit_cli.cli import app
 from weightinit_cli.config import config_hash, load_config
+from weightinit_cli.errors import WinitError
 from weightinit_cli.grid import load_sweep
 
 runner = CliRunner()
@@ -406,8 +409,8 @@ def test_without_ray_the_ray_backend_says_how_to_install_it(tmp_path, monkeypatc
     )
     assert result.exit_code == 2
     assert result.output.strip() == (
-        "Error: --backend ray needs Ray, an optional extra: "
-        "pip install 'weightinit-cli[ray]' (or use --backend local)"
+        "Error: --backend ray needs Ray, an optional extra: pip install 'weightinit-cli[ray]' "
+        "(in a checkout: pip install -e '.[ray]'), or use --backend local"
     )
     assert not runs.exists()
 
@@ -470,3 +473,17 @@ def test_groups_pool_seeds_and_leave_diverged_runs_out_of_the_means():
     texts = [t.get_text() for t in panels[1].texts]
     assert texts == ["2.25", "3.25", "diverged", "diverged"]  # he: depth 2, 3; xavier: none
     assert "(1 not)" in " ".join(t.get_text() for t in panels[0].texts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet="model.depthinit.methodseed=,[]0123456789-e: '\"", max_size=40)
+    | st.text(max_size=30)
+)
+def test_any_grid_option_is_a_grid_or_a_winit_error(text):
+    """Whatever follows --grid, the answer is a grid or a WinitError, never a crash."""
+    try:
+        spec = load_sweep(None, [text])
+    except WinitError:
+        return
+    assert spec.trials and all(t.config.train.steps >= 1 for t in spec.trials)

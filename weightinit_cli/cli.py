@@ -683,7 +683,7 @@ def sweep(
     width: WidthOpt = None,
     seed: SeedOpt = None,
     batch_size: BatchOpt = None,
-    steps: StepsOpt = None,
+    steps: Annotated[int | None, typer.Option(help="Training steps of each trial.")] = None,
     set_: SetOpt = None,
     jobs: Annotated[
         int | None,

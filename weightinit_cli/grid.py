@@ -202,6 +202,12 @@ def build_sweep(
         for key, value in point.items():
             set_dotted(data, key.split("."), value, where)
         cfg = config_from_data(data, where)
+        if cfg.train.steps == 0:
+            blame = where if "train.steps" in point else source
+            raise WinitError(
+                f"{blame}: train.steps: a sweep trains its trials, so it needs at least 1 step "
+                "(winit stats, and compare --steps 0, measure at init)"
+            )
         digest = config_hash(cfg)
         if digest in seen:
             raise WinitError(

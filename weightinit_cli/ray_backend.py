@@ -32,7 +32,8 @@ def import_ray() -> Any:
         import ray
     except ImportError:
         raise WinitError(
-            f"--backend ray needs Ray, an optional extra: {INSTALL_HINT} (or use --backend local)"
+            f"--backend ray needs Ray, an optional extra: {INSTALL_HINT} (in a checkout: "
+            "pip install -e '.[ray]'), or use --backend local"
         ) from None
     return ray
 
