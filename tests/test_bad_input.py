@@ -673,6 +673,48 @@ CASES = [
         "at least 1 step",
     ),
     case(
+        "sweep-grid-axis-twice",
+        ["sweep", "--grid", "model.depth=2,3", "--grid", "model.depth=4,5"],
+        "--grid model.depth is given twice",
+    ),
+    yaml_case(
+        "sweep-yaml-axis-twice",
+        "grid:\n  model:\n    depth: [2, 3]\n  model.depth: [4, 5]\n",
+        "grid.model.depth is given twice",
+        command="sweep",
+    ),
+    case(
+        "sweep-overlapping-axes",
+        [
+            "sweep",
+            "--method",
+            "normal",
+            "--grid",
+            "init.params=[{std: 0.2}]",
+            "--grid",
+            "init.params.std=0.1,0.3",
+        ],
+        "init.params and init.params.std",
+    ),
+    case(
+        "sweep-grid-value-unparsable",
+        ["sweep", "--grid", "init.params={std: 0.1, mean: 0}"],
+        "--grid init.params={std: 0.1, mean: 0}",
+        "values with commas go in a list",
+    ),
+    case(
+        "sweep-seeds-out-of-range",
+        ["sweep", "--grid", "model.depth=2,3", "--seeds", "10001"],
+        "--seeds",
+        "from 1 to 10000",
+    ),
+    case(
+        "sweep-dry-run-checks-the-device",
+        ["sweep", "--grid", "model.depth=2,3", "--set", "device=cuda", "--dry-run"],
+        "cuda",
+        marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present"),
+    ),
+    case(
         "sweep-seeds-and-seed-axis",
         ["sweep", "--grid", "seed=1,2", "--seeds", "2"],
         "--seeds",

@@ -261,11 +261,38 @@ def test_running_it_again_resumes_and_reruns_only_what_did_not_finish(tmp_path):
     result, done = sweep(*GRID, *SMALL, runs=runs)
     assert (done["ran"], done["resumed"]) == (0, 4)
     # another grid is another sweep; --fresh starts over on purpose
-    result, other = sweep(*GRID, "--grid", "model.depth=2", *SMALL, runs=runs)
+    result, other = sweep(
+        "--grid", "init.method=he,xavier", "--grid", "model.depth=2", *SMALL, runs=runs
+    )
     assert other["run_dir"] != str(path) and other["ran"] == 2
     result, fresh = sweep(*GRID, *SMALL, "--fresh", runs=runs)
     assert fresh["run_dir"] not in (str(path), other["run_dir"]) and fresh["ran"] == 4
     assert len(sweep_dirs(runs)) == 3
+
+
+def test_the_order_of_the_axes_and_the_name_tell_sweeps_apart(tmp_path):
+    runs = tmp_path / "runs"
+    result, first = sweep(*GRID, *SMALL, runs=runs)
+    swapped = ["--grid", "model.depth=2,4", "--grid", "init.method=he,xavier"]
+    result, other = sweep(*swapped, *SMALL, runs=runs)
+    # other trial directory names, so another sweep, not a mix of both in one
+    assert other["run_dir"] != first["run_dir"] and other["ran"] == 4
+    assert len(list((Path(first["run_dir"]) / "trials").iterdir())) == 4
+    # a name that starts like another's is still another sweep
+    result, named = sweep(*GRID, *SMALL, "--set", "name=run", runs=runs)
+    result, longer = sweep(*GRID, *SMALL, "--set", "name=run-2", runs=runs)
+    assert named["ran"] == longer["ran"] == 4 and named["run_dir"] != longer["run_dir"]
+
+
+def test_the_command_line_replaces_a_file_axis_in_its_place(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("grid:\n  init.method: [he, xavier]\n  model.depth: [2, 4]\n")
+    runs = tmp_path / "runs"
+    result, first = sweep(str(path), *SMALL, runs=runs)
+    assert result.exit_code == 0, result.output
+    result, again = sweep(str(path), "--grid", "init.method=he,xavier", *SMALL, runs=runs)
+    assert again["run_dir"] == first["run_dir"] and (again["ran"], again["resumed"]) == (0, 4)
+    assert list(again["grid"]) == ["init.method", "model.depth"]
 
 
 def test_a_sweep_yaml_resumes_its_own_sweep(tmp_path):
@@ -311,6 +338,32 @@ def test_a_failed_trial_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch)
     assert (again["ran"], again["resumed"], again["status"]) == (2, 2, "completed")
 
 
+def test_a_killed_worker_fails_its_trial_and_the_others_finish(tmp_path, monkeypatch):
+    """A worker killed mid-trial (as the kernel's out-of-memory killer would): that trial
+    is failed, the other worker finishes the rest, and the results are written."""
+    import weightinit_cli.experiments as experiments
+
+    train_method = experiments.train_method
+
+    def killed_at_depth_4(cfg, *args, **kwargs):
+        if cfg.model.depth == 4 and cfg.init.method == "he_normal":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return train_method(cfg, *args, **kwargs)
+
+    monkeypatch.setattr(experiments, "train_method", killed_at_depth_4)
+    runs = tmp_path / "runs"
+    result = runner.invoke(app, ["sweep", *GRID, *SMALL, "--jobs", "2", "--runs-dir", str(runs)])
+    assert result.exit_code == 1, result.output
+    assert "1 of 4 trials failed (first: 1_method=he_depth=4: its worker process died" in (
+        result.output
+    )
+    assert "run the same command again to resume it" in " ".join(result.output.split())
+    (path,) = sweep_dirs(runs)
+    statuses = {r["trial"]: r["status"] for r in read_csv(path / "results.csv")}
+    assert statuses.pop("1_method=he_depth=4") == "failed"
+    assert set(statuses.values()) <= {"completed", "stuck"} and len(statuses) == 3
+
+
 def test_a_diverged_trial_is_a_result_and_is_not_rerun(tmp_path):
     runs = tmp_path / "runs"
     result, data = sweep("--grid", "train.lr=0.02,1000", *SMALL, runs=runs)
@@ -318,6 +371,10 @@ def test_a_diverged_trial_is_a_result_and_is_not_rerun(tmp_path):
     diverged = next(t for t in data["trials"] if t["train.lr"] == 1000)
     assert diverged["status"] == "diverged" and diverged["diverged_at"] is not None
     assert data["counts"]["diverged"] == 1
+    # its last finite loss is kept in its row, but is no result: no mean, only a count
+    group = next(g for g in data["groups"] if g["point"] == {"train.lr": 1000})
+    assert group["final_loss"] == {"mean": None, "std": None, "n": 0}
+    assert group["statuses"] == {"diverged": 1}
     result, again = sweep("--grid", "train.lr=0.02,1000", *SMALL, runs=runs)
     assert (again["ran"], again["resumed"]) == (0, 2)
 
@@ -451,7 +508,8 @@ def test_groups_pool_seeds_and_leave_diverged_runs_out_of_the_means():
     for t in spec.trials:
         xavier = t.config.init.method == "xavier_uniform"
         diverged = xavier and (t.config.seed == 1 or t.config.model.width == 8)
-        loss = None if diverged else t.config.model.depth + 0.5 * t.config.seed
+        # a diverged run's summary keeps its last finite loss: huge, and not a result
+        loss = 1e20 if diverged else t.config.model.depth + 0.5 * t.config.seed
         summary = {"final_loss": loss, "final_accuracy": 0.5, "steps_to_target": None}
         finished[t.index] = TrialResult(t, "diverged" if diverged else "completed", summary)
     result = summarize(spec, "nowhere", "completed", finished, resumed=0)

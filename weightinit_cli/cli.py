@@ -726,7 +726,7 @@ def sweep(
         one_config(config, config_opt), grid or [], shortcut_sets(set_, **shortcuts), layer, seeds
     )
     if dry_run:
-        show_sweep_plan(spec, runs_dir, fresh, as_json)
+        show_sweep_plan(spec, runs_dir, fresh, as_json, backend)
         return
     from .sweep_outputs import run_sweep
 
@@ -763,10 +763,15 @@ def sweep(
         )
 
 
-def show_sweep_plan(spec: Any, runs_dir: Path | None, fresh: bool, as_json: bool) -> None:
-    """`winit sweep --dry-run`: the grid, and which directory it would resume, if any."""
+def show_sweep_plan(
+    spec: Any, runs_dir: Path | None, fresh: bool, as_json: bool, backend: str
+) -> None:
+    """`winit sweep --dry-run`: the grid, and which directory it would resume, if any,
+    after the checks a run makes first (devices, data, Ray installed)."""
     from .runs import runs_root
-    from .sweep_outputs import find_sweep_dir, finished_trials
+    from .sweep_outputs import find_sweep_dir, finished_trials, prepare
+
+    prepare(spec, backend)
 
     found = None if fresh else find_sweep_dir(runs_root(runs_dir), spec)
     finished = len(finished_trials(spec, found / "trials")) if found is not None else 0

@@ -13,6 +13,7 @@ methods at one seed is the methods' doing, not the sampling's.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
 import json
@@ -67,8 +68,12 @@ class Sweep:
         return {**config_data(self.base), "grid": {a.key: list(a.values) for a in self.axes}}
 
     def spec_hash(self) -> str:
-        """12 hex digits identifying the sweep's experiments (its name left out)."""
-        spec = {k: v for k, v in self.spec().items() if k != "name"}
+        """12 hex digits identifying the sweep's experiments (its name left out). The axes
+        keep their order: it decides the trials' directory names."""
+        from .config import config_data
+
+        base = {k: v for k, v in config_data(self.base).items() if k != "name"}
+        spec = {"base": base, "grid": [[a.key, list(a.values)] for a in self.axes]}
         canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
@@ -90,15 +95,19 @@ def parse_grid_option(text: str) -> tuple[str, list[Any]]:
     key, raw = key.strip(), raw.strip()
     if not equals or not key or not raw:
         raise WinitError(f"--grid needs KEY=V1,V2,..., e.g. model.depth=5,10,20; got {text!r}")
-    if raw.startswith("["):
-        values = parse_value(raw)
-        if not isinstance(values, list):
-            raise WinitError(f"--grid {text}: {raw!r} is not a list")
-    else:
-        parts = [part.strip() for part in raw.split(",")]
-        if "" in parts:
-            raise WinitError(f"--grid {text}: an empty value between commas")
-        values = [parse_value(part) for part in parts]
+    try:
+        if raw.startswith("["):
+            values = parse_value(raw)
+            if not isinstance(values, list):
+                raise WinitError(f"{raw!r} is not a list")
+        else:
+            parts = [part.strip() for part in raw.split(",")]
+            if "" in parts:
+                raise WinitError("an empty value between commas")
+            values = [parse_value(part) for part in parts]
+    except WinitError as err:
+        hint = "" if raw.startswith("[") else " (values with commas go in a list: KEY=[V1, V2])"
+        raise WinitError(f"--grid {text}: {err}{hint}") from None
     return key, values
 
 
@@ -109,10 +118,13 @@ def _flatten(grid: Mapping[str, Any], source: str, prefix: str = "") -> dict[str
         if not isinstance(key, str) or not key.strip():
             raise WinitError(f"{source}: grid: {key!r} is not a config field path")
         path = f"{prefix}{key}"
-        if isinstance(values, Mapping):
-            flat.update(_flatten(values, source, f"{path}."))
-        else:
-            flat[path] = values
+        found = (
+            _flatten(values, source, f"{path}.") if isinstance(values, Mapping) else {path: values}
+        )
+        for name, value in found.items():
+            if name in flat:
+                raise WinitError(f"{source}: grid.{name} is given twice")
+            flat[name] = value
     return flat
 
 
@@ -200,13 +212,12 @@ def build_sweep(
         where = f"{source}: grid point {point_text(point)}"
         data = json.loads(json.dumps(base_data))
         for key, value in point.items():
-            set_dotted(data, key.split("."), value, where)
+            # a copy: the config must never share (and later edit) the axis's own value
+            set_dotted(data, key.split("."), copy.deepcopy(value), where)
         cfg = config_from_data(data, where)
         if cfg.train.steps == 0:
-            blame = where if "train.steps" in point else source
             raise WinitError(
-                f"{blame}: train.steps: a sweep trains its trials, so it needs at least 1 step "
-                "(winit stats, and compare --steps 0, measure at init)"
+                f"{where}: train.steps: a sweep trains its trials, so it needs at least 1 step"
             )
         digest = config_hash(cfg)
         if digest in seen:
@@ -244,18 +255,41 @@ def load_sweep(
         key: _axis(key, values, f"{source}: grid.{key}")
         for key, values in _flatten(grid or {}, source).items()
     }
+    given: set[str] = set()
     for text in grid_options:
         key, values = parse_grid_option(text)
-        axes.pop(key, None)  # the command line replaces the file's axis, at the end
-        axes[key] = _axis(key, values, f"--grid {text}")
-    chosen_seeds, where = (seeds, "--seeds") if seeds is not None else (file_seeds, "seeds")
+        if key in given:
+            raise WinitError(f"--grid {key} is given twice; give each axis once")
+        given.add(key)
+        axes[key] = _axis(key, values, f"--grid {text}")  # replaces the file's, in its place
+    _refuse_overlaps(list(axes))
+    if seeds is not None:
+        chosen_seeds, where = seeds, "--seeds"
+    else:
+        chosen_seeds, where = file_seeds, f"{source}: seeds"
     if chosen_seeds is not None:
         if REPLICATE_AXIS in axes:
             raise WinitError(
                 f"{where}: the grid already has a seed axis; give seeds one way, not both"
             )
-        axes[REPLICATE_AXIS] = _seed_axis(base.seed, chosen_seeds, f"{source}: {where}")
+        axes[REPLICATE_AXIS] = _seed_axis(base.seed, chosen_seeds, where)
+    if base.train.steps == 0 and "train.steps" not in axes:
+        raise WinitError(
+            f"{'' if path is None else f'{path}: '}train.steps is 0: a sweep trains its "
+            "trials, so it needs at least 1 step (winit stats, and compare --steps 0, "
+            "measure at init)"
+        )
     return build_sweep(base, list(axes.values()), source)
+
+
+def _refuse_overlaps(keys: Sequence[str]) -> None:
+    """Two axes on one field (init.params and init.params.std) would fight over it."""
+    for key in keys:
+        for other in keys:
+            if other != key and other.startswith(f"{key}."):
+                raise WinitError(
+                    f"grid: the axes {key} and {other} both set {other}; keep one of them"
+                )
 
 
 __all__ = [

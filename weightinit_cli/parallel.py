@@ -24,6 +24,20 @@ from typing import Any
 from .errors import WinitError
 
 
+class WorkersLost(WinitError):
+    """Every worker process has exited (one killed, say) with tasks left unfinished.
+
+    `lost`: the tasks a worker took and never finished (those it died in).
+    """
+
+    def __init__(self, message: str, lost: list[int]) -> None:
+        super().__init__(message, exit_code=1)
+        self.lost = lost
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.lost))
+
+
 @contextmanager
 def one_torch_thread() -> Iterator[None]:
     """Run the block on one torch intra-op thread, then restore the previous count."""
@@ -122,6 +136,7 @@ def run_parallel(
         worker.start()
     results: list[Any] = [None] * count
     done = 0
+    finished: set[int] = set()
     try:
         while done < count:
             if should_stop is not None and should_stop():
@@ -137,10 +152,12 @@ def run_parallel(
                     if stop.is_set():
                         break  # the rest were never started: a stop came first
                     codes = [w.exitcode for w in workers]
-                    raise WinitError(
+                    # tasks are taken in index order: those below the counter were taken
+                    lost = [i for i in range(counter.value) if i not in finished]
+                    raise WorkersLost(
                         f"worker processes exited with {count - done} tasks unfinished "
                         f"(exit codes {codes}; -9 is a kill, often for lack of memory)",
-                        exit_code=1,
+                        lost,
                     ) from None
             if kind == "log":
                 if on_log is not None:
@@ -152,6 +169,7 @@ def run_parallel(
             if kind == "crash":
                 raise RuntimeError(f"a worker process failed: {payload}")
             results[index] = payload
+            finished.add(index)
             if on_done is not None:
                 on_done(index, payload)
     finally:
@@ -199,4 +217,4 @@ def run_tasks(
     return run_sequential(task, count, on_log, should_stop, on_done)
 
 
-__all__ = ["default_jobs", "one_torch_thread", "run_tasks", "usable_cores"]
+__all__ = ["WorkersLost", "default_jobs", "one_torch_thread", "run_tasks", "usable_cores"]

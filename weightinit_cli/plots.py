@@ -247,10 +247,13 @@ def sweep_heatmap(result: SweepResult, metric: str) -> Figure:
     means = [g.metrics[metric].mean for g in result.groups]
     finite = [v for v in means if v is not None and math.isfinite(v)]
     low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    if high <= low:  # one value everywhere: a band around it, not a zero-width scale
+        pad = abs(low) * 0.1 or 0.1
+        low, high = low - pad, high + pad
     norm = (
         LogNorm(low, high)
         if metric == "final_loss" and low > 0 and high / low > 10
-        else Normalize(low, high if high > low else low + 1e-12)
+        else Normalize(low, high)
     )
     from matplotlib import colormaps
 
@@ -321,7 +324,9 @@ def sweep_heatmap(result: SweepResult, metric: str) -> Figure:
     return fig
 
 
-def _tick(value: object) -> str:
+def _tick(value: object, width: int = 24) -> str:
+    """A grid value as an axis label, cut to `width` characters."""
     import json
 
-    return value if isinstance(value, str) else json.dumps(value)
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= width else text[: width - 1] + "…"

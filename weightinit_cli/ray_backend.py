@@ -48,31 +48,45 @@ def _trial_on_one_thread(task: TrialTask) -> TrialOutcome:
         return run_trial(task)
 
 
-def _check_reachable(address: str) -> None:
-    """Fail fast on an address nothing answers at (Ray itself retries for minutes)."""
+# An HTTP/2 client's connection preface and an empty SETTINGS frame (RFC 9113, 3.4):
+# Ray's services speak gRPC, which answers with a SETTINGS frame of its own.
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def _check_reachable(address: str, option: str) -> None:
+    """Fail fast where no Ray cluster can be: nothing listening, or something that does
+    not speak gRPC (a web server, say). Ray itself retries either for minutes."""
     import socket
 
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         return  # "auto", or a form Ray resolves itself
     try:
-        socket.create_connection((host, int(port)), timeout=5).close()
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=5) as conn:
+            conn.sendall(HTTP2_PREFACE)
+            conn.settimeout(5)
+            reply = conn.recv(9)
     except OSError as err:
         reason = err.strerror or type(err).__name__
-        raise WinitError(f"--address {address}: no Ray cluster answers there ({reason})") from None
+        raise WinitError(f"{option} {address}: no Ray cluster answers there ({reason})") from None
+    if len(reply) < 4 or reply[3] != 4:  # not a SETTINGS frame
+        raise WinitError(
+            f"{option} {address}: something answers there, but not a Ray cluster (it does "
+            "not speak gRPC); give the address `ray start --head` printed"
+        )
 
 
-def _connect(ray: Any, address: str | None, jobs: int | None) -> bool:
-    """Join the cluster at `address` (or $RAY_ADDRESS), else start one; True if started."""
+def _connect(ray: Any, address: str | None, jobs: int | None) -> None:
+    """Join the cluster at `address` (or $RAY_ADDRESS), else start one on this machine."""
     import logging
 
     import weightinit_cli
 
-    if ray.is_initialized():
-        return False
-    address = address or os.environ.get("RAY_ADDRESS") or None
+    option = "--address"
+    if address is None and os.environ.get("RAY_ADDRESS"):
+        address, option = os.environ["RAY_ADDRESS"], "$RAY_ADDRESS"
     if address is not None:
-        _check_reachable(address)
+        _check_reachable(address, option)
     options: dict[str, Any] = {
         "address": address,
         "include_dashboard": False,
@@ -89,21 +103,27 @@ def _connect(ray: Any, address: str | None, jobs: int | None) -> bool:
     try:
         ray.init(**options)
     except (ConnectionError, RuntimeError, ValueError) as err:
-        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        where = f"the Ray cluster at {address} ({option})" if address else "a local Ray instance"
         reason = " ".join(str(err).split())
+        if address and not os.environ.get("RAY_AUTH_MODE"):
+            # Ray 2.5x clusters authenticate by token; a driver given an address does not
+            # look for one unless told to
+            reason += "; if the cluster uses token authentication, set RAY_AUTH_MODE=token"
         raise WinitError(f"--backend ray: cannot start or join {where}: {reason}") from None
-    return address is None
 
 
 @contextmanager
 def ray_cluster(address: str | None, jobs: int | None) -> Iterator[Any]:
     """Ray, connected (a local instance started if need be, and stopped at the end)."""
     ray = import_ray()
-    started = _connect(ray, address, jobs)
+    joined = ray.is_initialized()  # by the caller: theirs to end
     try:
+        _connect(ray, address, jobs)
         yield ray
     finally:
-        if started:
+        if not joined:
+            # also after a Ctrl-C halfway through starting a local instance, whose
+            # processes would outlive winit otherwise; on a cluster, only disconnects
             ray.shutdown()
 
 

@@ -78,11 +78,18 @@ class SweepProgress:
 
     def done(self, index: int, status: str, cost: float) -> None:
         self.counts["running"] = max(0, self.counts["running"] - 1)
-        if status != "interrupted":
-            self.counts["done"] += 1
         if status in ("failed", "diverged"):
             self.counts[status] += 1
+        if status == "interrupted":  # its work is still to do
+            self.progress.update(self.task, counts=self._counts())
+            return
+        self.counts["done"] += 1
         self.progress.update(self.task, advance=cost, counts=self._counts())
+
+    def stopped(self) -> None:
+        """Nothing runs any more (a stop cancelled what did)."""
+        self.counts["running"] = 0
+        self.progress.update(self.task, counts=self._counts())
 
 
 def _value(value: Any) -> str:
@@ -103,8 +110,8 @@ def _reached(group: GroupResult) -> str:
     """Steps to the target loss over the seeds that reached it, and how many did."""
     steps = group.metrics["steps_to_target"]
     text = _spread(steps, 3)
-    finished = sum(n for s, n in group.statuses.items() if s in ("completed", "stuck", "diverged"))
-    return text + (f" ({steps.n}/{finished})" if 0 < steps.n < finished else "")
+    trained = sum(n for s, n in group.statuses.items() if s in ("completed", "stuck"))
+    return text + (f" ({steps.n}/{trained})" if 0 < steps.n < trained else "")
 
 
 def _statuses(group: GroupResult) -> Text:
@@ -127,11 +134,12 @@ def sweep_table(result: SweepResult) -> Table:
     if seeds > 1:
         title += f", mean ± std over {seeds} seeds"
     table = Table(title=title, header_style="bold", title_justify="left")
+    # The grid point is what tells rows apart: its cells are never cut; numbers wrap.
     for axis in axes:
-        table.add_column(labels[axis.key], style="cyan")
-    table.add_column("final loss", justify="right", no_wrap=True)
-    table.add_column("accuracy", justify="right", no_wrap=True)
-    table.add_column("steps to target", justify="right", no_wrap=True)
+        table.add_column(labels[axis.key], style="cyan", no_wrap=True)
+    table.add_column("final loss", justify="right")
+    table.add_column("accuracy", justify="right")
+    table.add_column("steps to target", justify="right")
     table.add_column("status")
     losses = [g.metrics["final_loss"].mean for g in result.groups]
     best = min((v for v in losses if v is not None), default=None)
@@ -157,6 +165,16 @@ def sweep_view(result: SweepResult) -> Group:
     parts.append(line)
     for trial in result.failed()[:3]:
         parts.append(Text(f"failed {trial.trial.dirname}: {trial.error}", style="red"))
+    left = result.counts.get("pending", 0) + result.counts.get("failed", 0)
+    if left:
+        verb = "was interrupted" if result.status == "interrupted" else "is not complete"
+        parts.append(
+            Text(
+                f"The sweep {verb}: {left} of {len(result.results)} trials still to run; "
+                "run the same command again to resume it.",
+                style="yellow",
+            )
+        )
     files = ["results.csv", "summary.csv", *result.figures]
     parts.append(Text(f"wrote {result.run_dir}/ ({', '.join(files)}, trials/)", style="dim"))
     return Group(*parts)

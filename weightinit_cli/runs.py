@@ -32,7 +32,9 @@ def runs_root(explicit: str | Path | None = None) -> Path:
 
 
 def slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "run"
+    """`name` as a file-name part: safe characters only, at most 100 of them (a name has
+    255 bytes, and a timestamp and suffixes go with it)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")[:100].rstrip("-") or "run"
 
 
 def _writable_dir(path: Path, what: str = "the runs directory") -> Path:

@@ -179,7 +179,7 @@ def run_local(
     should_stop: Callable[[], bool],
 ) -> None:
     """Run the trials on `jobs` forked workers (one torch thread each), or here if 1."""
-    from .parallel import run_tasks
+    from .parallel import WorkersLost, run_tasks
 
     def task(index: int, log: Callable[[Any], None], stop: Callable[[], bool]) -> TrialOutcome:
         log("started")
@@ -189,14 +189,20 @@ def run_local(
         on_done(outcome)
         outcome.files = {}  # written: the driver keeps only the summaries
 
-    run_tasks(
-        task,
-        len(tasks),
-        jobs,
-        on_log=lambda index, _: on_start(tasks[index].index),
-        should_stop=should_stop,
-        on_done=done,
-    )
+    try:
+        run_tasks(
+            task,
+            len(tasks),
+            jobs,
+            on_log=lambda index, _: on_start(tasks[index].index),
+            should_stop=should_stop,
+            on_done=done,
+        )
+    except WorkersLost as err:
+        # a worker killed (out of memory, say) took its trial with it: that trial failed,
+        # and the workers left ran all the others
+        for index in err.lost:
+            on_done(failed_outcome(tasks[index], f"its worker process died: {err}"))
 
 
 __all__ = [

@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import json
 import shutil
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from datetime import datetime, timezone
@@ -51,7 +52,11 @@ def find_sweep_dir(root: Path, sweep: Sweep) -> Path | None:
             meta = json.loads((path / "meta.json").read_text())
         except (OSError, ValueError):
             continue
-        if isinstance(meta, dict) and meta.get("spec_hash") == digest:
+        if (
+            isinstance(meta, dict)
+            and meta.get("spec_hash") == digest
+            and (meta.get("experiment") or {}).get("name") == sweep.name
+        ):
             return path
     return None
 
@@ -82,7 +87,9 @@ def _load_finished(path: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
         meta = json.loads((path / "meta.json").read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(meta, dict) or meta.get("status") not in FINISHED:
+    if not isinstance(summary, dict) or not isinstance(meta, dict):
+        return None
+    if meta.get("status") not in FINISHED:
         return None
     return summary, meta
 
@@ -97,7 +104,8 @@ def finished_trials(sweep: Sweep, trials_dir: Path) -> dict[int, TrialResult]:
         if loaded is None:
             continue
         summary, meta = loaded
-        if meta.get("experiment", {}).get("sweep", {}).get("grid_point") == trial.point:
+        sweep_info = (meta.get("experiment") or {}).get("sweep") or {}
+        if isinstance(sweep_info, dict) and sweep_info.get("grid_point") == trial.point:
             seconds = (meta.get("timing") or {}).get("trial_seconds")
             finished[trial.index] = TrialResult(trial, meta["status"], summary, None, seconds)
     return finished
@@ -109,7 +117,10 @@ def clear_unfinished(sweep: Sweep, trials_dir: Path, finished: dict[int, TrialRe
     rerun = {t.dirname for t in sweep.trials if t.index not in finished}
     for path in trials_dir.iterdir():
         if path.name in rerun or (path.name.startswith(".") and path.is_dir()):
-            shutil.rmtree(path, ignore_errors=True)
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 def write_trial(trials_dir: Path, dirname: str, outcome: TrialOutcome) -> None:
@@ -151,7 +162,11 @@ def write_results(path: Path, result: SweepResult) -> list[str]:
     if result.sweep.group_axes and any(g.metrics["final_loss"].n for g in result.groups):
         for metric in ("final_loss", "final_accuracy"):
             name = f"heatmap_{metric}.png"
-            write_atomic(path / name, png_bytes(sweep_heatmap(result, metric)))
+            with warnings.catch_warnings():
+                # a one-cell grid or long labels defeat constrained layout; the PNG is fine
+                warnings.filterwarnings("ignore", "constrained_layout not applied")
+                png = png_bytes(sweep_heatmap(result, metric))
+            write_atomic(path / name, png)
             figures.append(name)
     return figures
 
@@ -232,7 +247,23 @@ def run_sweep(
         path = open_sweep_dir(sweep, runs_dir, fresh)
         with sweep_lock(path):
             meta = sweep_meta(sweep, "running", command, backend, jobs)
+            meta.update(_earlier_runs(path))
             return _run_in(path, sweep, meta, ray, jobs, progress)
+
+
+def _earlier_runs(path: Path) -> dict[str, Any]:
+    """What a resumed sweep's meta.json keeps of the runs before: the first start, and
+    how many runs there have been."""
+    try:
+        earlier = json.loads((path / "meta.json").read_text())
+    except (OSError, ValueError):
+        return {"runs": 1}
+    if not isinstance(earlier, dict) or "started_at" not in earlier:
+        return {"runs": 1}
+    return {
+        "first_started_at": earlier.get("first_started_at") or earlier["started_at"],
+        "runs": int(earlier.get("runs") or 1) + 1,
+    }
 
 
 def _run_in(
@@ -294,6 +325,7 @@ def _run_in(
                     run_on_ray(ray, tasks, jobs, bar.start, on_done, stop)
                 else:
                     run_local(tasks, jobs or 1, bar.start, on_done, stop)
+                bar.stopped()
         except BaseException as err:
             # What finished is on disk; say so in the results, without hiding `err`.
             status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"

@@ -35,6 +35,13 @@ def spread(values: Sequence[float | None]) -> Spread:
     return Spread(statistics.fmean(finite), std, len(finite))
 
 
+def _cell(value: Any) -> Any:
+    """A grid value for a CSV cell: lists and mappings as JSON, as the table shows them."""
+    import json
+
+    return json.dumps(value) if isinstance(value, (list, dict)) else value
+
+
 @dataclass
 class TrialResult:
     """One trial as the results table has it."""
@@ -46,6 +53,10 @@ class TrialResult:
     seconds: float | None = None
 
     def metric(self, name: str) -> float | None:
+        """A metric for the group means: none from a diverged or failed trial, whose last
+        finite loss (1e14, say) says only that it blew up, which its status says."""
+        if self.status not in ("completed", "stuck"):
+            return None
         value = (self.summary or {}).get(name)
         return float(value) if isinstance(value, (int, float)) else None
 
@@ -54,7 +65,7 @@ class TrialResult:
         summary = self.summary or {}
         return {
             "trial": self.trial.dirname,
-            **self.trial.point,
+            **{key: _cell(value) for key, value in self.trial.point.items()},
             "seed": self.trial.config.seed,
             "status": self.status,
             "initial_loss": summary.get("initial_loss"),
@@ -79,10 +90,13 @@ class GroupResult:
 
     def row(self) -> dict[str, Any]:
         """summary.csv: the point, the status counts, then mean and std of each metric."""
-        row: dict[str, Any] = {**self.point, "trials": self.trials}
+        row: dict[str, Any] = {key: _cell(value) for key, value in self.point.items()}
+        row["trials"] = self.trials
         row.update({status: self.statuses.get(status, 0) for status in STATUS_ORDER})
         for name, value in self.metrics.items():
-            row.update({f"{name}_mean": value.mean, f"{name}_std": value.std})
+            row.update(
+                {f"{name}_mean": value.mean, f"{name}_std": value.std, f"{name}_n": value.n}
+            )
         return row
 
     def to_dict(self) -> dict[str, Any]:
