@@ -388,6 +388,8 @@ def test_a_trial_reruns_bit_for_bit_beside_the_sweep(tmp_path):
     report = json.loads(result.stdout[result.stdout.index("{") :])
     assert report["identical"], report
     assert Path(report["rerun"]).parent == runs  # not among the sweep's trials
+    whole = runner.invoke(app, ["rerun", data["run_dir"]])
+    assert whole.exit_code == 2 and "is a sweep: `winit sweep" in whole.output
 
 
 def test_dry_run_lists_the_trials_and_writes_nothing(tmp_path):

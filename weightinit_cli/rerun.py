@@ -47,6 +47,11 @@ def load_saved_run(path: str | Path) -> SavedRun:
     except (OSError, ValueError) as err:
         raise WinitError(f"{path / 'meta.json'}: unreadable ({err})") from None
     experiment = meta.get("experiment") if isinstance(meta, dict) else None
+    if isinstance(experiment, dict) and experiment.get("command") == "sweep":
+        raise WinitError(
+            f"{path} is a sweep: `winit sweep {path / 'sweep.yaml'} --fresh` repeats it "
+            "(without --fresh it resumes), and `winit rerun` repeats one of its trials/"
+        )
     if not isinstance(experiment, dict) or experiment.get("command") not in (
         "train",
         "compare",
