@@ -39,6 +39,11 @@ def load_saved_run(path: str | Path) -> SavedRun:
     path = Path(path)
     if not path.is_dir():
         raise WinitError(f"{path}: not a run directory")
+    if (path / "sweep.yaml").is_file():
+        raise WinitError(
+            f"{path} is a sweep: `winit sweep {path / 'sweep.yaml'} --fresh` repeats it "
+            "(without --fresh it resumes), and `winit rerun` repeats one of its trials/"
+        )
     for name in ("config.yaml", "meta.json"):
         if not (path / name).is_file():
             raise WinitError(f"{path}: no {name}; is it a run directory written by winit?")
@@ -47,11 +52,6 @@ def load_saved_run(path: str | Path) -> SavedRun:
     except (OSError, ValueError) as err:
         raise WinitError(f"{path / 'meta.json'}: unreadable ({err})") from None
     experiment = meta.get("experiment") if isinstance(meta, dict) else None
-    if isinstance(experiment, dict) and experiment.get("command") == "sweep":
-        raise WinitError(
-            f"{path} is a sweep: `winit sweep {path / 'sweep.yaml'} --fresh` repeats it "
-            "(without --fresh it resumes), and `winit rerun` repeats one of its trials/"
-        )
     if not isinstance(experiment, dict) or experiment.get("command") not in (
         "train",
         "compare",
