@@ -153,6 +153,10 @@ def run_on_ray(
             pending[remote.remote(task)] = task
             on_start(task.index)
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.25)
+        if should_stop():
+            # a terminal's Ctrl-C reaches local Ray workers too, and fails their trials:
+            # those are interrupted, to run again, not failures
+            continue
         for ref in ready:
             task = pending.pop(ref)
             try:
