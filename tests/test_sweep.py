@@ -547,3 +547,23 @@ def test_any_grid_option_is_a_grid_or_a_winit_error(text):
     except WinitError:
         return
     assert spec.trials and all(t.config.train.steps >= 1 for t in spec.trials)
+
+
+def test_a_big_grid_shows_its_first_rows_and_keeps_all_in_the_files():
+    from rich.console import Console
+
+    from weightinit_cli.render_sweep import MAX_ROWS, sweep_table
+    from weightinit_cli.sweep_results import TrialResult, summarize
+
+    spec = load_sweep(None, ["model.depth=" + ",".join(map(str, range(1, 61)))])
+    finished = {
+        t.index: TrialResult(t, "completed", {"final_loss": 1.0 / t.config.model.depth})
+        for t in spec.trials
+    }
+    result = summarize(spec, "nowhere", "completed", finished, resumed=0)
+    console = Console(width=100, record=True)
+    console.print(sweep_table(result))
+    text = console.export_text()
+    assert f"the first {MAX_ROWS} of 60 grid points; all are in summary.csv" in text
+    assert "│ 40 " in text and "│ 41 " not in text
+    assert len([g.row() for g in result.groups]) == 60

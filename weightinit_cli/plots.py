@@ -264,8 +264,10 @@ def sweep_heatmap(result: SweepResult, metric: str) -> Figure:
 
     ncols = min(len(shown), 3)
     nrows = math.ceil(len(shown) / ncols)
-    width = max(3.5, 0.95 * len(col_values) + 1.8)
-    height = max(2.0, 0.5 * len(rows.values) + 1.3)
+    # numbers in the cells while they fit; a big grid is a picture, and summary.csv
+    annotate = len(col_values) <= 16 and len(rows.values) <= 30
+    width = min(24.0, max(3.5, (0.95 if annotate else 0.3) * len(col_values) + 1.8))
+    height = min(16.0, max(2.0, (0.5 if annotate else 0.2) * len(rows.values) + 1.3))
     fig = _figure(ncols, width=width, height=height * nrows)
     grid = fig.subplots(nrows, ncols, squeeze=False)
     image = None
@@ -285,7 +287,7 @@ def sweep_heatmap(result: SweepResult, metric: str) -> Figure:
             matrix.append(line)
             texts.append(line_text)
         image = ax.imshow(matrix, cmap=cmap, norm=norm, aspect="auto")
-        for i, line_text in enumerate(texts):
+        for i, line_text in enumerate(texts if annotate else []):
             for j, text in enumerate(line_text):
                 value = matrix[i][j]
                 dark = math.isfinite(value) and norm(value) < 0.5

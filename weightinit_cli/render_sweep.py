@@ -14,6 +14,7 @@ from .render import fmt
 if TYPE_CHECKING:
     from .sweep_results import GroupResult, Spread, SweepResult
 
+MAX_ROWS = 40  # grid points in the terminal table; summary.csv has them all
 STATUS_STYLES = {
     "completed": "green",
     "stuck": "yellow",
@@ -143,7 +144,12 @@ def sweep_table(result: SweepResult) -> Table:
     table.add_column("status")
     losses = [g.metrics["final_loss"].mean for g in result.groups]
     best = min((v for v in losses if v is not None), default=None)
-    for group, loss in zip(result.groups, losses, strict=True):
+    shown = result.groups[:MAX_ROWS]
+    if len(result.groups) > MAX_ROWS:
+        table.caption = (
+            f"the first {MAX_ROWS} of {len(result.groups)} grid points; all are in summary.csv"
+        )
+    for group, loss in zip(shown, losses, strict=False):
         style = "bold green" if best is not None and loss == best and len(losses) > 1 else ""
         table.add_row(
             *(_value(group.point[axis.key]) for axis in axes),
