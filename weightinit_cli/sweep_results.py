@@ -94,9 +94,7 @@ class GroupResult:
         row["trials"] = self.trials
         row.update({status: self.statuses.get(status, 0) for status in STATUS_ORDER})
         for name, value in self.metrics.items():
-            row.update(
-                {f"{name}_mean": value.mean, f"{name}_std": value.std, f"{name}_n": value.n}
-            )
+            row.update({f"{name}_mean": value.mean, f"{name}_std": value.std, f"{name}_n": value.n})
         return row
 
     def to_dict(self) -> dict[str, Any]:
