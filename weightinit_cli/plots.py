@@ -205,7 +205,12 @@ def spread_against(
 
 
 MAX_PANELS = 12
-METRIC_TITLES = {"final_loss": "final loss", "final_accuracy": "final accuracy"}
+METRIC_TITLES = {
+    "final_loss": "final loss",
+    "final_accuracy": "final accuracy",
+    "steps_to_target": "steps to the target loss",
+}
+LOWER_IS_BETTER = ("final_loss", "steps_to_target")
 
 
 def _cell_text(group: GroupResult | None, metric: str) -> str:
@@ -219,7 +224,7 @@ def _cell_text(group: GroupResult | None, metric: str) -> str:
     for status in ("diverged", "failed", "stuck", "pending"):
         if status in group.statuses:
             return status
-    return "-"
+    return "never" if metric == "steps_to_target" else "-"
 
 
 def sweep_heatmap(result: SweepResult, metric: str) -> Figure:
@@ -252,13 +257,13 @@ def sweep_heatmap(result: SweepResult, metric: str) -> Figure:
         low, high = low - pad, high + pad
     norm = (
         LogNorm(low, high)
-        if metric == "final_loss" and low > 0 and high / low > 10
+        if metric in LOWER_IS_BETTER and low > 0 and high / low > 10
         else Normalize(low, high)
     )
     from matplotlib import colormaps
 
     # grey where no trial gave a number (all diverged or failed)
-    cmap = colormaps["viridis_r" if metric == "final_loss" else "viridis"].with_extremes(
+    cmap = colormaps["viridis_r" if metric in LOWER_IS_BETTER else "viridis"].with_extremes(
         bad="#dddddd"
     )
 
@@ -291,7 +296,7 @@ def sweep_heatmap(result: SweepResult, metric: str) -> Figure:
             for j, text in enumerate(line_text):
                 value = matrix[i][j]
                 dark = math.isfinite(value) and norm(value) < 0.5
-                if metric == "final_loss":
+                if metric in LOWER_IS_BETTER:
                     dark = not dark  # viridis_r: small values are the dark ones
                 dark = dark if math.isfinite(value) else False
                 ax.text(

@@ -159,8 +159,8 @@ def write_results(path: Path, result: SweepResult) -> list[str]:
     write_csv(path / "summary.csv", [json_safe(g.row()) for g in result.groups])
     write_json(path / "summary.json", sweep_json(result))
     figures = []
-    if result.sweep.group_axes and any(g.metrics["final_loss"].n for g in result.groups):
-        for metric in ("final_loss", "final_accuracy"):
+    for metric in ("final_loss", "final_accuracy", "steps_to_target"):
+        if result.sweep.group_axes and any(g.metrics[metric].n for g in result.groups):
             name = f"heatmap_{metric}.png"
             with warnings.catch_warnings():
                 # a one-cell grid or long labels defeat constrained layout; the PNG is fine
