@@ -577,6 +577,20 @@ CASES = [
         "cpu or auto",
         marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present"),
     ),
+    case(
+        "identity-on-a-layer-that-is-not-square",
+        ["train", "--method", "identity", "--steps", "2"],
+        "init.method",
+        "identity cannot apply to layer 'dense1'",
+        "2 inputs to 64 outputs",
+    ),
+    case(
+        "sparse-on-a-conv-layer",
+        ["train", "--layer", "conv2d", "--method", "sparse", "--steps", "2"],
+        "init.method",
+        "sparse applies to Dense layers only",
+        "conv2d1",
+    ),
     # ------------------------------------------------------------------ sweep grids
     case("sweep-without-grid", ["sweep"], "needs a grid", "--grid KEY=V1,V2"),
     case("sweep-grid-without-values", ["sweep", "--grid", "model.depth"], "--grid needs KEY="),
@@ -671,6 +685,12 @@ CASES = [
         ["sweep", "--grid", "train.steps=0,10"],
         "grid point train.steps=0",
         "at least 1 step",
+    ),
+    case(
+        "sweep-grid-method-unfit-for-a-layer",
+        ["sweep", "--layer", "conv2d", "--grid", "init.method=he,sparse"],
+        "grid point init.method=sparse",
+        "sparse applies to Dense layers only",
     ),
     case(
         "sweep-grid-axis-twice",

@@ -19,9 +19,16 @@ import torch
 from torch import nn
 
 from . import scratch, torch_init
-from .errors import ShapeError, WinitError
+from .errors import WinitError
 from .fans import calculate_gain, fan_in_and_fan_out
-from .methods import canonical_name, expected_std, get_method, he_gain, resolve_params
+from .methods import (
+    canonical_name,
+    check_weight_shape,
+    expected_std,
+    get_method,
+    he_gain,
+    resolve_params,
+)
 
 WEIGHTED_LAYERS = (
     nn.Linear,
@@ -133,18 +140,6 @@ def following_activations(model: nn.Module) -> dict[str, FollowingActivation]:
                 found[name] = FollowingActivation("linear", 0.0, None, "assumed")
                 break
     return found
-
-
-def _square_check(name: str, method: str, shape: tuple[int, ...], groups: int) -> None:
-    if method == "identity":
-        out_per_group = shape[0] // groups
-        if out_per_group != shape[1]:
-            raise ShapeError(
-                f"identity cannot apply to layer {name!r}: it maps {shape[1] * groups} inputs "
-                f"to {shape[0]} outputs, and an identity needs them equal"
-            )
-    if method == "sparse" and len(shape) != 2:
-        raise ShapeError(f"sparse applies to Dense layers only; layer {name!r} has shape {shape}")
 
 
 def _layer_params(
@@ -294,7 +289,7 @@ def _init_layer(
     weight = module.weight
     shape = tuple(weight.shape)
     groups = getattr(module, "groups", 1)
-    _square_check(name, method, shape, groups)
+    check_weight_shape(method, name, shape, groups)
     layer_params = _layer_params(method, params, gain, activation)
     resolved = resolve_params(method, layer_params)
     # lsuv starts from an orthogonal init; apply_weight_init rescales it with data after.

@@ -189,6 +189,8 @@ class ModelConfig(_Section):
     """the whole network, layer by layer; replaces the stack (type, depth, width, ...)"""
     # per example: the values every layer outputs together, and the most one layer outputs
     _activations: tuple[int, int] | None = PrivateAttr(None)
+    # the weighted layers: name, weight shape (PyTorch layout), groups
+    _weights: list[tuple[str, tuple[int, ...], int]] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
     def _shapes_fit(self) -> ModelConfig:
@@ -200,6 +202,11 @@ class ModelConfig(_Section):
             raise _located(str(exc)) from None
         sizes = [math.prod(plan.out_shape) for plan in plans]
         self._activations = (sum(sizes), max(sizes))
+        self._weights = [
+            (plan.name, tuple(plan.weight_shape), plan.groups)
+            for plan in plans
+            if plan.weight_shape is not None
+        ]
         outputs = plans[-1].out_shape[0]
         if self.layers is not None:
             if "num_classes" in self.model_fields_set and self.num_classes != outputs:
@@ -314,6 +321,19 @@ class Config(_Section):
     @model_validator(mode="after")
     def _fits_in_memory(self) -> Config:
         _check_memory(self)
+        return self
+
+    @model_validator(mode="after")
+    def _method_fits_layers(self) -> Config:
+        """An init that cannot apply to a layer (identity on a non-square one) is refused
+        here, before any run directory exists."""
+        from .methods import check_weight_shape
+
+        for name, shape, groups in self.model._weights:
+            try:
+                check_weight_shape(self.init.method, name, shape, groups)
+            except ShapeError as exc:
+                raise _located(f"init.method: {exc}", blame="init.method model") from None
         return self
 
 

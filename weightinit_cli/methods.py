@@ -496,3 +496,16 @@ def identity_ones(shape: Sequence[int], groups: int = 1) -> int:
     if len(shape) not in (3, 4, 5):
         raise ShapeError(f"identity needs a 2-D to 5-D weight; got shape {tuple(shape)}")
     return groups * min(shape[0] // groups, shape[1])
+
+
+def check_weight_shape(method: str, name: str, shape: Sequence[int], groups: int = 1) -> None:
+    """A ShapeError where `method` cannot initialize layer `name`'s weight of `shape`
+    (PyTorch layout): identity needs as many outputs as inputs, sparse a Dense weight."""
+    shape = tuple(shape)
+    if method == "identity" and shape[0] // groups != shape[1]:
+        raise ShapeError(
+            f"identity cannot apply to layer {name!r}: it maps {shape[1] * groups} inputs "
+            f"to {shape[0]} outputs, and an identity needs them equal"
+        )
+    if method == "sparse" and len(shape) != 2:
+        raise ShapeError(f"sparse applies to Dense layers only; layer {name!r} has shape {shape}")
