@@ -768,6 +768,16 @@ CASES = [
         ),
     ),
     case(
+        "sweep-ray-cuda-on-a-cluster-without-gpus",
+        ["sweep", "--grid", "model.depth=2,3", "--set", "device=cuda", "--backend", "ray"],
+        "device: cuda",
+        "the Ray cluster has no GPUs",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("ray") is None or torch.cuda.is_available(),
+            reason="needs Ray, and no GPU here",
+        ),
+    ),
+    case(
         "sweep-missing-npz-is-refused-before-any-trial",
         [
             "sweep",

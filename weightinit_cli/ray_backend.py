@@ -106,7 +106,7 @@ def _connect(ray: Any, address: str | None, jobs: int | None) -> None:
         where = f"the Ray cluster at {address} ({option})" if address else "a local Ray instance"
         reason = " ".join(str(err).split())
         if address and not os.environ.get("RAY_AUTH_MODE"):
-            # Ray 2.5x clusters authenticate by token; a driver given an address does not
+            # recent Ray (2.60) authenticates drivers by token; one given an address does not
             # look for one unless told to
             reason += "; if the cluster uses token authentication, set RAY_AUTH_MODE=token"
         raise WinitError(f"--backend ray: cannot start or join {where}: {reason}") from None
@@ -125,6 +125,15 @@ def ray_cluster(address: str | None, jobs: int | None) -> Iterator[Any]:
             # also after a Ctrl-C halfway through starting a local instance, whose
             # processes would outlive winit otherwise; on a cluster, only disconnects
             ray.shutdown()
+
+
+def check_cluster_gpus(ray: Any) -> None:
+    """device: cuda trials each take a GPU; on a cluster without one they would wait
+    forever."""
+    if not ray.cluster_resources().get("GPU"):
+        raise WinitError(
+            "device: cuda was asked for, but the Ray cluster has no GPUs; use cpu or auto"
+        )
 
 
 def run_on_ray(
@@ -166,4 +175,4 @@ def run_on_ray(
             on_done(outcome)
 
 
-__all__ = ["import_ray", "ray_cluster", "run_on_ray"]
+__all__ = ["check_cluster_gpus", "import_ray", "ray_cluster", "run_on_ray"]

@@ -6,7 +6,7 @@
       trials/<nnn>_<point>/   a normal `winit train` run directory per trial
       results.csv       a row per trial; summary.csv a row per grid point over seeds
       summary.json      both, as JSON (what --json prints)
-      heatmap_final_loss.png, heatmap_final_accuracy.png
+      heatmap_<metric>.png   final loss, final accuracy, steps to target by grid point
 
 Re-running the same sweep (same base config and grid) finds its newest directory under
 the runs root and runs only the trials without a summary there; a trial directory
@@ -185,7 +185,13 @@ def prepare(sweep: Sweep, backend: str) -> set[str]:
         from .ray_backend import import_ray
 
         import_ray()
-    devices = {resolve_device(device) for device in {t.config.device for t in sweep.trials}}
+    requested = {t.config.device for t in sweep.trials}
+    if backend == "ray":
+        # the trials run on the cluster's machines: whether they have a GPU is asked of
+        # the cluster once joined (check_cluster_gpus), not of this one
+        devices = {d if d == "cuda" else resolve_device(d) for d in requested}
+    else:
+        devices = {resolve_device(device) for device in requested}
     base = data_key(sweep.base)
     seen: set[str] = set()
     for trial in sweep.trials:
@@ -244,6 +250,10 @@ def run_sweep(
     else:
         session = nullcontext()
     with session as ray:
+        if ray is not None and "cuda" in devices:
+            from .ray_backend import check_cluster_gpus
+
+            check_cluster_gpus(ray)
         path = open_sweep_dir(sweep, runs_dir, fresh)
         with sweep_lock(path):
             meta = sweep_meta(sweep, "running", command, backend, jobs)
