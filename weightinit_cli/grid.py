@@ -78,13 +78,14 @@ class Sweep:
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
-def _shown(value: Any) -> str:
-    return json.dumps(value, default=str) if not isinstance(value, str) else value
+def value_text(value: Any) -> str:
+    """A grid value as people read it: a string as it is, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 def point_text(point: Mapping[str, Any]) -> str:
     """A grid point as `model.depth=5 init.method=he`."""
-    return " ".join(f"{key}={_shown(value)}" for key, value in point.items())
+    return " ".join(f"{key}={value_text(value)}" for key, value in point.items())
 
 
 def parse_grid_option(text: str) -> tuple[str, list[Any]]:
@@ -147,7 +148,7 @@ def _axis(key: str, values: Any, where: str) -> Axis:
     for value in values:
         shown = json.dumps(value, sort_keys=True, default=str)
         if shown in seen:
-            raise WinitError(f"{where}: {_shown(value)} is listed twice")
+            raise WinitError(f"{where}: {value_text(value)} is listed twice")
         seen.append(shown)
     return Axis(key, tuple(values))
 
@@ -301,4 +302,5 @@ __all__ = [
     "load_sweep",
     "parse_grid_option",
     "point_text",
+    "value_text",
 ]

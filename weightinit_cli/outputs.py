@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import WinitError
-from .runs import CsvAppender, csv_text, staged_dir, write_atomic, write_csv, write_json
+from .runs import (
+    CsvAppender,
+    csv_text,
+    staged_dir,
+    utc_now,
+    write_atomic,
+    write_csv,
+    write_json,
+)
 
 if TYPE_CHECKING:
     from .config import Config
@@ -19,8 +27,6 @@ if TYPE_CHECKING:
 
 def completed_meta(cfg: Config, command: str, experiment: dict[str, Any]) -> dict[str, Any]:
     """meta.json of a run that is written whole once it is done (stats, reproduce)."""
-    from datetime import datetime, timezone
-
     from .config import config_hash
 
     return {
@@ -30,7 +36,7 @@ def completed_meta(cfg: Config, command: str, experiment: dict[str, Any]) -> dic
         "seed": cfg.seed,
         "device": cfg.device,
         "config_hash": config_hash(cfg),
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": utc_now(),
         "versions": environment(),
     }
 
@@ -86,8 +92,6 @@ class RunRecorder:
         device: str = "cpu",
         command: str = "",
     ) -> None:
-        from datetime import datetime, timezone
-
         from .config import config_hash, config_to_yaml
         from .runs import exact_run_dir, new_run_dir, runs_root
 
@@ -101,7 +105,7 @@ class RunRecorder:
             "seed": cfg.seed,
             "device": device,
             "config_hash": config_hash(cfg),
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "started_at": utc_now(),
             "finished_at": None,
             "versions": environment(),
         }
@@ -134,10 +138,8 @@ class RunRecorder:
     def finish(self, status: str, best_effort: bool = False) -> None:
         """Close metrics.csv and write the final meta.json; `best_effort` while failing
         already (a full disk must not hide the first error behind a second one)."""
-        from datetime import datetime, timezone
-
         self.meta["status"] = status
-        self.meta["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.meta["finished_at"] = utc_now()
         try:
             if self.metrics is not None:
                 self.metrics.close()

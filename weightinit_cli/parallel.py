@@ -57,6 +57,15 @@ def usable_cores() -> int:
     return cores or 1
 
 
+def one_thread_worker() -> None:
+    """Make this worker process compute on one thread: torch's, and scratch's fills (one
+    worker, one core; and a result must not depend on the thread count)."""
+    import torch
+
+    torch.set_num_threads(1)
+    os.environ["WINIT_INIT_THREADS"] = "1"
+
+
 def default_jobs(tasks: int) -> int:
     """One worker per task when there are several cores (up to 4 per core), else none.
 
@@ -85,10 +94,7 @@ def _worker(
     stop: Any,
     parent: int,
 ) -> None:
-    import torch
-
-    torch.set_num_threads(1)
-    os.environ["WINIT_INIT_THREADS"] = "1"  # scratch's fill threads: one worker, one core
+    one_thread_worker()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
@@ -135,10 +141,9 @@ def run_parallel(
     for worker in workers:
         worker.start()
     results: list[Any] = [None] * count
-    done = 0
     finished: set[int] = set()
     try:
-        while done < count:
+        while len(finished) < count:
             if should_stop is not None and should_stop():
                 stop.set()
             try:
@@ -155,7 +160,7 @@ def run_parallel(
                     # tasks are taken in index order: those below the counter were taken
                     lost = [i for i in range(counter.value) if i not in finished]
                     raise WorkersLost(
-                        f"worker processes exited with {count - done} tasks unfinished "
+                        f"worker processes exited with {count - len(finished)} tasks unfinished "
                         f"(exit codes {codes}; -9 is a kill, often for lack of memory)",
                         lost,
                     ) from None
@@ -163,7 +168,6 @@ def run_parallel(
                 if on_log is not None:
                     on_log(index, payload)
                 continue
-            done += 1
             if kind == "user_error":
                 raise payload
             if kind == "crash":
@@ -217,4 +221,11 @@ def run_tasks(
     return run_sequential(task, count, on_log, should_stop, on_done)
 
 
-__all__ = ["WorkersLost", "default_jobs", "one_torch_thread", "run_tasks", "usable_cores"]
+__all__ = [
+    "WorkersLost",
+    "default_jobs",
+    "one_thread_worker",
+    "one_torch_thread",
+    "run_tasks",
+    "usable_cores",
+]

@@ -333,7 +333,7 @@ def sweep_heatmap(result: SweepResult, metric: str) -> Figure:
 
 def _tick(value: object, width: int = 24) -> str:
     """A grid value as an axis label, cut to `width` characters."""
-    import json
+    from .grid import value_text
 
-    text = value if isinstance(value, str) else json.dumps(value)
+    text = value_text(value)
     return text if len(text) <= width else text[: width - 1] + "…"

@@ -39,13 +39,13 @@ def import_ray() -> Any:
 
 
 def _trial_on_one_thread(task: TrialTask) -> TrialOutcome:
-    """A trial inside a Ray worker: one torch thread and one fill thread, as locally."""
-    os.environ["WINIT_INIT_THREADS"] = "1"
-    from .parallel import one_torch_thread
+    """A trial inside a Ray worker (a process that runs only trials), on one thread as
+    local workers run them."""
+    from .parallel import one_thread_worker
     from .sweep import run_trial
 
-    with one_torch_thread():
-        return run_trial(task)
+    one_thread_worker()
+    return run_trial(task)
 
 
 # An HTTP/2 client's connection preface and an empty SETTINGS frame (RFC 9113, 3.4):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from .grid import value_text
 from .render import fmt
 
 if TYPE_CHECKING:
@@ -93,10 +93,6 @@ class SweepProgress:
         self.progress.update(self.task, counts=self._counts())
 
 
-def _value(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
 def _spread(value: Spread, digits: int, percent: bool = False) -> str:
     if value.mean is None:
         return "-"
@@ -152,7 +148,7 @@ def sweep_table(result: SweepResult) -> Table:
     for group, loss in zip(shown, losses, strict=False):
         style = "bold green" if best is not None and loss == best and len(losses) > 1 else ""
         table.add_row(
-            *(_value(group.point[axis.key]) for axis in axes),
+            *(value_text(group.point[axis.key]) for axis in axes),
             Text(_spread(group.metrics["final_loss"], 3), style=style),
             _spread(group.metrics["final_accuracy"], 3, percent=True),
             _reached(group),
@@ -192,7 +188,7 @@ def sweep_plan(sweep: Any, run_dir: str | None, finished: int) -> Group:
     table.add_column(style="bold cyan")
     table.add_column()
     for axis in sweep.axes:
-        table.add_row(axis.key, ", ".join(_value(v) for v in axis.values))
+        table.add_row(axis.key, ", ".join(value_text(v) for v in axis.values))
     where = (
         f"resumes {run_dir}: {finished} of them finished there"
         if run_dir

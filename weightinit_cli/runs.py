@@ -49,6 +49,11 @@ def _writable_dir(path: Path, what: str = "the runs directory") -> Path:
     return path
 
 
+def utc_now() -> str:
+    """The time for meta.json: UTC, ISO 8601, to the second."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def new_run_dir(
     root: str | Path, name: str, now: datetime | None = None, prefix: str = ""
 ) -> Path:

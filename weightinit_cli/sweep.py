@@ -13,10 +13,10 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .errors import WinitError
+from .runs import utc_now
 
 if TYPE_CHECKING:
     from .config import Config
@@ -89,29 +89,18 @@ def dataset_for(cfg: Config) -> Dataset:
     return _DATASETS[key]
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 def _meta(task: TrialTask, status: str, device: str, started: str) -> dict[str, Any]:
-    from .config import config_hash
-    from .outputs import environment
+    """A trial's meta.json: a train run's, with its place in the sweep."""
+    from .outputs import completed_meta
 
-    return {
-        "status": status,
-        "command": task.command,
-        "experiment": {
-            "command": "train",
-            "threads": 1,
-            "sweep": {"dir": task.sweep_dir, "trial": task.dirname, "grid_point": task.point},
-        },
-        "seed": task.config.seed,
-        "device": device,
-        "config_hash": config_hash(task.config),
-        "started_at": started,
-        "finished_at": _now(),
-        "versions": environment(),
+    experiment = {
+        "command": "train",
+        "threads": 1,
+        "sweep": {"dir": task.sweep_dir, "trial": task.dirname, "grid_point": task.point},
     }
+    meta = completed_meta(task.config, task.command, experiment)
+    meta.update(status=status, device=device, started_at=started)
+    return meta
 
 
 def failed_outcome(
@@ -126,7 +115,7 @@ def failed_outcome(
 
     message = " ".join(message.split())[:2000]
     meta = {
-        **_meta(task, "failed", device or task.config.device, started or _now()),
+        **_meta(task, "failed", device or task.config.device, started or utc_now()),
         "error": message,
     }
     files: dict[str, str | bytes] = {
@@ -140,7 +129,7 @@ def run_trial(task: TrialTask, should_stop: Callable[[], bool] | None = None) ->
     """Train one grid point; a failure is an outcome, never an exception."""
     from .config import config_to_yaml
 
-    started, clock = _now(), time.perf_counter()
+    started, clock = utc_now(), time.perf_counter()
     cfg = task.config
     config_file = config_to_yaml(cfg)
     device = cfg.device

@@ -21,12 +21,20 @@ import shutil
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext, suppress
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import WinitError
-from .runs import new_run_dir, runs_root, slug, staged_dir, write_atomic, write_csv, write_json
+from .runs import (
+    new_run_dir,
+    runs_root,
+    slug,
+    staged_dir,
+    utc_now,
+    write_atomic,
+    write_csv,
+    write_json,
+)
 
 if TYPE_CHECKING:
     from .grid import Sweep
@@ -35,10 +43,6 @@ if TYPE_CHECKING:
 
 PREFIX = "sweep-"
 BACKENDS = ("local", "ray")
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def find_sweep_dir(root: Path, sweep: Sweep) -> Path | None:
@@ -144,7 +148,7 @@ def sweep_meta(
         "jobs": jobs,
         "trials": len(sweep.trials),
         "seed": sweep.base.seed,
-        "started_at": _now(),
+        "started_at": utc_now(),
         "finished_at": None,
         "versions": environment(),
     }
@@ -311,14 +315,13 @@ def _run_in(
         )
         for t in todo
     ]
-    trials = {t.index: t for t in sweep.trials}
     stop = GracefulStop()
     bar = SweepProgress(
         sweep.name, len(sweep.trials), earlier, sum(costs.values()), enabled=progress
     )
 
     def on_done(outcome: TrialOutcome) -> None:
-        trial = trials[outcome.index]
+        trial = sweep.trials[outcome.index]  # a trial's index is its place in the grid
         if outcome.status != "interrupted":  # it runs again next time
             write_trial(trials_dir, trial.dirname, outcome)
             finished[outcome.index] = TrialResult(
@@ -356,7 +359,7 @@ def _finish(path: Path, meta: dict[str, Any], result: SweepResult) -> SweepResul
     result.figures = write_results(path, result)
     meta.update(
         status=result.status,
-        finished_at=_now(),
+        finished_at=utc_now(),
         counts=result.counts,
         ran=result.ran,
         resumed=result.resumed,
