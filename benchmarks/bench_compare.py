@@ -14,7 +14,7 @@ import time
 
 from weightinit_cli.config import load_config
 from weightinit_cli.experiments import build_dataset, run_compare
-from weightinit_cli.report import compare_json
+from weightinit_cli.serialize import compare_json
 
 METHODS = [("xavier_uniform", {}), ("he_normal", {}), ("zeros", {})]
 

@@ -1,26 +1,24 @@
 """Scratch initializers against torch.nn.init, and both against writing the tensor once.
 
-    python benchmarks/bench_init.py [--repeats N] [--json] [--methods m1,m2] [--threads T]
+    python benchmarks/bench_init.py [--repeats N] [--json] [--methods m1,m2]
 
 For every random method and for a 4096x4096 and a (512, 512, 3, 3) weight it times
 
-- scratch + copy_: ``scratch.<method>(shape, rng=rng)`` and the copy of the new array
-  into an ``nn.Parameter`` (``param.copy_(torch.from_numpy(arr))``);
-- scratch, out=: ``scratch.<method>(shape, rng=rng, out=param.detach().numpy())``,
-  written straight into the parameter's memory, which is what ``apply_weight_init``
-  does for a CPU float32 contiguous parameter;
+- scratch: ``scratch.<method>(shape, rng=rng)`` and the copy of the new array into an
+  ``nn.Parameter`` (``param.copy_(torch.from_numpy(arr))``), which is what
+  ``apply_weight_init`` does with the scratch backend;
 - torch: the ``torch.nn.init`` function that samples the same distribution, in place
   on the parameter, with a ``torch.Generator`` (torch's default intra-op threads);
 - floor: writing the tensor once (the faster median of ``param.fill_(1.0)`` and of
   NumPy's ``fill`` on the parameter's memory): the memory-bandwidth limit no
   initializer can beat.
 
-Each time is the median of N runs (default 5; 3 for a cell whose first round takes
-over 3 s), the contenders taking turns so that a busy machine slows all alike.
-ratio = scratch / torch (<= 1: scratch is as fast or faster); x floor = time / floor.
-The table is Markdown; ``--json`` prints the same numbers as JSON instead.
-``--threads`` sets WINIT_INIT_THREADS for scratch (default: all CPUs). The load
-average before and after is printed: on a busy machine every number is noisier.
+scratch.py is plain NumPy, written to be read, not to be fast; this measures what that
+costs. Each time is the median of N runs (default 5; 3 for a cell whose first round takes
+over 3 s), the two contenders taking turns so that a busy machine slows both alike.
+ratio = scratch / torch (> 1: scratch is slower); x floor = time / floor. The table is
+Markdown; ``--json`` prints the same numbers as JSON instead. The load average before and
+after is printed: on a busy machine every number is noisier.
 """
 
 from __future__ import annotations
@@ -44,7 +42,8 @@ from torch.nn import init as nn_init
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from weightinit_cli import scratch  # noqa: E402
-from weightinit_cli.methods import TRUNCATED_NORMAL_STD_CORRECTION, expected_std  # noqa: E402
+from weightinit_cli.initspec import expected_std  # noqa: E402
+from weightinit_cli.methods import TRUNCATED_NORMAL_STD_CORRECTION  # noqa: E402
 
 SHAPES = {"4096x4096": (4096, 4096), "512x512x3x3": (512, 512, 3, 3)}
 SLOW_CELL_S = 1.0  # a first run slower than this caps the repeats at 3
@@ -139,7 +138,7 @@ def floor_time(param: nn.Parameter, repeats: int) -> float:
 
 
 def bench_cell(method: str, params: dict, torch_fill, shape, repeats: int, seed: int = 0):
-    """Median seconds of scratch + copy, scratch into the parameter, and torch."""
+    """Median seconds of scratch (with the copy into the parameter) and of torch."""
     param = nn.Parameter(torch.empty(shape))
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -149,14 +148,10 @@ def bench_cell(method: str, params: dict, torch_fill, shape, repeats: int, seed:
         with torch.no_grad():
             param.copy_(torch.from_numpy(values))
 
-    def scratch_out() -> None:
-        with torch.no_grad():
-            scratch.init(method, shape, rng=rng, out=param.detach().numpy(), **params)
-
     def torch_init() -> None:
         torch_fill(param, gen)
 
-    contenders = [scratch_copy, scratch_out, torch_init]
+    contenders = [scratch_copy, torch_init]
     first = sum(_timed(fn) for fn in contenders)  # warm-up, not counted
     runs = min(repeats, 3) if first > 3 * SLOW_CELL_S else repeats
     times: list[list[float]] = [[] for _ in contenders]
@@ -184,33 +179,28 @@ def run(repeats: int, only: set[str] | None) -> dict:
         for label, shape in SHAPES.items():
             if dense_only and len(shape) != 2:
                 continue
-            (ours, into, theirs), runs = bench_cell(method, params, torch_fill, shape, repeats)
+            (ours, theirs), runs = bench_cell(method, params, torch_fill, shape, repeats)
             floor = floors[label]
             results.append(
                 {
                     "method": case_label,
                     "shape": label,
-                    "scratch_copy_ms": ours * 1e3,
-                    "scratch_out_ms": into * 1e3,
+                    "scratch_ms": ours * 1e3,
                     "torch_ms": theirs * 1e3,
                     "ratio": ours / theirs,
-                    "ratio_out": into / theirs,
                     "scratch_x_floor": ours / floor,
-                    "scratch_out_x_floor": into / floor,
                     "torch_x_floor": theirs / floor,
                     "runs": runs,
                 }
             )
             print(
-                f"  {case_label} {label}: {ours * 1e3:.1f} / {into * 1e3:.1f} ms "
-                f"vs {theirs * 1e3:.1f} ms",
+                f"  {case_label} {label}: {ours * 1e3:.1f} ms vs {theirs * 1e3:.1f} ms",
                 file=sys.stderr,
                 flush=True,
             )
     return {
         "machine": {
             "cpus": os.cpu_count(),
-            "scratch_threads": scratch.init_threads(),
             "torch_threads": torch.get_num_threads(),
             "numpy": np.__version__,
             "torch": torch.__version__,
@@ -230,8 +220,8 @@ def run(repeats: int, only: set[str] | None) -> dict:
 def markdown(report: dict) -> str:
     m = report["machine"]
     lines = [
-        f"{m['cpus']} CPUs, scratch on {m['scratch_threads']} threads, torch on "
-        f"{m['torch_threads']}; NumPy {m['numpy']}, torch {m['torch']}, Python {m['python']}; "
+        f"{m['cpus']} CPUs, torch on {m['torch_threads']} threads; NumPy {m['numpy']}, "
+        f"torch {m['torch']}, Python {m['python']}; "
         f"load average {m['load_average_before']} before, {m['load_average_after']} after.",
         "",
         "Floor (writing the tensor once, fill_ or NumPy fill): "
@@ -240,16 +230,14 @@ def markdown(report: dict) -> str:
             for label, ms in report["floor_ms"].items()
         ),
         "",
-        "| method | shape | scratch + copy_ (ms) | scratch, out= (ms) | torch.nn.init (ms) "
-        "| ratio | ratio, out= | scratch x floor | out= x floor | torch x floor |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| method | shape | scratch + copy_ (ms) | torch.nn.init (ms) | ratio "
+        "| scratch x floor | torch x floor |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in report["results"]:
         lines.append(
-            f"| {r['method']} | {r['shape']} | {r['scratch_copy_ms']:.1f} "
-            f"| {r['scratch_out_ms']:.1f} | {r['torch_ms']:.1f} | {r['ratio']:.2f} "
-            f"| {r['ratio_out']:.2f} | {r['scratch_x_floor']:.1f} "
-            f"| {r['scratch_out_x_floor']:.1f} | {r['torch_x_floor']:.1f} |"
+            f"| {r['method']} | {r['shape']} | {r['scratch_ms']:.1f} | {r['torch_ms']:.1f} "
+            f"| {r['ratio']:.2f} | {r['scratch_x_floor']:.1f} | {r['torch_x_floor']:.1f} |"
         )
     return "\n".join(lines)
 
@@ -259,12 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="runs per cell (median)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     parser.add_argument("--methods", help="comma-separated methods (labels or names) to run")
-    parser.add_argument("--threads", type=int, help="WINIT_INIT_THREADS for scratch")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
-    if args.threads is not None:
-        os.environ[scratch.THREADS_ENV] = str(args.threads)
     only = {m.strip() for m in args.methods.split(",")} if args.methods else None
     report = run(args.repeats, only)
     print(json.dumps(report, indent=2) if args.json else markdown(report))

@@ -26,7 +26,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import plain_train_loop  # noqa: E402
-
 from weightinit_cli.grid import load_sweep  # noqa: E402
 
 GRID = ["init.method=xavier_normal,he_normal", "model.depth=5,20"]

@@ -89,7 +89,7 @@ def test_numeric_gain():
     model = nn.Sequential(nn.Linear(100, 100))
     report = apply_weight_init(model, "he_normal", gain=3.0, seed=0)
     assert report[0].target_std == pytest.approx(0.3)
-    with pytest.raises(WinitError, match="sparse does not take a gain"):
+    with pytest.raises(WinitError, match="sparse takes no gain"):
         apply_weight_init(model, "sparse", gain=3.0)
 
 
@@ -146,7 +146,7 @@ def test_conv_transpose_and_conv1d_are_initialized():
     [
         ({"method": "glorious"}, "unknown init method 'glorious'"),
         ({"method": "he", "backend": "jax"}, "backend must be"),
-        ({"method": "he", "gain": "big"}, "gain must be a number"),
+        ({"method": "he", "gain": "big"}, "gain must be default, auto or a number"),
         ({"method": "he", "bias": "ones"}, "bias must be"),
         ({"method": "he", "sparsity": 0.2}, "he_normal does not take sparsity"),
     ],

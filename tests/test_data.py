@@ -8,15 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from weightinit_cli.data import (
-    DATASETS,
-    SHAPES2D_CLASSES,
-    SHAPES3D_CLASSES,
-    Dataset,
-    _stratified_split,
-    make_dataset,
-)
+from weightinit_cli.data import Dataset, _stratified_split, make_dataset
 from weightinit_cli.errors import WinitError
+from weightinit_cli.shapes import SHAPES2D_CLASSES, SHAPES3D_CLASSES
 
 # (name, input_shape, num_classes) for every generated dataset, several shapes each.
 GENERATED = [
@@ -215,13 +209,6 @@ def test_spirals_are_not_linearly_separable(k):
 # --------------------------------------------------------------------------- user errors
 
 
-def test_unknown_dataset_lists_the_names():
-    with pytest.raises(WinitError, match="data.name") as info:
-        make("mnist", [784], 10)
-    for name in DATASETS:
-        assert name in str(info.value)
-
-
 @pytest.mark.parametrize("shape", [[3], [1, 2], [2, 8, 8]])
 def test_spirals_need_two_features(shape):
     with pytest.raises(WinitError, match=r"model\.input_shape.*2-D"):
@@ -260,27 +247,6 @@ def test_too_many_shape_classes(name, shape, classes):
 def test_too_few_samples_names_data_samples(samples, k, fraction):
     with pytest.raises(WinitError, match=r"data\.samples"):
         make("blobs", [2], k, samples=samples, test_fraction=fraction)
-
-
-@pytest.mark.parametrize(
-    ("kw", "field"),
-    [
-        ({"test_fraction": 0.0}, "data.test_fraction"),
-        ({"test_fraction": 1.0}, "data.test_fraction"),
-        ({"noise": -0.1}, "data.noise"),
-        ({"samples": 0}, "data.samples"),
-        ({"samples": 10.5}, "data.samples"),
-        ({"seed": -1}, "seed"),
-    ],
-)
-def test_bad_arguments_name_the_field(kw, field):
-    with pytest.raises(WinitError, match=field.replace(".", r"\.")):
-        make("blobs", [2], 3, **kw)
-
-
-def test_num_classes_must_be_at_least_two():
-    with pytest.raises(WinitError, match=r"model\.num_classes"):
-        make("blobs", [2], 1)
 
 
 # --------------------------------------------------------------------------- npz

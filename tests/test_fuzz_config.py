@@ -12,9 +12,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from weightinit_cli.activations import ACTIVATIONS as ACTIVATION_TABLE
 from weightinit_cli.config import (
-    ACTIVATIONS,
-    DATASETS,
     LAYER_TYPES,
     Config,
     DataConfig,
@@ -22,10 +21,14 @@ from weightinit_cli.config import (
     LayerSpec,
     ModelConfig,
     TrainConfig,
-    load_config,
 )
-from weightinit_cli.errors import WinitError
+from weightinit_cli.data import DATASETS as DATASET_TABLE
+from weightinit_cli.errors import ConfigErrors, WinitError
+from weightinit_cli.loading import load_config
 from weightinit_cli.methods import ALIASES, METHODS
+
+ACTIVATIONS = tuple(ACTIVATION_TABLE)
+DATASETS = tuple(DATASET_TABLE)
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -175,8 +178,10 @@ def loads_or_says_why(path: Path | None, overrides: list[str] = ()) -> None:
     try:
         cfg = load_config(path, overrides)
     except WinitError as exc:
-        message = str(exc)
-        assert message and len(message.splitlines()) == 1, repr(message)
+        # one line, or one line per problem (ConfigErrors): no other line break gets out
+        lines = exc.problems if isinstance(exc, ConfigErrors) else [str(exc)]
+        assert lines and str(exc) == "\n".join(lines), repr(str(exc))
+        assert all(line and len(line.splitlines()) == 1 for line in lines), repr(str(exc))
         assert exc.exit_code == 2
     else:
         assert isinstance(cfg, Config)

@@ -10,15 +10,17 @@ import torch
 from pydantic import TypeAdapter
 from torch import nn
 
-from weightinit_cli.config import LayerSpec, ModelConfig, load_config
+from weightinit_cli.config import LayerSpec, ModelConfig
 from weightinit_cli.errors import ShapeError
-from weightinit_cli.models import LayerPlan, build_model, output_size, plan_layers
+from weightinit_cli.loading import load_config
+from weightinit_cli.models import build_model
+from weightinit_cli.plan import Layer
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 
 
 def unchecked(**fields) -> ModelConfig:
-    """A ModelConfig that skipped its own shape check, so plan_layers and build_model get it."""
+    """A ModelConfig that skipped its own shape check: its plan is made when first asked for."""
     if "layers" in fields:
         fields["layers"] = TypeAdapter(list[LayerSpec]).validate_python(fields["layers"])
     return ModelConfig.model_construct(**{**ModelConfig().model_dump(), **fields})
@@ -65,10 +67,10 @@ MODELS = {
 
 
 @pytest.fixture(params=list(MODELS), scope="module")
-def planned(request) -> tuple[ModelConfig, list[LayerPlan], nn.Sequential]:
+def planned(request) -> tuple[ModelConfig, tuple[Layer, ...], nn.Sequential]:
     model = MODELS[request.param]
     torch.manual_seed(0)
-    return model, plan_layers(model), build_model(model)
+    return model, model.plan.layers, build_model(model.plan)
 
 
 def test_module_names_and_order_are_the_plans(planned) -> None:
@@ -90,7 +92,7 @@ def test_forward_shapes_match_the_plan(planned) -> None:
     net.eval()
     with torch.no_grad():
         out = net(torch.zeros(2, *model.input_shape))
-    assert tuple(out.shape) == (2, output_size(model)) == (2, model.num_classes)
+    assert tuple(out.shape) == (2, model.plan.outputs) == (2, model.num_classes)
     assert seen == {plan.name: (plan.in_shape, plan.out_shape) for plan in plans}
 
 
@@ -104,35 +106,39 @@ def test_parameter_counts_and_weight_shapes_match_the_plan(planned) -> None:
 
 
 def test_stack_naming_and_following_activation() -> None:
-    plans = plan_layers(ModelConfig(depth=2, width=8, activation="leaky_relu", negative_slope=0.3))
+    model = ModelConfig(depth=2, width=8, activation="leaky_relu", negative_slope=0.3)
+    plans = model.plan.layers
     assert [p.name for p in plans] == ["dense1", "leaky_relu1", "dense2", "leaky_relu2", "head"]
-    assert [(p.activation, p.negative_slope) for p in plans[::2]] == [
-        ("leaky_relu", 0.3),
-        ("leaky_relu", 0.3),
-        (None, 0.01),
+    assert [(p.activation, p.negative_slope, p.activation_layer) for p in plans[::2]] == [
+        ("leaky_relu", 0.3, "leaky_relu1"),
+        ("leaky_relu", 0.3, "leaky_relu2"),
+        (None, 0.0, None),
     ]
-    linear = plan_layers(ModelConfig(depth=2, width=8, activation="linear"))
+    assert [p.chained for p in model.plan.weighted] == [False, True, True]
+    linear = ModelConfig(depth=2, width=8, activation="linear").plan.layers
     assert [(p.name, p.activation) for p in linear] == [
         ("dense1", None),
         ("dense2", None),
         ("head", None),
     ]
-    conv = plan_layers(MODELS["conv2d"])
+    conv = MODELS["conv2d"].plan.layers
     assert [p.name for p in conv[-3:]] == ["relu6", "pool", "head"]
     assert conv[0].weight_shape == (16, 1, 3, 3)
 
 
 def test_activation_is_found_past_batchnorm_and_pooling() -> None:
-    plans = {plan.name: plan for plan in plan_layers(EVERY_LAYER)}
+    plans = {plan.name: plan for plan in EVERY_LAYER.plan.layers}
     assert (plans["conv2d1"].activation, plans["conv2d1"].negative_slope) == ("leaky_relu", 0.2)
     assert plans["conv2d2"].activation == "tanh"
     assert plans["dense1"].activation == "gelu"
     assert plans["dense2"].activation is None
     assert plans["conv2d1"].weight_shape == (8, 2, 3, 3)
+    # theory carries its prediction through an activation, not through pooling or batchnorm
+    assert [p.chained for p in EVERY_LAYER.plan.weighted] == [False, False, False, False]
 
 
 def test_mixed_contains_the_seeds_layers() -> None:
-    net = build_model(MODELS["mixed"])
+    net = build_model(MODELS["mixed"].plan)
     described = {repr(module) for module in net.children()}
     assert "Linear(in_features=10, out_features=5, bias=True)" in described
     assert "ReLU()" in described
@@ -143,7 +149,7 @@ def test_construction_is_deterministic_given_the_seed() -> None:
     states = []
     for _ in range(2):
         torch.manual_seed(3)
-        states.append(build_model(MODELS["every_layer"]).state_dict())
+        states.append(build_model(MODELS["every_layer"].plan).state_dict())
     assert all(torch.equal(states[0][key], states[1][key]) for key in states[0])
 
 
@@ -180,7 +186,7 @@ def test_construction_is_deterministic_given_the_seed() -> None:
 )
 def test_impossible_networks_raise_shape_errors_naming_the_layer(model: dict, message: str) -> None:
     with pytest.raises(ShapeError) as caught:
-        plan_layers(unchecked(**model))
+        _ = unchecked(**model).plan
     assert str(caught.value) == message
 
 
@@ -188,5 +194,5 @@ def test_oversized_models_are_refused_before_allocating() -> None:
     huge = unchecked(width=10**6, depth=1000)  # 10**12 parameters in one layer
     start = time.perf_counter()
     with pytest.raises(ShapeError, match=r"needs [\d,.]+ GiB .*; the limit is 4 GiB"):
-        build_model(huge)
+        _ = huge.plan
     assert time.perf_counter() - start < 1.0

@@ -2,11 +2,12 @@
 
 import pytest
 
-from weightinit_cli.config import load_config
+from weightinit_cli.data import load_dataset
 from weightinit_cli.errors import ShapeError
-from weightinit_cli.experiments import run_compare
+from weightinit_cli.experiments import run_compare as compare_specs
+from weightinit_cli.loading import load_config
 from weightinit_cli.parallel import default_jobs, run_tasks
-from weightinit_cli.report import compare_json
+from weightinit_cli.serialize import compare_json
 
 CONV = [
     "model.type=conv2d",
@@ -17,6 +18,13 @@ CONV = [
     "train.steps=20",
     "data.samples=256",
 ]
+
+
+def run_compare(cfg, methods, **kw):
+    specs = [cfg.init.spec_for(method, params) for method, params in methods]
+    return compare_specs(cfg, specs, load_dataset(cfg), "cpu", **kw)
+
+
 DENSE = ["model.depth=4", "train.steps=30"]
 METHODS = [("he_normal", {}), ("xavier_uniform", {}), ("orthogonal", {"gain": 1.5})]
 

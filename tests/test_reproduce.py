@@ -7,9 +7,14 @@ import pytest
 from typer.testing import CliRunner
 
 from weightinit_cli.cli import app
-from weightinit_cli.reproduce import REPRODUCTIONS, run_reproduction
+from weightinit_cli.reproduce import REPRODUCTIONS
 
 runner = CliRunner()
+
+
+def run_reproduction(name, fast=True):
+    repro = REPRODUCTIONS[name]
+    return repro.run(repro.config(), fast)
 
 
 def rows_by(finding, *keys):
@@ -38,7 +43,7 @@ def test_he2015():
         for init in ("xavier_normal", "he_normal")
     }
     assert None not in shallow.values() and shallow["he_normal"] < shallow["xavier_normal"]
-    assert finding.agree and set(finding.figures) == {"he2015_deep.png", "he2015_shallow.png"}
+    assert finding.agree and set(finding.charts) == {"he2015_deep.png", "he2015_shallow.png"}
 
 
 def test_saxe2013():

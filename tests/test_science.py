@@ -11,12 +11,18 @@ from typer.testing import CliRunner
 
 from weightinit_cli import apply_weight_init, torch_init
 from weightinit_cli.cli import app
-from weightinit_cli.config import load_config
+from weightinit_cli.data import load_dataset
 from weightinit_cli.errors import WinitError
-from weightinit_cli.experiments import run_stats
-from weightinit_cli.methods import expected_std
+from weightinit_cli.experiments import run_stats as stats_of
+from weightinit_cli.initspec import expected_std
+from weightinit_cli.loading import load_config
 
 runner = CliRunner()
+
+
+def run_stats(cfg, method=None, spp=False):
+    spec = cfg.init.spec_for(method, {}) if method else None
+    return stats_of(cfg, load_dataset(cfg), "cpu", spec, spp)
 
 
 @pytest.mark.parametrize("backend", ["scratch", "torch"])

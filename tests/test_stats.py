@@ -8,9 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from weightinit_cli.cli import app
-from weightinit_cli.config import json_schema, load_config
-from weightinit_cli.diagnosis import per_layer_factor
-from weightinit_cli.experiments import run_stats
+from weightinit_cli.config import json_schema
+from weightinit_cli.loading import load_config
+from weightinit_cli.session import stats as run_stats
+from weightinit_cli.verdict import per_layer_factor
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
@@ -229,7 +230,7 @@ def test_schema_command_is_draft7_and_shipped():
 def test_readme_config_example_loads(tmp_path):
     import re
 
-    from weightinit_cli.grid import load_sweep
+    from weightinit_cli.sweep.grid import load_sweep
 
     text = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)

@@ -21,9 +21,10 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from weightinit_cli.cli import app
-from weightinit_cli.config import config_hash, load_config
+from weightinit_cli.config import config_hash
 from weightinit_cli.errors import WinitError
-from weightinit_cli.grid import load_sweep
+from weightinit_cli.loading import load_config
+from weightinit_cli.sweep.grid import load_sweep
 
 runner = CliRunner()
 
@@ -33,7 +34,7 @@ SMALL = [
     "--set", "data.samples=256", "--set", "train.batch_size=64",
 ]  # fmt: skip
 GRID = ["--grid", "init.method=he,xavier", "--grid", "model.depth=2,4"]
-TRIAL_FILES = {"config.yaml", "meta.json", "layers.csv", "metrics.csv", "summary.json", "loss.png"}
+TRIAL_FILES = {"config.yaml", "meta.json", "layers.csv", "metrics.csv", "summary.json"}
 
 
 def sweep(*args: str, runs: Path | None = None) -> tuple[object, dict]:
@@ -307,14 +308,14 @@ def test_a_sweep_yaml_resumes_its_own_sweep(tmp_path):
 def test_a_failed_trial_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
     import weightinit_cli.experiments as experiments
 
-    train_method = experiments.train_method
+    run_train = experiments.run_train
 
     def fails_at_depth_4(cfg, *args, **kwargs):
         if cfg.model.depth == 4:
             raise RuntimeError("out of luck\nat depth 4")
-        return train_method(cfg, *args, **kwargs)
+        return run_train(cfg, *args, **kwargs)
 
-    monkeypatch.setattr(experiments, "train_method", fails_at_depth_4)
+    monkeypatch.setattr(experiments, "run_train", fails_at_depth_4)
     runs = tmp_path / "runs"
     result = runner.invoke(app, ["sweep", *GRID, *SMALL, "--jobs", "2", "--runs-dir", str(runs)])
     assert result.exit_code == 1
@@ -332,7 +333,7 @@ def test_a_failed_trial_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch)
     assert meta["status"] == "failed" and meta["error"].startswith("RuntimeError")
     assert json.loads((path / "meta.json").read_text())["status"] == "incomplete"
 
-    monkeypatch.setattr(experiments, "train_method", train_method)
+    monkeypatch.setattr(experiments, "run_train", run_train)
     result, again = sweep(*GRID, *SMALL, runs=runs)
     assert result.exit_code == 0, result.output
     assert (again["ran"], again["resumed"], again["status"]) == (2, 2, "completed")
@@ -343,14 +344,14 @@ def test_a_killed_worker_fails_its_trial_and_the_others_finish(tmp_path, monkeyp
     is failed, the other worker finishes the rest, and the results are written."""
     import weightinit_cli.experiments as experiments
 
-    train_method = experiments.train_method
+    run_train = experiments.run_train
 
     def killed_at_depth_4(cfg, *args, **kwargs):
         if cfg.model.depth == 4 and cfg.init.method == "he_normal":
             os.kill(os.getpid(), signal.SIGKILL)
-        return train_method(cfg, *args, **kwargs)
+        return run_train(cfg, *args, **kwargs)
 
-    monkeypatch.setattr(experiments, "train_method", killed_at_depth_4)
+    monkeypatch.setattr(experiments, "run_train", killed_at_depth_4)
     runs = tmp_path / "runs"
     result = runner.invoke(app, ["sweep", *GRID, *SMALL, "--jobs", "2", "--runs-dir", str(runs)])
     assert result.exit_code == 1, result.output
@@ -390,6 +391,24 @@ def test_a_trial_reruns_bit_for_bit_beside_the_sweep(tmp_path):
     assert Path(report["rerun"]).parent == runs  # not among the sweep's trials
     whole = runner.invoke(app, ["rerun", data["run_dir"]])
     assert whole.exit_code == 2 and "is a sweep: `winit sweep" in whole.output
+
+
+def test_full_trials_write_what_winit_train_writes_and_rerun_too(tmp_path):
+    runs = tmp_path / "runs"
+    _, lean = sweep("--grid", "init.method=he,orthogonal", *SMALL, runs=runs)
+    _, full = sweep(
+        "--grid", "init.method=he,orthogonal", *SMALL, "--full-trials", "--fresh", runs=runs
+    )
+    lean_trial = Path(lean["run_dir"]) / "trials" / "1_method=orthogonal"
+    full_trial = Path(full["run_dir"]) / "trials" / "1_method=orthogonal"
+    assert {p.name for p in full_trial.iterdir()} == {*TRIAL_FILES, "loss.png"}
+    assert {r["when"] for r in read_csv(lean_trial / "layers.csv")} == {"init"}
+    assert {r["when"] for r in read_csv(full_trial / "layers.csv")} == {"init", "final"}
+    # the same training either way: only the extra files differ
+    assert (lean_trial / "metrics.csv").read_text() == (full_trial / "metrics.csv").read_text()
+    result = runner.invoke(app, ["rerun", str(full_trial), "--json"])
+    report = json.loads(result.stdout[result.stdout.index("{") :])
+    assert result.exit_code == 0 and report["identical"], report
 
 
 def test_dry_run_lists_the_trials_and_writes_nothing(tmp_path):
@@ -501,7 +520,7 @@ def test_the_ray_backend_on_a_local_ray_gives_the_local_numbers(tmp_path):
 
 def test_groups_pool_seeds_and_leave_diverged_runs_out_of_the_means():
     from weightinit_cli.plots import sweep_heatmap
-    from weightinit_cli.sweep_results import TrialResult, summarize
+    from weightinit_cli.sweep.results import TrialResult, summarize
 
     spec = load_sweep(
         None, ["init.method=he,xavier", "model.depth=2,3", "model.width=4,8"], seeds=2
@@ -552,8 +571,8 @@ def test_any_grid_option_is_a_grid_or_a_winit_error(text):
 def test_a_big_grid_shows_its_first_rows_and_keeps_all_in_the_files():
     from rich.console import Console
 
-    from weightinit_cli.render_sweep import MAX_ROWS, sweep_table
-    from weightinit_cli.sweep_results import TrialResult, summarize
+    from weightinit_cli.sweep.results import TrialResult, summarize
+    from weightinit_cli.sweep.view import MAX_ROWS, sweep_table
 
     spec = load_sweep(None, ["model.depth=" + ",".join(map(str, range(1, 61)))])
     finished = {

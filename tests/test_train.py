@@ -16,8 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from weightinit_cli.cli import app
-from weightinit_cli.config import load_config
+from weightinit_cli.data import load_dataset
 from weightinit_cli.experiments import run_train
+from weightinit_cli.loading import load_config
 
 runner = CliRunner()
 SMALL = ["--depth", "3", "--width", "16", "--steps", "30"]
@@ -174,7 +175,7 @@ def test_diverging_train_is_reported_and_exits_1(runs):
 def test_stopping_mid_run_keeps_complete_files():
     cfg = load_config(None, ["model.depth=3", "train.steps=1000", "train.log_every=5"])
     calls = iter(range(10_000))
-    result = run_train(cfg, should_stop=lambda: next(calls) >= 23)
+    result = run_train(cfg, load_dataset(cfg), "cpu", should_stop=lambda: next(calls) >= 23)
     history = result.history
     assert history.status == "interrupted" and history.steps == 23
     assert [p.step for p in history.history] == [0, 5, 10, 15, 20, 23]

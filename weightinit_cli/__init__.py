@@ -14,11 +14,12 @@ __version__ = "0.1.0"
 _LAZY = {
     "apply_weight_init": "weightinit_cli.apply",
     "weight_stats": "weightinit_cli.probe",
-    "print_weight_stats": "weightinit_cli.render",
+    "print_weight_stats": "weightinit_cli.render.results",
     "calculate_gain": "weightinit_cli.fans",
     "fan_in_and_fan_out": "weightinit_cli.fans",
     "canonical_name": "weightinit_cli.methods",
-    "expected_std": "weightinit_cli.methods",
+    "expected_std": "weightinit_cli.initspec",
+    "InitSpec": "weightinit_cli.initspec",
     "METHODS": "weightinit_cli.methods",
 }
 

@@ -1,57 +1,41 @@
-"""The experiment config: schema and defaults, YAML loading, ``--set`` overrides, errors.
+"""The experiment config: its schema and every default, checked by pydantic.
 
-Every default lives here: the field defaults are the ``train`` / ``compare`` defaults
-and COMMAND_DEFAULTS holds what other commands change. Every problem with a config is
-a one-line WinitError naming the file (or the ``--set``) and the field. No torch, no
-NumPy: loading a config must stay instant.
+The field defaults are the `train` / `compare` defaults and COMMAND_DEFAULTS holds what
+other commands change. Validation plans the network once (`ModelConfig.plan`) and
+resolves the init once (`InitConfig.spec`); both travel with the config. Reading YAML,
+`--set` overrides and error messages are in loading.py. No torch.
 """
 
 from __future__ import annotations
 
-import copy
-import difflib
 import hashlib
 import json
 import math
-import re
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from functools import cached_property
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from .activations import ACTIVATIONS
+from .data import DATASETS
 from .errors import ShapeError, WinitError
-from .methods import METHODS, canonical_name, resolve_params
+from .initspec import InitSpec, InitSpecError
+from .methods import canonical_name
+from .plan import INPUT_FORMS, NetworkPlan, plan_network
 
 # Limits that keep a typo (an extra zero or three) from becoming an out-of-memory crash.
 MAX_SIZE = 1_000_000
 MAX_DEPTH = 10_000
 MAX_KERNEL = 1_000
 MAX_SAMPLES = 100_000_000
-# float32 data and activations, refused before anything is allocated (parameters: models.py)
+# float32 data and activations, refused before anything is allocated (parameters: plan.py)
 MAX_DATA_BYTES = 4 * 2**30
 MAX_ACTIVATION_BYTES = 8 * 2**30
 
-Activation = Literal[
-    "linear", "relu", "leaky_relu", "tanh", "sigmoid", "selu", "gelu", "elu", "silu"
-]
-Dataset = Literal[
-    "spirals", "blobs", "teacher", "gaussian", "shapes2d", "shapes3d", "digits", "npz"
-]
-ACTIVATIONS: tuple[str, ...] = get_args(Activation)
-DATASETS: tuple[str, ...] = get_args(Dataset)
+ActivationName = Literal[tuple(ACTIVATIONS)]  # type: ignore[valid-type]
+DatasetName = Literal[tuple(DATASETS)]  # type: ignore[valid-type]
 
 Size = Annotated[int, Field(ge=1, le=MAX_SIZE)]
 Kernel = Annotated[int, Field(ge=1, le=MAX_KERNEL)]
@@ -69,14 +53,6 @@ def _located(message: str, blame: str = "") -> PydanticCustomError:
     (for errors raised above the fields they are about); default: where it is raised.
     """
     return PydanticCustomError("located", "{reason}", {"reason": message, "blame": blame})
-
-
-def _checked(check: Callable[..., Any], *args: Any) -> Any:
-    """Call a WinitError-raising check inside a validator, so the error gets its field path."""
-    try:
-        return check(*args)
-    except WinitError as exc:
-        raise _invalid(str(exc)) from None
 
 
 def _choice_or_number(choices: tuple[str, ...], number: type | tuple[type, ...]) -> BeforeValidator:
@@ -129,7 +105,7 @@ class FlattenLayer(_Section):
 
 class ActivationLayer(_Section):
     type: Literal["activation"]
-    fn: Activation
+    fn: ActivationName
     negative_slope: float = 0.01
     """slope for x < 0 (leaky_relu only)"""
 
@@ -179,7 +155,7 @@ class ModelConfig(_Section):
     """units (dense) or channels (conv) per hidden layer"""
     kernel_size: Kernel = 3
     padding: Literal["same", "valid"] = "same"
-    activation: Activation = "relu"
+    activation: ActivationName = "relu"
     negative_slope: float = 0.01
     """slope for x < 0 (leaky_relu only)"""
     bias: bool = True
@@ -187,27 +163,60 @@ class ModelConfig(_Section):
     """outputs; with `layers`, taken from the last layer when not given"""
     layers: list[LayerSpec] | None = Field(None, min_length=1)
     """the whole network, layer by layer; replaces the stack (type, depth, width, ...)"""
-    # per example: the values every layer outputs together, and the most one layer outputs
-    _activations: tuple[int, int] | None = PrivateAttr(None)
-    # the weighted layers: name, weight shape (PyTorch layout), groups
-    _weights: list[tuple[str, tuple[int, ...], int]] = PrivateAttr(default_factory=list)
+
+    def layer_specs(self) -> list[tuple[str | None, LayerSpec]]:
+        """The layers in order, each with a fixed name or None (numbered per type): `layers`
+        as given, or the stack spelt out."""
+        if self.layers is not None:
+            return [(None, spec) for spec in self.layers]
+        hidden: LayerSpec
+        if self.type == "dense":
+            hidden = DenseLayer(type="dense", units=self.width, bias=self.bias)
+        else:
+            hidden = ConvLayer(
+                type=self.type,
+                channels=self.width,
+                kernel_size=self.kernel_size,
+                padding=self.padding,
+                bias=self.bias,
+            )
+        block: list[tuple[str | None, LayerSpec]] = [(None, hidden)]
+        if self.activation != "linear":
+            act = ActivationLayer(
+                type="activation", fn=self.activation, negative_slope=self.negative_slope
+            )
+            block.append((None, act))
+        specs = block * self.depth
+        if self.type != "dense":
+            specs.append(
+                ("pool", PoolLayer.model_validate({"type": "pool", "kind": "avg", "global": True}))
+            )
+        specs.append(("head", DenseLayer(type="dense", units=self.num_classes, bias=self.bias)))
+        return specs
+
+    @cached_property
+    def plan(self) -> NetworkPlan:
+        """The network: every layer's shapes, weights and fans (planned while validating)."""
+        if self.layers is None:
+            rank = {"dense": 1, "conv2d": 3, "conv3d": 4}[self.type]
+            if len(self.input_shape) != rank:
+                raise ShapeError(
+                    f"model.input_shape: {self.type} needs {INPUT_FORMS[rank]}; "
+                    f"got {list(self.input_shape)}"
+                )
+        listed = self.layers is not None
+        return plan_network(
+            self.input_shape,
+            self.layer_specs(),
+            lambda i: f"model.layers.{i}" if listed else f"model: layer {i}",
+        )
 
     @model_validator(mode="after")
     def _shapes_fit(self) -> ModelConfig:
-        from .models import plan_layers  # here, not at the top: models imports this module
-
         try:
-            plans = plan_layers(self)
+            outputs = self.plan.outputs
         except ShapeError as exc:
             raise _located(str(exc)) from None
-        sizes = [math.prod(plan.out_shape) for plan in plans]
-        self._activations = (sum(sizes), max(sizes))
-        self._weights = [
-            (plan.name, tuple(plan.weight_shape), plan.groups)
-            for plan in plans
-            if plan.weight_shape is not None
-        ]
-        outputs = plans[-1].out_shape[0]
         if self.layers is not None:
             if "num_classes" in self.model_fields_set and self.num_classes != outputs:
                 raise _located(
@@ -238,46 +247,44 @@ class InitConfig(_Section):
     params: dict[str, Any] = {}
     """extra method parameters, e.g. {std: 0.02} for normal"""
 
-    # Field validators run in field order, so info.data holds the method already.
     @field_validator("method")
     @classmethod
     def _known_method(cls, method: str) -> str:
-        return _checked(canonical_name, method)
+        try:
+            return canonical_name(method)
+        except WinitError as exc:
+            raise _invalid(str(exc)) from None
 
-    @field_validator("mode")
-    @classmethod
-    def _method_takes_mode(cls, mode: str | None, info: ValidationInfo) -> str | None:
-        if mode is not None and "method" in info.data:
-            _checked(resolve_params, info.data["method"], {"mode": mode})
-        return mode
+    @cached_property
+    def spec(self) -> InitSpec:
+        """The init, resolved once (checked while validating)."""
+        return InitSpec.create(
+            self.method,
+            self.params,
+            mode=self.mode,
+            gain=self.gain,
+            bias=self.bias,
+            backend=self.backend,
+        )
 
-    @field_validator("gain")
-    @classmethod
-    def _method_takes_gain(cls, gain: str | float, info: ValidationInfo) -> str | float:
-        method = info.data.get("method")
-        if not isinstance(gain, str) and method:
-            if not METHODS[method].takes_gain:
-                raise _invalid(f"{method} takes no gain; leave gain at default")
-            _checked(resolve_params, method, {"gain": gain})
-        return gain
+    def spec_for(self, method: str, params: dict[str, Any]) -> InitSpec:
+        """Another method (compare's, a reproduction's) with this config's bias and backend,
+        and its gain unless `params` has one."""
+        params = dict(params)
+        gain = params.pop("gain", self.gain)
+        return InitSpec.create(method, params, gain=gain, bias=self.bias, backend=self.backend)
 
-    @field_validator("params")
-    @classmethod
-    def _params_fit_method(cls, params: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        for key, default in (("mode", None), ("gain", "default")):
-            if key in params and info.data.get(key, default) != default:
-                raise _invalid(f"{key} is given twice: as init.{key} and init.params.{key}")
-        if "method" in info.data:
-            _checked(resolve_params, info.data["method"], params)
-        return params
-
-    def method_params(self) -> dict[str, Any]:
-        """The parameters the user gave the method (params with mode merged), not its defaults."""
-        return {**self.params, **({"mode": self.mode} if self.mode else {})}
+    @model_validator(mode="after")
+    def _resolves(self) -> InitConfig:
+        try:
+            _ = self.spec  # resolved once, here; cached for everyone after
+        except InitSpecError as exc:
+            raise _located(f"init.{exc.field}: {exc}", blame=f"init.{exc.field}") from None
+        return self
 
 
 class DataConfig(_Section):
-    name: Dataset = "spirals"
+    name: DatasetName = "spirals"
     samples: int = Field(2048, ge=8, le=MAX_SAMPLES)
     path: str | None = None
     """the .npz file to load (data.name npz)"""
@@ -327,11 +334,9 @@ class Config(_Section):
     def _method_fits_layers(self) -> Config:
         """An init that cannot apply to a layer (identity on a non-square one) is refused
         here, before any run directory exists."""
-        from .methods import check_weight_shape
-
-        for name, shape, groups in self.model._weights:
+        for layer in self.model.plan.weighted:
             try:
-                check_weight_shape(self.init.method, name, shape, groups)
+                self.init.spec.check_shape(layer.name, layer.weight_shape, layer.groups)
             except ShapeError as exc:
                 raise _located(f"init.method: {exc}", blame="init.method model") from None
         return self
@@ -355,9 +360,7 @@ def _check_memory(cfg: Config) -> None:
             "lower data.samples or model.input_shape",
             blame="data.samples model.input_shape",
         )
-    if model._activations is None:  # built without validation (model_construct)
-        return
-    every_layer, widest = model._activations
+    every_layer, widest = model.plan.values_per_example
     batch = min(cfg.train.batch_size, samples)
     needed = 4 * batch * (per_input + every_layer)
     if needed > MAX_ACTIVATION_BYTES:
@@ -403,362 +406,6 @@ LAYER_DEFAULTS: dict[str, dict[str, Any]] = {
         "data": {"name": "shapes3d"},
     },
 }
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys and reads 1e-3 as a number (YAML 1.2)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        first_line: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                duplicate = key in first_line
-            except TypeError:  # an unhashable key: SafeLoader reports it
-                continue
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    problem=f"duplicate key {key!r} (first on line {first_line[key]})",
-                    problem_mark=key_node.start_mark,
-                )
-            first_line[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
-
-
-# PyYAML follows YAML 1.1, where a float needs a dot: without this, 1e-3 is a string.
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
-
-
-def _parse_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 -- _Loader is a SafeLoader
-
-
-def _shown(value: Any) -> str:
-    """A value as a short, one-line phrase for `...; got <phrase>`."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return str(value).lower()
-    text = repr(value)
-    text = text if len(text) <= 40 else text[:37] + "..."
-    if isinstance(value, str):
-        return f"a string {text}"
-    if isinstance(value, (list, tuple)):
-        return f"a list {text}"
-    if isinstance(value, dict):
-        return f"a mapping {text}"
-    return text
-
-
-def _numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """A YAML error as one line: `line:column: problem (context)` where yaml knows them."""
-    if not isinstance(exc, yaml.MarkedYAMLError):
-        return " ".join(str(exc).split())
-    problem = exc.problem or exc.context or "invalid YAML"
-    if exc.problem and exc.context:
-        problem += f" ({exc.context})"
-    if "'\\t'" in problem:
-        problem += "; YAML indents with spaces, never tabs"
-    problem = " ".join(problem.split())
-    mark = exc.problem_mark or exc.context_mark
-    return f"{mark.line + 1}:{mark.column + 1}: {problem}" if mark else problem
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    """The mapping a config file holds; a one-line WinitError for anything else."""
-    if path.is_dir():
-        raise WinitError(f"{path}: is a directory, not a config file")
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise WinitError(f"{path}: no such config file") from None
-    except OSError as exc:
-        raise WinitError(f"{path}: cannot read it ({exc.strerror})") from None
-    try:
-        if b"\0" in raw:
-            raise UnicodeDecodeError("utf-8", raw, raw.index(b"\0"), len(raw), "NUL byte")
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise WinitError(f"{path}: not a text file; a config is YAML text") from None
-    try:
-        content = _parse_yaml(text)
-    except yaml.YAMLError as exc:
-        raise WinitError(f"{path}:{_yaml_problem(exc)}") from None
-    if content is None:
-        raise WinitError(
-            f"{path}: the file is empty; expected sections model:, init:, data:, train:"
-        )
-    if not isinstance(content, dict):
-        raise WinitError(
-            f"{path}: expected a mapping of sections (model:, init:, data:, train:) "
-            f"at the top; got {_shown(content)}"
-        )
-    return content
-
-
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """The top-level mapping of a YAML config file (one-line WinitError otherwise)."""
-    try:
-        return _read_yaml(Path(path))
-    except WinitError as exc:
-        exc.args = (_one_line(str(exc)),)
-        raise
-
-
-def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    """`top` over `base`: mappings merge key by key, anything else (lists too) replaces."""
-    merged = dict(base)
-    for key, value in top.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _parse_override(text: str) -> tuple[list[str], Any]:
-    """`a.b.c=value` as (["a", "b", "c"], value parsed as YAML)."""
-    key, equals, value = text.partition("=")
-    key = key.strip()
-    if not equals or not key:
-        raise WinitError(f"--set needs KEY=VALUE; got {text!r}")
-    keys = key.split(".")
-    if "" in keys:
-        raise WinitError(f"--set {text}: {key!r} has an empty part")
-    try:
-        return keys, _parse_yaml(value)
-    except yaml.YAMLError as exc:
-        raise WinitError(f"--set {text}: cannot parse the value: {_yaml_problem(exc)}") from None
-
-
-def parse_value(text: str) -> Any:
-    """A command-line value read as YAML: 30 is an int, 1e-3 a float, [1, 2] a list."""
-    try:
-        return _parse_yaml(text)
-    except yaml.YAMLError as exc:
-        raise WinitError(f"cannot parse {text!r}: {_yaml_problem(exc)}") from None
-
-
-def set_dotted(data: dict[str, Any], keys: Sequence[str], value: Any, source: str) -> None:
-    """Set `value` at the path `keys` of `data` in place; list items by index.
-
-    `source` names the setting in an error (`--set model.depth=3`, `grid model.depth`).
-    """
-    node: Any = data
-    for depth, key in enumerate(keys):
-        last = depth == len(keys) - 1
-        if isinstance(node, dict):
-            if not last and not isinstance(node.get(key), (dict, list)):
-                node[key] = {}  # absent: left at its defaults (a scalar: pydantic says so)
-        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
-            key = int(key)
-        else:
-            where = ".".join(keys[:depth])
-            what = f"a list of {len(node)}" if isinstance(node, list) else repr(node)
-            raise WinitError(f"{source}: {where} is {what}; it has no {key!r}")
-        if last:
-            node[key] = value
-        else:
-            node = node[key]
-
-
-def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """A copy of `data` with each `dotted.key=value` set in order; list items by index."""
-    data = copy.deepcopy(data)
-    for text in overrides:
-        keys, value = _parse_override(text)
-        set_dotted(data, keys, value, f"--set {text}")
-    return data
-
-
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    """The config classes an annotation can hold (through Optional, list, Union, Annotated)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [model for arg in get_args(annotation) for model in _models_in(arg)]
-
-
-def _step(section: type[BaseModel], key: str) -> list[type[BaseModel]]:
-    """The classes behind a field of `section`, or `section` itself if `key` is its type tag."""
-    if key in section.model_fields:
-        return _models_in(section.model_fields[key].annotation)
-    tag = section.model_fields.get("type")
-    return [section] if tag is not None and key in get_args(tag.annotation) else []
-
-
-def _fields_at(loc: tuple[Any, ...]) -> list[str]:
-    """The field names valid where a pydantic error location (with union tags) ends."""
-    sections: list[type[BaseModel]] = [Config]
-    for key in loc[:-1]:
-        if isinstance(key, str):
-            sections = [found for section in sections for found in _step(section, key)]
-    if len(sections) != 1:
-        return []
-    return [field.alias or name for name, field in sections[0].model_fields.items()]
-
-
-def _readable_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The location without pydantic's union tags: model.layers.0.units, not ...0.dense.units."""
-    return tuple(
-        key
-        for i, key in enumerate(loc)
-        if not (i and isinstance(loc[i - 1], int) and key in LAYER_TYPES)
-    )
-
-
-# pydantic errors about the kind of value (a string where a number belongs, ...), which
-# say what was expected but not what was found
-_TYPE_ERRORS = {
-    "int_type",
-    "int_parsing",
-    "int_from_float",
-    "float_type",
-    "float_parsing",
-    "bool_type",
-    "bool_parsing",
-    "string_type",
-    "list_type",
-    "dict_type",
-    "literal_error",
-}
-_QUOTED = ", ".join(f"'{tag}'" for tag in LAYER_TYPES)
-
-
-def _describe(error: Mapping[str, Any]) -> str:
-    """One pydantic error as `dotted.path: message`."""
-    kind, value = error["type"], error.get("input")
-    if kind == "located":
-        return error["msg"]
-    loc = _readable_loc(error["loc"])
-    path = ".".join(map(str, loc))
-    if kind == "extra_forbidden" and loc in (("grid",), ("seeds",)):
-        return f"unknown field {path}: a sweep file's {path}; run the file with winit sweep"
-    if kind in ("extra_forbidden", "invalid_key"):
-        known = _fields_at(error["loc"])
-        parent = "".join(f"{key}." for key in loc[:-1])
-        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-        hint = f"did you mean {parent}{close[0]}?" if close else f"expected {', '.join(known)}"
-        return f"unknown field {path} ({hint})"
-    if kind == "model_type":  # a section that is not a mapping: `model: [1, 2]`
-        fields = _fields_at((*error["loc"], ""))
-        listed = ", ".join(fields[:5]) + (", ..." if len(fields) > 5 else "")
-        return f"{path}: expected a mapping of fields ({listed}); got {_shown(value)}"
-    if kind == "dict_type":  # init.params
-        return f"{path}: expected a mapping of names to values; got {_shown(value)}"
-    if kind in ("model_attributes_type", "union_tag_not_found"):  # a layers item
-        return (
-            f"{path}: expected a mapping with a type ({_QUOTED}) and that layer's fields; "
-            f"got {_shown(value)}"
-        )
-    message = error["msg"]
-    if kind == "literal_error" and isinstance(value, str):
-        message += f"; got {_shown(value).removeprefix('a string ')}"
-    elif kind in _TYPE_ERRORS:
-        message += f"; got {_shown(value)}"
-        if isinstance(value, str) and kind.startswith(("int", "float")) and _numeric(value):
-            message += " (write numbers without quotes)"
-    return f"{path}: {message}" if path else message
-
-
-def _blame(locs: Sequence[tuple[Any, ...]], source: str, overrides: Sequence[str]) -> str:
-    """The last --set touching one of these locations (or a section above), else the file."""
-    paths = [[str(key) for key in loc] for loc in locs]
-    for text in reversed(overrides):
-        keys = text.partition("=")[0].strip().split(".")
-        for path in paths:
-            shared = min(len(keys), len(path))
-            if keys[:shared] == path[:shared]:
-                return f"--set {text}"
-    return source
-
-
-def _validate(data: dict[str, Any], source: str, overrides: Sequence[str] = ()) -> Config:
-    try:
-        return Config.model_validate(data)
-    except ValidationError as exc:
-        errors = exc.errors()
-        # A misspelt key also makes the real one "missing": the spelling is the news.
-        first = min(errors, key=lambda error: error["type"] != "extra_forbidden")
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        blame = (first.get("ctx") or {}).get("blame")
-        locs = [tuple(field.split(".")) for field in blame.split()] if blame else []
-        where = _blame(locs or [_readable_loc(first["loc"])], source, overrides)
-        raise WinitError(f"{where}: {_describe(first)}{more}") from None
-
-
-def config_from_data(data: dict[str, Any], source: str = "config") -> Config:
-    """A Config from plain data (a resolved config with changes), validated like a file."""
-    return _validate(copy.deepcopy(data), source)
-
-
-def _command_defaults(command: str) -> dict[str, Any]:
-    return copy.deepcopy(COMMAND_DEFAULTS.get(command, {}))
-
-
-def default_config(command: str = "train") -> Config:
-    """The built-in config of a command (stats, train, compare, ...), used without a file."""
-    return _validate({"name": "default", **_command_defaults(command)}, "defaults")
-
-
-def load_config(
-    path: str | Path | None = None,
-    overrides: Sequence[str] = (),
-    command: str = "train",
-    layer: str | None = None,
-    content: Mapping[str, Any] | None = None,
-) -> Config:
-    """The command's defaults, `layer`'s defaults, the YAML file, then each `--set` override.
-
-    `content`: the file's mapping, already read (read_config_file) and perhaps trimmed of
-    keys that are not config (a sweep's grid); `path` then only names it.
-    """
-    try:
-        return _load(path, overrides, command, layer, content)
-    except WinitError as exc:
-        # user text (a key, a --set, a file name) may hold a line break: the error is one line
-        exc.args = (_one_line(str(exc)),)
-        raise
-
-
-def _one_line(text: str) -> str:
-    """`text` with line breaks and other unprintable characters escaped, as repr() does."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-def _load(
-    path: str | Path | None,
-    overrides: Sequence[str],
-    command: str,
-    layer: str | None,
-    content: Mapping[str, Any] | None = None,
-) -> Config:
-    data = _command_defaults(command)
-    if layer is not None:
-        if layer not in LAYER_DEFAULTS:
-            raise WinitError(f"--layer must be one of {', '.join(LAYER_DEFAULTS)}; got {layer!r}")
-        data = _deep_merge(data, copy.deepcopy(LAYER_DEFAULTS[layer]))
-    source, name = "defaults", "default"
-    if path is not None:
-        source, name = str(path), Path(path).stem
-        file_data = _read_yaml(Path(path)) if content is None else copy.deepcopy(dict(content))
-        data = _deep_merge(data, file_data)
-    if data.get("name") is None:
-        data["name"] = name
-    return _validate(apply_overrides(data, overrides), source, overrides)
 
 
 def config_data(cfg: Config) -> dict[str, Any]:

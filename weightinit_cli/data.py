@@ -50,10 +50,15 @@ import os
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import WinitError
+from .shapes import balanced_labels, require_shape, shapes2d, shapes3d
+
+if TYPE_CHECKING:
+    from .config import Config
 
 DATASETS: dict[str, str] = {
     "spirals": "interleaved 2-D spirals, one arm per class (input [2])",
@@ -65,30 +70,6 @@ DATASETS: dict[str, str] = {
     "digits": "scikit-learn's bundled 8x8 handwritten digits (input [64] or [1, 8, 8])",
     "npz": "your own file: arrays x and y in the .npz at data.path",
 }
-
-SHAPES2D_CLASSES: tuple[str, ...] = (
-    "square",
-    "disc",
-    "triangle",
-    "horizontal_bar",
-    "vertical_bar",
-    "plus",
-    "ring",
-    "frame",
-    "diamond",
-    "x_cross",
-)
-
-SHAPES3D_CLASSES: tuple[str, ...] = (
-    "cube",
-    "ball",
-    "rod",
-    "plate",
-    "jack",
-    "shell",
-    "octahedron",
-    "torus",
-)
 
 DIGITS_AVAILABLE = 1797
 _DIGITS_MISSING = "the digits dataset needs scikit-learn: pip install 'weightinit-cli[digits]'"
@@ -138,27 +119,13 @@ def make_dataset(
     path: str | os.PathLike[str] | None = None,
     standardize: bool | None = None,
 ) -> Dataset:
-    """Build dataset ``name`` shaped for a model with ``input_shape`` and ``num_classes``.
+    """Build dataset `name` shaped for a model with `input_shape` and `num_classes`.
 
-    Errors a user can fix raise :class:`WinitError` naming the config field
-    (``data.name``, ``data.samples``, ``model.input_shape``, ``data.path``, ...).
+    The arguments are a validated config's (config.py checks their types and ranges);
+    what only the data can tell (a shape a dataset cannot make, too few samples to split,
+    a bad .npz) raises a WinitError naming the config field.
     """
-    key = str(name).strip().lower()
-    if key not in DATASETS:
-        raise WinitError(
-            f"data.name: unknown dataset {name!r}; expected one of {', '.join(DATASETS)}"
-        )
-    shape = _check_input_shape(input_shape)
-    k = _check_int("model.num_classes", num_classes, minimum=2)
-    n = _check_int("data.samples", samples, minimum=1)
-    seed = _check_int("seed", seed, minimum=0)
-    noise = _check_float("data.noise", noise)
-    if noise < 0:
-        raise WinitError(f"data.noise must be >= 0; got {noise}")
-    test_fraction = _check_float("data.test_fraction", test_fraction)
-    if not 0 < test_fraction < 1:
-        raise WinitError(f"data.test_fraction must be between 0 and 1; got {test_fraction}")
-
+    key, shape, k, n = name, tuple(input_shape), num_classes, samples
     gen_ss, split_ss = np.random.SeedSequence([seed, _name_code(key)]).spawn(2)
     rng = np.random.default_rng(gen_ss)
 
@@ -199,39 +166,21 @@ def make_dataset(
     )
 
 
-# --------------------------------------------------------------------------- validation
+def load_dataset(cfg: Config) -> Dataset:
+    """The dataset a config asks for."""
+    return make_dataset(
+        cfg.data.name,
+        input_shape=cfg.model.input_shape,
+        num_classes=cfg.model.num_classes,
+        samples=cfg.data.samples,
+        seed=cfg.seed,
+        noise=cfg.data.noise,
+        test_fraction=cfg.data.test_fraction,
+        path=cfg.data.path,
+    )
 
 
-def _check_int(field: str, value: object, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise WinitError(f"{field} must be an integer; got {value!r}")
-    if value < minimum:
-        raise WinitError(f"{field} must be >= {minimum}; got {value}")
-    return int(value)
-
-
-def _check_float(field: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise WinitError(f"{field} must be a number; got {value!r}")
-    if not math.isfinite(float(value)):
-        raise WinitError(f"{field} must be finite; got {value!r}")
-    return float(value)
-
-
-def _check_input_shape(input_shape: Sequence[int]) -> tuple[int, ...]:
-    try:
-        shape = tuple(input_shape)
-    except TypeError:
-        raise WinitError(
-            f"model.input_shape must be a list of positive integers; got {input_shape!r}"
-        ) from None
-    if not shape or any(
-        isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1 for d in shape
-    ):
-        raise WinitError(
-            f"model.input_shape must be a list of positive integers; got {list(shape)}"
-        )
-    return tuple(int(d) for d in shape)
+# --------------------------------------------------------------------------- split / scale
 
 
 def _check_split_size(n: int, k: int, test_fraction: float, *, source: str) -> None:
@@ -251,9 +200,6 @@ def _check_split_size(n: int, k: int, test_fraction: float, *, source: str) -> N
 def _name_code(key: str) -> int:
     # A stable per-dataset stream (Python's hash() is salted per process).
     return sum((i + 1) * ord(c) for i, c in enumerate(key))
-
-
-# --------------------------------------------------------------------------- split / scale
 
 
 def _stratified_split(
@@ -286,15 +232,6 @@ def _standardize(
     return (x_train - mean) * scale, (x_test - mean) * scale
 
 
-def _balanced_labels(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
-    return rng.permutation(np.arange(n, dtype=np.int64) % k)
-
-
-def _require_shape(name: str, shape: tuple[int, ...], ok: bool, want: str) -> None:
-    if not ok:
-        raise WinitError(f"model.input_shape: {name} needs {want}; got {list(shape)}")
-
-
 # --------------------------------------------------------------------------- generators
 
 _Maker = Callable[
@@ -307,7 +244,7 @@ def _spirals(rng, n, shape, k, noise, seed):
         raise WinitError(
             f"model.input_shape: spirals is 2-D and needs input_shape [2]; got {list(shape)}"
         )
-    y = _balanced_labels(rng, n, k)
+    y = balanced_labels(rng, n, k)
     r = rng.uniform(0.0, 1.0, n)
     # CS231n: t = linspace(4j, 4j + 4) + 0.2 * randn; here the arms start evenly spaced.
     t = 2 * np.pi * y / k + 4.0 * r + noise * rng.standard_normal(n)
@@ -316,7 +253,7 @@ def _spirals(rng, n, shape, k, noise, seed):
 
 
 def _blobs(rng, n, shape, k, noise, seed):
-    _require_shape("blobs", shape, len(shape) == 1, "a flat input [F] with F >= 1")
+    require_shape("blobs", shape, len(shape) == 1, "a flat input [F] with F >= 1")
     f = shape[0]
     if f == 1:
         centres = np.linspace(-1.0, 1.0, k)[:, None]
@@ -326,7 +263,7 @@ def _blobs(rng, n, shape, k, noise, seed):
     else:
         centres = rng.standard_normal((k, f))
         centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    y = _balanced_labels(rng, n, k)
+    y = balanced_labels(rng, n, k)
     x = centres[y] + noise * rng.standard_normal((n, f))
     return x.astype(np.float32), y
 
@@ -373,123 +310,11 @@ def _teacher(rng, n, shape, k, noise, seed):
 
 def _gaussian(rng, n, shape, k, noise, seed):
     x = rng.standard_normal((n, *shape), dtype=np.float32)
-    return x, _balanced_labels(rng, n, k)
-
-
-def _check_shape_classes(name: str, classes: tuple[str, ...], k: int) -> None:
-    if k > len(classes):
-        raise WinitError(
-            f"model.num_classes: {name} has {len(classes)} shape classes "
-            f"({', '.join(classes)}); got num_classes={k}"
-        )
-
-
-def _shapes2d(rng, n, shape, k, noise, seed):
-    _require_shape(
-        "shapes2d", shape, len(shape) == 3 and min(shape[1:]) >= 8, "[C, H, W] with H, W >= 8"
-    )
-    _check_shape_classes("shapes2d", SHAPES2D_CLASSES, k)
-    c, h, w = shape
-    y = _balanced_labels(rng, n, k)
-    r = rng.uniform(0.25, 0.45, n) * (min(h, w) - 1)  # half-extent in pixels
-    cy = r + rng.uniform(0, 1, n) * (h - 1 - 2 * r)
-    cx = r + rng.uniform(0, 1, n) * (w - 1 - 2 * r)
-    # Normalised offsets from the centre, broadcast as (n, H, 1) and (n, 1, W).
-    dy = ((np.arange(h, dtype=np.float32)[None, :] - cy[:, None]) / r[:, None])[:, :, None]
-    dx = ((np.arange(w, dtype=np.float32)[None, :] - cx[:, None]) / r[:, None])[:, None, :]
-    dy, dx = dy.astype(np.float32), dx.astype(np.float32)
-    mask = np.zeros((n, h, w), dtype=bool)
-    for cls in range(k):
-        sel = np.flatnonzero(y == cls)
-        if sel.size:
-            mask[sel] = _MASKS_2D[SHAPES2D_CLASSES[cls]](dx[sel], dy[sel])
-    return _paint(rng, mask, c, noise), y
-
-
-def _shapes3d(rng, n, shape, k, noise, seed):
-    _require_shape(
-        "shapes3d", shape, len(shape) == 4 and min(shape[1:]) >= 6, "[C, D, H, W] with D, H, W >= 6"
-    )
-    _check_shape_classes("shapes3d", SHAPES3D_CLASSES, k)
-    c, dd, h, w = shape
-    y = _balanced_labels(rng, n, k)
-    axis = rng.integers(0, 3, n)  # orientation of rod, plate and torus
-    r = rng.uniform(0.25, 0.45, n) * (min(dd, h, w) - 1)
-    offsets = []  # normalised offsets from the centre, broadcast as (n, D, 1, 1) etc.
-    for i, size in enumerate((dd, h, w)):
-        centre = r + rng.uniform(0, 1, n) * (size - 1 - 2 * r)
-        o = (np.arange(size, dtype=np.float64)[None, :] - centre[:, None]) / r[:, None]
-        view = [n, 1, 1, 1]
-        view[1 + i] = size
-        offsets.append(o.astype(np.float32).reshape(view))
-    mask = np.zeros((n, dd, h, w), dtype=bool)
-    for cls in range(k):
-        fn = _MASKS_3D[SHAPES3D_CLASSES[cls]]
-        for a in range(3):
-            sel = np.flatnonzero((y == cls) & (axis == a))
-            if sel.size:
-                # Roll the coordinates so that `a` plays the role of the shape's own axis.
-                o = [offsets[(a + i) % 3][sel] for i in range(3)]
-                mask[sel] = fn(*o)
-    return _paint(rng, mask, c, noise), y
-
-
-def _paint(rng: np.random.Generator, mask: np.ndarray, c: int, noise: float) -> np.ndarray:
-    """The same mask in every channel at a random per-channel intensity, plus pixel noise."""
-    n = mask.shape[0]
-    spatial = (1,) * (mask.ndim - 1)
-    intensity = rng.uniform(0.5, 1.0, (n, c)).astype(np.float32).reshape(n, c, *spatial)
-    x = mask[:, None].astype(np.float32) * intensity
-    if noise > 0:
-        x += np.float32(noise) * rng.standard_normal(x.shape, dtype=np.float32)
-    return x
-
-
-_BAR = 0.35  # half-thickness of bars and rods, relative to the half-extent
-
-
-def _box(*o: np.ndarray) -> np.ndarray:
-    m = np.abs(o[0]) <= 1
-    for v in o[1:]:
-        m = m & (np.abs(v) <= 1)
-    return m
-
-
-_MASKS_2D: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "square": lambda x, y: _box(x, y),
-    "disc": lambda x, y: x * x + y * y <= 1,
-    "triangle": lambda x, y: (np.abs(y) <= 1) & (2 * np.abs(x) <= y + 1),
-    "horizontal_bar": lambda x, y: (np.abs(y) <= _BAR) & (np.abs(x) <= 1),
-    "vertical_bar": lambda x, y: (np.abs(x) <= _BAR) & (np.abs(y) <= 1),
-    "plus": lambda x, y: _box(x, y) & ((np.abs(x) <= _BAR) | (np.abs(y) <= _BAR)),
-    "ring": lambda x, y: (x * x + y * y <= 1) & (x * x + y * y >= 0.45**2),
-    "frame": lambda x, y: _box(x, y) & (np.maximum(np.abs(x), np.abs(y)) >= 0.55),
-    "diamond": lambda x, y: np.abs(x) + np.abs(y) <= 1,
-    "x_cross": lambda x, y: _box(x, y) & (np.abs(np.abs(x) - np.abs(y)) <= _BAR * 1.2),
-}
-
-# (u, v, w) with u the shape's own axis where it has one.
-_MASKS_3D: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
-    "cube": lambda u, v, w: _box(u, v, w),
-    "ball": lambda u, v, w: u * u + v * v + w * w <= 1,
-    "rod": lambda u, v, w: (np.abs(u) <= 1) & (v * v + w * w <= _BAR**2),
-    "plate": lambda u, v, w: (np.abs(u) <= _BAR) & _box(v, w),
-    "jack": lambda u, v, w: (
-        _box(u, v, w)
-        & (
-            (np.maximum(np.abs(v), np.abs(w)) <= _BAR)
-            | (np.maximum(np.abs(u), np.abs(w)) <= _BAR)
-            | (np.maximum(np.abs(u), np.abs(v)) <= _BAR)
-        )
-    ),
-    "shell": lambda u, v, w: (u * u + v * v + w * w <= 1) & (u * u + v * v + w * w >= 0.55**2),
-    "octahedron": lambda u, v, w: np.abs(u) + np.abs(v) + np.abs(w) <= 1,
-    "torus": lambda u, v, w: (np.sqrt(v * v + w * w) - 0.65) ** 2 + u * u <= _BAR**2,
-}
+    return x, balanced_labels(rng, n, k)
 
 
 def _digits(shape: tuple[int, ...], k: int) -> tuple[np.ndarray, np.ndarray]:
-    _require_shape("digits", shape, shape in ((64,), (1, 8, 8)), "[64] or [1, 8, 8]")
+    require_shape("digits", shape, shape in ((64,), (1, 8, 8)), "[64] or [1, 8, 8]")
     if k > 10:
         raise WinitError(f"model.num_classes: digits has 10 classes; got {k}")
     try:
@@ -571,8 +396,8 @@ _GENERATORS: dict[str, _Maker] = {
     "blobs": _blobs,
     "teacher": _teacher,
     "gaussian": _gaussian,
-    "shapes2d": _shapes2d,
-    "shapes3d": _shapes3d,
+    "shapes2d": shapes2d,
+    "shapes3d": shapes3d,
 }
 
 # How each dataset is standardized by default: per feature, one scalar, or not at all.

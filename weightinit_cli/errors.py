@@ -28,3 +28,14 @@ def _rebuild(cls: type[WinitError], message: str, exit_code: int) -> WinitError:
 
 class ShapeError(WinitError, ValueError):
     """A tensor or layer shape that a method or model cannot work with."""
+
+
+class ConfigErrors(WinitError):
+    """Every problem of one config, a line each (each line already free of line breaks)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.problems,))

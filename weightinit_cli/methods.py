@@ -1,8 +1,8 @@
 """The catalogue of init methods: names, aliases, formulas, parameters, references.
 
-Pure data and pure-Python math (no NumPy, no torch) so that `winit methods` starts
-instantly. Both backends (scratch.py, torch_init.py) take their parameter names,
-defaults and target std from here.
+Pure data (no NumPy, no torch), so that `winit methods` starts at once. `resolve_params`
+is the one place a method's parameters are checked and defaulted; initspec.InitSpec
+holds the result, which both backends (scratch.py, torch_init.py) and theory read.
 
 References
 - Glorot & Bengio 2010, Understanding the difficulty of training deep feedforward
@@ -18,14 +18,13 @@ References
 from __future__ import annotations
 
 import difflib
-import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import ShapeError, WinitError
-from .fans import FAN_MODES, NONLINEARITIES, calculate_gain, fan, fan_in_and_fan_out
+from .errors import WinitError
+from .fans import FAN_MODES, NONLINEARITIES
 
 # Keras and JAX divide by this so that a normal truncated at +-2 sigma keeps the
 # requested std: it is the std of a standard normal truncated to [-2, 2].
@@ -388,124 +387,3 @@ def _check_ranges(name: str, p: dict[str, Any]) -> None:
     if name == "lsuv":
         need(p["tol"] > 0, f"tol must be > 0; got {p['tol']}")
         need(p["max_iters"] >= 0, f"max_iters must be >= 0; got {p['max_iters']}")
-
-
-def he_gain(params: Mapping[str, Any]) -> float:
-    """The gain of he_uniform / he_normal: an explicit gain, else torch's rule."""
-    if params.get("gain") is not None:
-        return float(params["gain"])
-    return calculate_gain(params["nonlinearity"], params["a"])
-
-
-def _normal_pdf(x: float) -> float:
-    return math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-
-
-def _normal_cdf(x: float) -> float:
-    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
-
-
-# 8-point Gauss-Legendre nodes and weights on [-1, 1] (the positive half; symmetric)
-_GL_NODES = (0.1834346424956498, 0.5255324099163290, 0.7966664774136267, 0.9602898564975363)
-_GL_WEIGHTS = (0.3626837833783620, 0.3137066458778873, 0.2223810344533745, 0.1012285362903763)
-_GL_PANELS = 64
-
-
-@functools.lru_cache(maxsize=256)
-def truncated_normal_std(mean: float, std: float, a: float, b: float) -> float:
-    """Std of N(mean, std²) truncated to the absolute interval [a, b].
-
-    By quadrature of the density relative to its peak in [a, b], which stays accurate
-    where the closed form cancels or divides by zero: an interval narrow against std
-    (std 1e7 on [-2, 2]) or far out in a tail (std 1 on [10, 11]).
-    """
-    alpha, beta = (a - mean) / std, (b - mean) / std
-    peak = min(max(0.0, alpha), beta)
-    reach = 40.0 / max(1.0, abs(peak))  # further out the density is below e^-40 of the peak
-    lo, hi = max(alpha, peak - reach), min(beta, peak + reach)
-    centre, half = (lo + hi) / 2, (hi - lo) / 2
-    offset = centre - peak
-    us, ws = [], []
-    for panel in range(_GL_PANELS):
-        mid = -1 + (2 * panel + 1) / _GL_PANELS
-        for node, weight in zip(_GL_NODES, _GL_WEIGHTS, strict=True):
-            for u in (mid - node / _GL_PANELS, mid + node / _GL_PANELS):
-                t = offset + half * u  # x - peak, so that no large x² is formed
-                us.append(u)
-                ws.append(weight * math.exp(-(peak * t + 0.5 * t * t)))
-    total = sum(ws)
-    mean_u = sum(w * u for w, u in zip(ws, us, strict=True)) / total
-    var_u = sum(w * (u - mean_u) ** 2 for w, u in zip(ws, us, strict=True)) / total
-    return std * half * math.sqrt(var_u)
-
-
-def expected_std(
-    name: str, shape: Sequence[int], params: Mapping[str, Any] | None = None, groups: int = 1
-) -> float:
-    """The std of the weights a method aims for on a weight of this shape.
-
-    For deterministic methods it is the std of the resulting tensor; for random
-    ones the std of the distribution sampled from. `groups` matters for identity only.
-    """
-    method = get_method(name)
-    p = resolve_params(method.name, params)
-    shape = tuple(int(s) for s in shape)
-    n = math.prod(shape)
-    name = method.name
-    if name in ("zeros", "ones", "constant"):
-        return 0.0
-    if name == "normal":
-        return p["std"]
-    if name == "uniform":
-        return (p["b"] - p["a"]) / math.sqrt(12)
-    if name == "trunc_normal":
-        return truncated_normal_std(p["mean"], p["std"], p["a"], p["b"])
-    fan_in, fan_out = fan_in_and_fan_out(shape)
-    if name in ("xavier_uniform", "xavier_normal"):
-        return p["gain"] * math.sqrt(2.0 / (fan_in + fan_out))
-    if name in ("he_uniform", "he_normal"):
-        return he_gain(p) / math.sqrt(fan(shape, p["mode"]))
-    if name in ("lecun_uniform", "lecun_normal"):
-        return p["gain"] / math.sqrt(fan_in)
-    if name == "variance_scaling":
-        return p["gain"] * math.sqrt(p["scale"] / fan(shape, p["mode"]))
-    if name in ("orthogonal", "lsuv"):  # lsuv: its orthogonal pre-init
-        rows = shape[0]
-        cols = n // rows
-        return p["gain"] / math.sqrt(max(rows, cols))
-    if name == "delta_orthogonal":
-        taps = n // (shape[0] * shape[1])
-        return p["gain"] / math.sqrt(max(shape[0], shape[1]) * taps)
-    if name == "identity":
-        ones = identity_ones(shape, groups)
-        frac = ones / n
-        return math.sqrt(frac - frac * frac)
-    if name == "sparse":
-        rows = shape[0]
-        kept = rows - math.ceil(p["sparsity"] * rows)
-        return p["std"] * math.sqrt(kept / rows)
-    if name == "torch_default":
-        return 1.0 / math.sqrt(3.0 * fan_in)
-    raise AssertionError(f"no expected std for {name}")  # every catalogue entry is handled
-
-
-def identity_ones(shape: Sequence[int], groups: int = 1) -> int:
-    """How many ones eye (2-D) or dirac (3-5-D, `groups`) writes into a weight."""
-    if len(shape) == 2:
-        return min(shape)
-    if len(shape) not in (3, 4, 5):
-        raise ShapeError(f"identity needs a 2-D to 5-D weight; got shape {tuple(shape)}")
-    return groups * min(shape[0] // groups, shape[1])
-
-
-def check_weight_shape(method: str, name: str, shape: Sequence[int], groups: int = 1) -> None:
-    """A ShapeError where `method` cannot initialize layer `name`'s weight of `shape`
-    (PyTorch layout): identity needs as many outputs as inputs, sparse a Dense weight."""
-    shape = tuple(shape)
-    if method == "identity" and shape[0] // groups != shape[1]:
-        raise ShapeError(
-            f"identity cannot apply to layer {name!r}: it maps {shape[1] * groups} inputs "
-            f"to {shape[0]} outputs, and an identity needs them equal"
-        )
-    if method == "sparse" and len(shape) != 2:
-        raise ShapeError(f"sparse applies to Dense layers only; layer {name!r} has shape {shape}")

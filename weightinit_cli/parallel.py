@@ -58,12 +58,11 @@ def usable_cores() -> int:
 
 
 def one_thread_worker() -> None:
-    """Make this worker process compute on one thread: torch's, and scratch's fills (one
-    worker, one core; and a result must not depend on the thread count)."""
+    """Make this worker process compute on one torch thread (one worker, one core; and a
+    result must not depend on the thread count)."""
     import torch
 
     torch.set_num_threads(1)
-    os.environ["WINIT_INIT_THREADS"] = "1"
 
 
 def default_jobs(tasks: int) -> int:

@@ -10,7 +10,8 @@ if TYPE_CHECKING:
 
     from .experiments import CompareResult
     from .probe import LayerStats
-    from .sweep_results import GroupResult, SweepResult
+    from .reproduce import Finding
+    from .sweep.results import GroupResult, SweepResult
     from .train import TrainHistory
 
 
@@ -51,36 +52,74 @@ def png_bytes(fig: Figure) -> bytes:
 
 
 def _profile_axes(act_ax, grad_ax, profiles: dict[str, Sequence[LayerStats]]) -> None:
-    for i, (label, layers) in enumerate(profiles.items()):
-        colour = f"C{i}"
+    """Activation std (measured, and theory dashed) and weight-gradient std against depth,
+    on log axes. A zero cannot sit on a log axis: zeros are drawn at the axis floor as
+    downward triangles, and a method that is 0 at every layer says so in the legend."""
+    series: dict[str, list[tuple[str, list[int], list[float]]]] = {"act": [], "grad": []}
+    for label, layers in profiles.items():
         depth = [layer.index for layer in layers]
-        act_ax.plot(
-            depth,
-            _positive([x.activation.std for x in layers]),
-            "o-",
-            color=colour,
-            markersize=3,
-            label=f"{label} measured",
-        )
-        predicted = [x.predicted_activation_std for x in layers]
-        if any(p is not None for p in predicted):
-            act_ax.plot(
-                depth, _positive(predicted), "--", color=colour, alpha=0.7, label=f"{label} theory"
+        series["act"].append((label, depth, [x.activation.std for x in layers]))
+        series["grad"].append((label, depth, [x.grad.std for x in layers]))
+    for ax, key, name in (
+        (act_ax, "act", "activation std"),
+        (grad_ax, "grad", "weight-gradient std"),
+    ):
+        positive = [v for _, _, values in series[key] for v in values if v is not None and v > 0]
+        floor = min(positive) / 10 if positive else 1.0
+        for i, (label, depth, values) in enumerate(series[key]):
+            colour = f"C{i}"
+            suffix = " measured" if key == "act" else ""
+            if not any(v is not None and v > 0 for v in values):
+                ax.plot(
+                    depth,
+                    [floor] * len(depth),
+                    "v:",
+                    color=colour,
+                    markersize=4,
+                    label=f"{label}{suffix}: 0 at every layer",
+                )
+                continue
+            ax.plot(
+                depth, _positive(values), "o-", color=colour, markersize=3, label=f"{label}{suffix}"
             )
-        grad_ax.plot(
-            depth,
-            _positive([x.grad.std for x in layers]),
-            "o-",
-            color=colour,
-            markersize=3,
-            label=label,
-        )
-    for ax, name in ((act_ax, "activation std"), (grad_ax, "weight-gradient std")):
+            zeros = [d for d, v in zip(depth, values, strict=True) if v == 0]
+            if zeros:
+                ax.plot(zeros, [floor] * len(zeros), "v", color=colour, markersize=4)
+        if key == "act":
+            for i, (label, layers) in enumerate(profiles.items()):
+                predicted = [x.predicted_activation_std for x in layers]
+                if any(p is not None and p > 0 for p in predicted):
+                    ax.plot(
+                        [x.index for x in layers],
+                        _positive(predicted),
+                        "--",
+                        color=f"C{i}",
+                        alpha=0.7,
+                        label=f"{label} theory",
+                    )
         ax.set_yscale("log")
         ax.set_xlabel("layer")
+        ax.xaxis.set_major_locator(_integer_ticks())
         ax.set_ylabel(name)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
+
+
+def _integer_ticks():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
+def finding_figures(finding: Finding) -> dict[str, Figure]:
+    """A reproduction's charts (reproduce.Chart: a kind and its data), drawn."""
+    drawers = {
+        "std_profiles": std_profiles,
+        "loss_curves": loss_curves,
+        "steps_against": steps_against,
+        "spread_against": spread_against,
+    }
+    return {name: drawers[chart.kind](**chart.data) for name, chart in finding.charts.items()}
 
 
 def std_profiles(profiles: dict[str, Sequence[LayerStats]], title: str = "") -> Figure:
@@ -236,7 +275,7 @@ def sweep_heatmap(result: SweepResult, metric: str) -> Figure:
 
     from matplotlib.colors import LogNorm, Normalize
 
-    from .grid import axis_labels
+    from .sweep.grid import axis_labels
 
     axes = result.sweep.group_axes
     labels = axis_labels(axes)
@@ -333,7 +372,7 @@ def sweep_heatmap(result: SweepResult, metric: str) -> Figure:
 
 def _tick(value: object, width: int = 24) -> str:
     """A grid value as an axis label, cut to `width` characters."""
-    from .grid import value_text
+    from .sweep.grid import value_text
 
     text = value_text(value)
     return text if len(text) <= width else text[: width - 1] + "…"

@@ -16,18 +16,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from .apply import WEIGHTED_LAYERS, following_activations
-from .fans import fan_in_and_fan_out
+from .activations import get_activation
+from .apply import WEIGHTED_LAYERS
 
-# Saturation thresholds: where tanh and sigmoid have lost almost all their slope.
-SATURATION = {
-    "tanh": lambda a: a.abs() > 0.99,
-    "sigmoid": lambda a: (a < 0.01) | (a > 0.99),
-}
+if TYPE_CHECKING:
+    from .plan import NetworkPlan
 
 # A statistic: a Python float (CPU) or a 0-d tensor on the model's device, read later.
 Value = float | torch.Tensor
@@ -206,6 +204,7 @@ class LayerStats:
     expected_weight_std: float | None = None
     predicted_preactivation_std: float | None = None
     predicted_activation_std: float | None = None
+    signal: str | None = None  # vanishing | exploding against layer 1's (verdict.flag)
 
     @property
     def symmetric(self) -> bool:
@@ -223,13 +222,15 @@ def probe(
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
+    plan: NetworkPlan,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> ProbeResult:
-    """One forward and one backward pass of `model` on (x, y), measuring every weighted layer."""
+    """One forward and one backward pass of `model` on (x, y), measuring every weighted
+    layer of its `plan`."""
     loss_fn = loss_fn or nn.functional.cross_entropy
-    activations = following_activations(model)
     modules = dict(model.named_modules())
-    weighted = [n for n, m in modules.items() if isinstance(m, WEIGHTED_LAYERS)]
+    layers = {layer.name: layer for layer in plan.weighted}
+    weighted = list(layers)
     # Per layer: E[x²] of its input, the summary of its output, of the output after its
     # activation function with the dead fraction (and saturated fraction), and of the
     # gradient of its output. Nothing larger outlives the hook that made it.
@@ -244,7 +245,7 @@ def probe(
         @torch.no_grad()
         def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
             moments[name] = _second_moment(inputs[0])
-            if activations[name].module is None:
+            if layers[name].activation_layer is None:
                 post[name] = _unit_values(output)
                 pre[name] = post[name][:4]
             else:
@@ -255,22 +256,22 @@ def probe(
         return hook
 
     def on_activation(name: str, fn: str):
+        is_saturated = get_activation(fn).saturated
+
         @torch.no_grad()
         def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
             post[name] = _unit_values(output)
-            is_saturated = SATURATION.get(fn)
             if is_saturated is not None:
                 mask = is_saturated(output.detach())
                 saturated[name] = _value(torch.count_nonzero(mask)) / max(mask.numel(), 1)
 
         return hook
 
-    for name in weighted:
+    for name, layer in layers.items():
         handles.append(modules[name].register_forward_hook(on_output(name)))
-        act = activations[name]
-        if act.module is not None:
-            hook = on_activation(name, act.fn)
-            handles.append(modules[act.module].register_forward_hook(hook))
+        if layer.activation_layer is not None:
+            hook = on_activation(name, layer.activation)
+            handles.append(modules[layer.activation_layer].register_forward_hook(hook))
     try:
         model.zero_grad(set_to_none=True)
         loss = loss_fn(model(x), y)
@@ -304,8 +305,7 @@ def probe(
     result = ProbeResult(loss=next(values))
     for index, name in enumerate(weighted, start=1):
         module = modules[name]
-        shape = tuple(module.weight.shape)
-        fan_in, fan_out = fan_in_and_fan_out(shape)
+        fan_in, fan_out = layers[name].fans
         moment = next(values)
         preactivation = Summary(*take(4))
         *activation, dead = take(5)
@@ -320,10 +320,10 @@ def probe(
                 index=index,
                 name=name,
                 kind=type(module).__name__,
-                shape=shape,
+                shape=tuple(module.weight.shape),
                 fan_in=fan_in,
                 fan_out=fan_out,
-                activation_fn=activations[name].fn,
+                activation_fn=layers[name].activation or "linear",
                 weight=weight,
                 preactivation=preactivation,
                 activation=Summary(*activation),

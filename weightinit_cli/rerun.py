@@ -1,5 +1,9 @@
 """`winit rerun`: repeat a saved run from its config.yaml and meta.json, then say whether
-the new numbers are the old ones, file by file."""
+the new numbers are the old ones, file by file.
+
+What a run directory is (a train run, a compare, a stats --out, a sweep's trial) is read
+from its meta.json, and the run is repeated the way the original ran.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,12 @@ import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import WinitError
+
+if TYPE_CHECKING:
+    from .session import ProgressFactory, Recorded
 
 # What must match bit for bit; summary.json names its own run directory, so that key is
 # left out of the comparison.
@@ -34,7 +41,7 @@ class RunMatch:
 
 def load_saved_run(path: str | Path) -> SavedRun:
     """The config and experiment of a run directory, or a WinitError saying what is missing."""
-    from .config import load_config
+    from .loading import load_config
 
     path = Path(path)
     if not path.is_dir():
@@ -103,3 +110,39 @@ def match_runs(original: str | Path, rerun: str | Path) -> RunMatch:
     if not files:
         raise WinitError(f"{original}: has none of {', '.join(COMPARED)} to compare against")
     return RunMatch(all(v == "identical" for v in files.values()), files)
+
+
+def rerun(
+    run_dir: str | Path,
+    *,
+    runs_dir: str | Path | None = None,
+    progress: ProgressFactory | None = None,
+    command: str = "",
+) -> tuple[SavedRun, Recorded, RunMatch]:
+    """Run a saved run again, as it ran: into a new directory beside it (a sweep's trial:
+    beside the sweep, not among its trials) or under `runs_dir`; and compare the two."""
+    from . import session
+
+    saved = load_saved_run(run_dir)
+    cfg, experiment = saved.config, saved.experiment
+    home = saved.path.parent.parent.parent if "sweep" in experiment else saved.path.parent
+    root = runs_dir or home
+    if experiment["command"] == "train":
+        recorded = session.train(
+            cfg,
+            runs_dir=root,
+            progress=progress,
+            command=command,
+            # conv kernels round differently with another thread count: as the original
+            threads=experiment.get("threads"),
+            measure_after=experiment.get("measured_after", True),
+        )
+    elif experiment["command"] == "compare":
+        specs = [cfg.init.spec_for(m["method"], m["params"]) for m in experiment["methods"]]
+        recorded = session.compare(cfg, specs, runs_dir=root, progress=progress, command=command)
+    else:
+        result = session.stats(cfg)
+        path = session.save_stats(cfg, result, runs_dir=root, command=command)
+        recorded = session.Recorded(result, path)
+    assert recorded.run_dir is not None
+    return saved, recorded, match_runs(saved.path, recorded.run_dir)

@@ -1,9 +1,9 @@
-"""Run directories: create them, never overwrite, write every file atomically.
+"""Run directories: create them, never overwrite, and write them with one RunWriter.
 
 A run lives in `<root>/<UTC timestamp>_<name>/`; the root is `--runs-dir`, else
 $WINIT_RUNS_DIR, else ./runs. A file appears complete or not at all (temp file +
-rename); a directory given with `--out` is staged beside its target and renamed
-into place when complete, so a failed command leaves nothing half-written.
+rename); a directory written whole is staged beside its target and renamed into place
+when complete, so a failed command leaves nothing half-written.
 """
 
 from __future__ import annotations
@@ -19,9 +19,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import WinitError
+
+if TYPE_CHECKING:
+    from .config import Config
 
 RUNS_ENV = "WINIT_RUNS_DIR"
 
@@ -54,9 +57,7 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def new_run_dir(
-    root: str | Path, name: str, now: datetime | None = None, prefix: str = ""
-) -> Path:
+def new_run_dir(root: str | Path, name: str, now: datetime | None = None, prefix: str = "") -> Path:
     """Create `<root>/<prefix><UTC timestamp>_<name>/`; a suffix -2, -3, ... avoids any
     collision."""
     root = _writable_dir(Path(root))
@@ -134,11 +135,13 @@ def write_json(path: str | Path, data: Any) -> Path:
     return write_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
-def csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Rows of flat dicts as CSV text, columns in first-seen order."""
-    columns: dict[str, None] = {}
-    for row in rows:
-        columns.update(dict.fromkeys(row))
+def csv_text(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """Rows of flat dicts as CSV text, columns in first-seen order unless given."""
+    if columns is None:
+        seen: dict[str, None] = {}
+        for row in rows:
+            seen.update(dict.fromkeys(row))
+        columns = list(seen)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()
@@ -183,3 +186,128 @@ class CsvAppender:
             self._write(os.fsync, self._file.fileno())
         finally:
             self._file.close()
+
+
+def environment() -> dict[str, str]:
+    """Versions that decide the numbers of a run."""
+    import platform
+
+    import numpy
+    import torch
+
+    from . import __version__
+
+    return {
+        "winit": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+    }
+
+
+class RunWriter:
+    """The one writer of a run directory: config.yaml, meta.json, metrics.csv, the rest.
+
+    Live (`live=True`: train, compare): config.yaml and meta.json ("running") appear at
+    once, metrics.csv grows by flushed rows, every other file is written as it is added,
+    and finish() writes the final meta.json; a killed run leaves complete rows and a
+    meta.json that still says "running". Whole (stats --out, reproduce, a sweep trial):
+    every file is kept until finish(), which stages the directory beside `path` and
+    renames it into place, or, with no `path` (a trial in a worker process, perhaps on
+    another machine), hands the files back for the driver to write with write_run_files.
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        experiment: dict[str, Any],
+        *,
+        command: str,
+        device: str,
+        path: Path | None,
+        live: bool = False,
+    ) -> None:
+        from .config import config_hash, config_to_yaml
+
+        self.path, self.live = path, live
+        self.meta: dict[str, Any] = {
+            "status": "running",
+            "command": command,
+            "experiment": experiment,
+            "seed": cfg.seed,
+            "device": device,
+            "config_hash": config_hash(cfg),
+            "started_at": utc_now(),
+            "finished_at": None,
+            "versions": environment(),
+        }
+        self.files: dict[str, str | bytes] = {}
+        self._metrics: CsvAppender | None = None
+        self._rows: list[dict[str, Any]] = []
+        self._columns: list[str] | None = None
+        self.add("config.yaml", config_to_yaml(cfg))
+        if live:
+            write_json(self._where("meta.json"), self.meta)
+
+    def _where(self, name: str) -> Path:
+        assert self.path is not None
+        return self.path / name
+
+    def open_metrics(self, columns: list[str]) -> None:
+        self._columns = columns
+        if self.live:
+            self._metrics = CsvAppender(self._where("metrics.csv"), columns)
+
+    def append_metrics(self, row: dict[str, Any]) -> None:
+        if self._metrics is not None:
+            self._metrics.append(row)
+        elif self._columns is not None:
+            self._rows.append(row)
+
+    def sort_metrics(self, key: Any) -> None:
+        """Rows sorted by `key`: rows from concurrent workers arrive interleaved, but the
+        finished file must not depend on scheduling."""
+        if self._metrics is not None:
+            self._metrics.close()
+            with open(self._metrics.path, newline="", encoding="utf-8") as f:
+                self._rows = list(csv.DictReader(f))
+            if self._rows:
+                write_atomic(self._metrics.path, csv_text(sorted(self._rows, key=key)))
+        else:
+            self._rows.sort(key=key)
+
+    def add(self, name: str, data: str | bytes) -> None:
+        if self.live:
+            write_atomic(self._where(name), data)
+        else:
+            self.files[name] = data
+
+    def finish(self, status: str, best_effort: bool = False, **meta: Any) -> dict[str, str | bytes]:
+        """Mark the run `status` (with more meta.json keys) and complete it; the files of a
+        run with no path. `best_effort` while failing already: a full disk must not hide
+        the first error behind a second one."""
+        self.meta.update(status=status, finished_at=utc_now(), **meta)
+        try:
+            if self.live:
+                if self._metrics is not None:
+                    self._metrics.close()
+                write_json(self._where("meta.json"), self.meta)
+                return {}
+            if self._columns is not None:
+                self.files["metrics.csv"] = csv_text(self._rows, self._columns)
+            self.files["meta.json"] = json.dumps(self.meta, indent=2) + "\n"
+            if self.path is not None:
+                write_run_files(self.path, self.files)
+        except (OSError, WinitError):
+            if not best_effort:
+                raise
+        return self.files
+
+
+def write_run_files(target: str | Path, files: dict[str, str | bytes]) -> Path:
+    """A whole run directory, all of its files or none."""
+    with staged_dir(target) as staging:
+        for name, data in files.items():
+            write_atomic(staging / name, data)
+    return Path(target)

@@ -10,13 +10,13 @@ the channels are collapsing onto one direction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from .apply import following_activations
-
-CONV_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+if TYPE_CHECKING:
+    from .plan import NetworkPlan
 
 
 @dataclass
@@ -31,11 +31,10 @@ class SppLayer:
 
 
 @torch.no_grad()
-def signal_propagation(model: nn.Module, x: torch.Tensor) -> list[SppLayer]:
+def signal_propagation(model: nn.Module, x: torch.Tensor, plan: NetworkPlan) -> list[SppLayer]:
     """Average channel squared mean and variance at each conv layer's activated output."""
     modules = dict(model.named_modules())
-    activations = following_activations(model)
-    convs = [name for name, m in modules.items() if isinstance(m, CONV_LAYERS)]
+    convs = [layer for layer in plan.weighted if layer.kind.startswith("conv")]
     measured: dict[str, tuple[float, float]] = {}
 
     def record(conv: str):
@@ -48,8 +47,8 @@ def signal_propagation(model: nn.Module, x: torch.Tensor) -> list[SppLayer]:
 
     handles = []
     for conv in convs:
-        watched = activations[conv].module or conv
-        handles.append(modules[watched].register_forward_hook(record(conv)))
+        watched = conv.activation_layer or conv.name
+        handles.append(modules[watched].register_forward_hook(record(conv.name)))
     was_training = model.training
     model.eval()
     try:
@@ -58,4 +57,4 @@ def signal_propagation(model: nn.Module, x: torch.Tensor) -> list[SppLayer]:
         model.train(was_training)
         for handle in handles:
             handle.remove()
-    return [SppLayer(i, name, *measured[name]) for i, name in enumerate(convs, start=1)]
+    return [SppLayer(i, conv.name, *measured[conv.name]) for i, conv in enumerate(convs, start=1)]

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from .apply import WEIGHTED_LAYERS
 from .probe import first_nonfinite_layer
 
 if TYPE_CHECKING:
     from .config import TrainConfig
     from .data import Dataset
+    from .plan import NetworkPlan
 
 # A run whose loss moved less than this fraction of its start is "stuck".
 STUCK_TOLERANCE = 0.01
@@ -93,20 +93,22 @@ def train(
     model: nn.Module,
     data: Dataset,
     cfg: TrainConfig,
+    plan: NetworkPlan,
     *,
     device: str = "cpu",
     seed: int = 0,
     on_log: Callable[[LogPoint], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    target_loss: float | None = None,
 ) -> TrainHistory:
-    """Train `model` for cfg.steps updates; stop at once on a non-finite loss."""
+    """Train `model` (the network `plan` describes) for cfg.steps updates; stop at once on
+    a non-finite loss."""
     x = torch.from_numpy(data.x_train).to(device)
     y = torch.from_numpy(data.y_train).to(device)
     x_test = torch.from_numpy(data.x_test).to(device)
     y_test = torch.from_numpy(data.y_test).to(device)
-    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, WEIGHTED_LAYERS)]
-    target = target_loss if target_loss is not None else chance_loss(data.num_classes) / 2
+    modules = dict(model.named_modules())
+    layers = [(layer.name, modules[layer.name]) for layer in plan.weighted]
+    target = cfg.target_loss if cfg.target_loss is not None else chance_loss(data.num_classes) / 2
     optimizer = make_optimizer(model, cfg)
     batches = _batches(len(y), min(cfg.batch_size, len(y)), torch.Generator().manual_seed(seed))
     model.train()

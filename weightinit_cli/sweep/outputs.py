@@ -19,30 +19,66 @@ import fcntl
 import json
 import shutil
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import WinitError
-from .runs import (
+from ..errors import WinitError
+from ..runs import (
+    environment,
     new_run_dir,
     runs_root,
     slug,
-    staged_dir,
     utc_now,
     write_atomic,
     write_csv,
     write_json,
+    write_run_files,
 )
 
 if TYPE_CHECKING:
     from .grid import Sweep
-    from .sweep import TrialOutcome
-    from .sweep_results import SweepResult, TrialResult
+    from .results import SweepResult, TrialResult
+    from .trial import TrialOutcome
 
 PREFIX = "sweep-"
 BACKENDS = ("local", "ray")
+
+
+class Display(Protocol):
+    """A live display of a sweep's trials (view.SweepProgress)."""
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc: object) -> Any: ...
+
+    def start(self, index: int) -> None: ...
+
+    def done(self, index: int, status: str, cost: float) -> None: ...
+
+    def stopped(self) -> None: ...
+
+
+class _NoDisplay:
+    def __enter__(self) -> _NoDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def start(self, index: int) -> None:
+        pass
+
+    def done(self, index: int, status: str, cost: float) -> None:
+        pass
+
+    def stopped(self) -> None:
+        pass
+
+
+# (name, trials, trials done before, work to do) -> a display
+DisplayFactory = Callable[[str, int, int, float], Display]
 
 
 def find_sweep_dir(root: Path, sweep: Sweep) -> Path | None:
@@ -84,7 +120,7 @@ def sweep_lock(path: Path) -> Iterator[None]:
 
 def _load_finished(path: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(summary, meta) of a trial directory that finished, else None."""
-    from .sweep import FINISHED
+    from .trial import FINISHED
 
     try:
         summary = json.loads((path / "summary.json").read_text())
@@ -100,7 +136,7 @@ def _load_finished(path: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
 
 def finished_trials(sweep: Sweep, trials_dir: Path) -> dict[int, TrialResult]:
     """The trials of `sweep` that an earlier run finished in `trials_dir` (reads only)."""
-    from .sweep_results import TrialResult
+    from .results import TrialResult
 
     finished: dict[int, TrialResult] = {}
     for trial in sweep.trials:
@@ -110,7 +146,7 @@ def finished_trials(sweep: Sweep, trials_dir: Path) -> dict[int, TrialResult]:
         summary, meta = loaded
         sweep_info = (meta.get("experiment") or {}).get("sweep") or {}
         if isinstance(sweep_info, dict) and sweep_info.get("grid_point") == trial.point:
-            seconds = (meta.get("timing") or {}).get("trial_seconds")
+            seconds = (meta.get("timing") or {}).get("run_seconds")
             finished[trial.index] = TrialResult(trial, meta["status"], summary, None, seconds)
     return finished
 
@@ -127,18 +163,9 @@ def clear_unfinished(sweep: Sweep, trials_dir: Path, finished: dict[int, TrialRe
                 path.unlink(missing_ok=True)
 
 
-def write_trial(trials_dir: Path, dirname: str, outcome: TrialOutcome) -> None:
-    """A trial's directory, all of its files or none."""
-    with staged_dir(trials_dir / dirname) as staging:
-        for name, data in outcome.files.items():
-            write_atomic(staging / name, data)
-
-
 def sweep_meta(
     sweep: Sweep, status: str, command: str, backend: str, jobs: int | None
 ) -> dict[str, Any]:
-    from .outputs import environment
-
     return {
         "status": status,
         "command": command,
@@ -156,8 +183,8 @@ def sweep_meta(
 
 def write_results(path: Path, result: SweepResult) -> list[str]:
     """results.csv, summary.csv, summary.json and the heatmaps; the PNGs' names."""
-    from .plots import png_bytes, sweep_heatmap
-    from .report import json_safe, sweep_json
+    from ..plots import png_bytes, sweep_heatmap
+    from ..serialize import json_safe, sweep_json
 
     write_csv(path / "results.csv", [json_safe(r.row()) for r in result.results])
     write_csv(path / "summary.csv", [json_safe(g.row()) for g in result.groups])
@@ -179,14 +206,14 @@ def prepare(sweep: Sweep, backend: str) -> set[str]:
     """Refuse what would fail every trial before any directory exists: a missing Ray,
     a device that is not there, data that cannot be made (and keep the data for the
     local workers, which inherit it). The devices the trials will run on."""
-    from .experiments import resolve_device
+    from ..session import resolve_device
     from .grid import point_text
-    from .sweep import data_key, dataset_for
+    from .trial import data_key, dataset_for
 
     if backend not in BACKENDS:
         raise WinitError(f"--backend must be local or ray; got {backend!r}")
     if backend == "ray":
-        from .ray_backend import import_ray
+        from .ray import import_ray
 
         import_ray()
     requested = {t.config.device for t in sweep.trials}
@@ -213,7 +240,7 @@ def prepare(sweep: Sweep, backend: str) -> set[str]:
 
 def open_sweep_dir(sweep: Sweep, runs_dir: str | Path | None, fresh: bool) -> Path:
     """The sweep's directory: its newest earlier one, or a new one with sweep.yaml."""
-    from .config import to_yaml
+    from ..config import to_yaml
 
     root = runs_root(runs_dir)
     found = None if fresh else find_sweep_dir(root, sweep)
@@ -232,15 +259,17 @@ def run_sweep(
     jobs: int | None = None,
     address: str | None = None,
     fresh: bool = False,
-    progress: bool = True,
+    progress: DisplayFactory | None = None,
     command: str = "",
+    full_trials: bool = False,
 ) -> tuple[SweepResult, int]:
     """Run (or resume) the sweep into its directory; (the result, a stop signal's exit code).
 
     Ray is joined (or started) before the directory exists: a cluster that cannot be
-    reached leaves nothing behind.
+    reached leaves nothing behind. `full_trials`: every trial also writes loss.png and
+    its layers after training, as `winit train` does.
     """
-    from .parallel import usable_cores
+    from ..parallel import usable_cores
 
     devices = prepare(sweep, backend)
     if backend == "local":
@@ -248,21 +277,21 @@ def run_sweep(
         if "cuda" in devices:
             jobs = 1  # one GPU: trials queue for it anyway, and CUDA does not survive fork
     if backend == "ray":
-        from .ray_backend import ray_cluster
+        from .ray import ray_cluster
 
         session: Any = ray_cluster(address, jobs)
     else:
         session = nullcontext()
     with session as ray:
         if ray is not None and "cuda" in devices:
-            from .ray_backend import check_cluster_gpus
+            from .ray import check_cluster_gpus
 
             check_cluster_gpus(ray)
         path = open_sweep_dir(sweep, runs_dir, fresh)
         with sweep_lock(path):
             meta = sweep_meta(sweep, "running", command, backend, jobs)
             meta.update(_earlier_runs(path))
-            return _run_in(path, sweep, meta, ray, jobs, progress)
+            return _run_in(path, sweep, meta, ray, jobs, progress, full_trials)
 
 
 def _earlier_runs(path: Path) -> dict[str, Any]:
@@ -286,13 +315,13 @@ def _run_in(
     meta: dict[str, Any],
     ray: Any,
     jobs: int | None,
-    progress: bool,
+    progress: DisplayFactory | None,
+    full_trials: bool,
 ) -> tuple[SweepResult, int]:
     """The trials not finished in `path`, run and written one by one, then the summary."""
-    from .interrupts import GracefulStop
-    from .render_sweep import SweepProgress
-    from .sweep import TrialTask, run_local, trial_cost
-    from .sweep_results import TrialResult, summarize
+    from ..interrupts import GracefulStop
+    from .results import TrialResult, summarize
+    from .trial import TrialTask, run_local, trial_cost
 
     trials_dir = path / "trials"
     trials_dir.mkdir(exist_ok=True)
@@ -312,18 +341,18 @@ def _run_in(
             t.config,
             path.name,
             meta["command"],
+            full_trials,
         )
         for t in todo
     ]
     stop = GracefulStop()
-    bar = SweepProgress(
-        sweep.name, len(sweep.trials), earlier, sum(costs.values()), enabled=progress
-    )
+    work = sum(costs.values())
+    bar = progress(sweep.name, len(sweep.trials), earlier, work) if progress else _NoDisplay()
 
     def on_done(outcome: TrialOutcome) -> None:
         trial = sweep.trials[outcome.index]  # a trial's index is its place in the grid
         if outcome.status != "interrupted":  # it runs again next time
-            write_trial(trials_dir, trial.dirname, outcome)
+            write_run_files(trials_dir / trial.dirname, outcome.files)
             finished[outcome.index] = TrialResult(
                 trial, outcome.status, outcome.summary, outcome.error, outcome.seconds
             )
@@ -333,7 +362,7 @@ def _run_in(
         try:
             with bar:
                 if ray is not None:
-                    from .ray_backend import run_on_ray
+                    from .ray import run_on_ray
 
                     run_on_ray(ray, tasks, jobs, bar.start, on_done, stop)
                 else:

@@ -1,63 +1,59 @@
-"""The order-to-chaos transition of a deep random network, in the mean-field limit.
+"""Mean-field theory of a freshly initialized network: signal propagation and the
+order-to-chaos transition, at infinite width. NumPy only; no printing.
 
-NumPy only; no printing. With sigma_w^2 = fan_in * Var(W) and sigma_b^2 = Var(b) the same
-in every layer, the pre-activation variance follows the length map
+Signal propagation. For a stack of weighted layers (Dense or ConvNd) with zero-mean
+i.i.d. weights, the pre-activation of every unit of layer l is Gaussian with variance
 
-    q_{l+1} = sigma_w^2 E_z[phi(sqrt(q_l) z)^2] + sigma_b^2,          z ~ N(0, 1),
+    q_1 = σ_w,1² m_0 + σ_b,1²,    q_l = σ_w,l² E_z[φ_{l-1}(√q_{l-1} z)²] + σ_b,l²
 
-to a fixed point q*, and the correlation c of two inputs' pre-activations the
-correlation map
+with σ_w,l² = fan_in_l · Var(W_l), σ_b,l² = Var(b_l), m_0 the input's second moment and
+φ_{l-1} the activation after layer l-1 (Poole et al. 2016; He et al. 2015 for the
+rectifiers). Back-propagated gradients follow, under the gradient-independence
+assumption, the mirror recursion g_l = g_{l+1} σ_back,l+1² E[φ_l'(√q_l z)²] with
+σ_back,l² = fan_out_l · Var(W_l) (Schoenholz et al. 2017). Approximations to keep in
+mind: finite width scatters measured variances by about √(2/units); pooling and flatten
+are assumed to pass the second moment through (exact for flatten); zero padding gives
+border pixels fewer inputs than fan_in; strided convs feed fan_out/stride^d outputs.
 
-    c_{l+1} = (sigma_w^2 E[phi(u1) phi(u2)] + sigma_b^2) / q*,
-    u1 = sqrt(q*) z1,  u2 = sqrt(q*) (c z1 + sqrt(1 - c^2) z2),
+The transition. With the same σ_w², σ_b² in every layer, q follows the length map to a
+fixed point q*, and the correlation c of two inputs follows the correlation map
 
-which always has c = 1 as a fixed point, with slope chi_1 = sigma_w^2 E[phi'(sqrt(q*) z)^2].
-chi_1 < 1: nearby inputs converge (ordered phase; gradients vanish); chi_1 > 1: they
-decorrelate to a fixed point c* < 1 (chaotic phase; gradients explode). The critical line
-chi_1 = 1 is where signals and gradients travel deepest. Depth scales (Schoenholz et al.):
+    c_{l+1} = (σ_w² E[φ(u1) φ(u2)] + σ_b²) / q*,  u1 = √q* z1, u2 = √q* (c z1 + √(1-c²) z2),
 
-    xi_q = -1 / ln chi_q,   chi_q = sigma_w^2 E[phi''(sqrt(q*) z) phi(sqrt(q*) z) + phi'(...)^2]
-    xi_c = -1 / ln chi_c,   chi_c = sigma_w^2 E[phi'(u1) phi'(u2)] at c = c*
-
-chi_q is the slope of the length map at q*, so |q_l - q*| ~ exp(-l / xi_q); chi_c is the
-slope of the correlation map at its stable fixed point c* (c* = 1 and chi_c = chi_1 in the
-ordered phase), so |c_l - c*| ~ exp(-l / xi_c). xi_c diverges on the critical line.
-
-Where q* = 0 (an odd activation without bias, below the line) or q* = inf (a rectifier
-whose signal explodes), chi_1 and chi_q are the q -> 0+ or q -> inf limits; the correlation
-map needs a finite q* > 0.
+whose fixed point c = 1 has slope χ_1 = σ_w² E[φ'(√q* z)²]. χ_1 < 1: nearby inputs
+converge (ordered; gradients vanish); χ_1 > 1: they decorrelate to c* < 1 (chaotic;
+gradients explode). On the critical line χ_1 = 1 signals and gradients travel deepest.
+Depth scales: ξ_q = -1/ln χ_q, with χ_q = σ_w² E[φ'' φ + φ'²] the length map's slope
+at q*, and ξ_c = -1/ln χ_c, with χ_c = σ_w² E[φ'(u1) φ'(u2)] at c*; ξ_c diverges on
+the line. Where q* = 0 (an odd activation without bias, below the line) or q* = inf (a
+rectifier whose signal explodes), χ_1 and χ_q are the q -> 0+ or q -> inf limits.
 
 References
+- He, Zhang, Ren & Sun 2015, Delving deep into rectifiers (ICCV).
 - Poole, Lahiri, Raghu, Sohl-Dickstein & Ganguli 2016, Exponential expressivity in deep
   neural networks through transient chaos (NeurIPS): the length and correlation maps.
 - Schoenholz, Gilmer, Ganguli & Sohl-Dickstein 2017, Deep information propagation
-  (ICLR): chi_q, chi_c, the depth scales xi_q and xi_c, and trainability near the line.
+  (ICLR): gradient variances, χ_q, χ_c, the depth scales and trainability near the line.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 
-from .errors import WinitError
-from .theory import (
-    ELU_ALPHA,
-    SELU_ALPHA,
-    SELU_SCALE,
-    Array,
-    Fn,
-    _canonical,
-    _derivative,
-    _expect,
-    _forward,
-    _normal_pdf,
-    _sigmoid,
+from .activations import (
+    derivative_second_moment,
+    expect,
+    expect2,
+    gaussian_moments,
+    get_activation,
+    sloped,
 )
+from .errors import WinitError
 
 Phase = Literal["ordered", "critical", "chaotic"]
 
@@ -71,48 +67,129 @@ _JUMP_TOL = 1e-4  # |chi_1 - 1| beyond which a sign change of chi_1 - 1 is a jum
 _NEUTRAL_RTOL = 1e-14  # |map(q) - q| <= this * q: q is itself a fixed point (relu at 2)
 
 
-def _second_derivative(key: str, slope: float) -> Fn:
-    del slope  # leaky_relu'' is 0 for any slope
-
-    def tanh2(x: Array) -> Array:
-        t = np.tanh(x)
-        return -2.0 * t * (1.0 - t * t)
-
-    def sigmoid2(x: Array) -> Array:
-        s = _sigmoid(x)
-        return s * (1.0 - s) * (1.0 - 2.0 * s)
-
-    def silu2(x: Array) -> Array:
-        s = _sigmoid(x)
-        return s * (1.0 - s) * (2.0 + x * (1.0 - 2.0 * s))
-
-    # Almost everywhere; the rectifiers' jumps in phi' sit at 0, where phi = 0, so they add
-    # nothing to E[phi'' phi]. At 0 the left branch, as _derivative's conventions.
-    table: dict[str, Fn] = {
-        "linear": np.zeros_like,
-        "relu": np.zeros_like,
-        "leaky_relu": np.zeros_like,
-        "tanh": tanh2,
-        "sigmoid": sigmoid2,
-        "selu": lambda x: np.where(x > 0, 0.0, SELU_SCALE * SELU_ALPHA * np.exp(np.minimum(x, 0))),
-        "gelu": lambda x: _normal_pdf(x) * (2.0 - x * x),
-        "elu": lambda x: np.where(x > 0, 0.0, ELU_ALPHA * np.exp(np.minimum(x, 0.0))),
-        "silu": silu2,
-    }
-    return table[key]
+# --------------------------------------------------------------------------- propagation
 
 
-def activation_second_derivative(name: str | None, negative_slope: float = 0.01) -> Fn:
-    """The activation's second derivative (almost everywhere) as a NumPy function."""
-    f = _second_derivative(_canonical(name), float(negative_slope))
-    return lambda x: f(np.asarray(x, dtype=float))
+@dataclass(frozen=True)
+class LayerPrediction:
+    """Predicted statistics of one weighted layer's units (over inputs and weight draws)."""
+
+    q: float  # pre-activation variance
+    pre_std: float  # sqrt(q)
+    post_mean: float  # E[phi(h)]; 0 when no activation follows
+    post_std: float  # std of phi(h); pre_std when no activation follows
+    post_second_moment: float  # E[phi(h)^2]: what the next layer's q is built from
+
+
+def _check(name: str, values: Sequence[float], n: int | None = None) -> list[float]:
+    out = [float(v) for v in values]
+    if n is not None and len(out) != n:
+        raise ValueError(f"{name} has {len(out)} entries; expected {n}, one per weighted layer")
+    if any(not math.isfinite(v) or v < 0 for v in out):
+        raise ValueError(f"{name} must be finite and >= 0; got {out}")
+    return out
+
+
+def predict_signal(
+    weight_vars: Sequence[float],
+    bias_vars: Sequence[float],
+    activations: Sequence[str | None],
+    input_second_moment: float,
+    negative_slope: float = 0.01,
+) -> list[LayerPrediction]:
+    """Per weighted layer, the predicted pre- and post-activation statistics (mean field)."""
+    sw = _check("weight_vars", weight_vars)
+    sb = _check("bias_vars", bias_vars, len(sw))
+    if len(activations) != len(sw):
+        raise ValueError(f"activations has {len(activations)} entries; expected {len(sw)}")
+    (m,) = _check("input_second_moment", [input_second_moment])
+    out: list[LayerPrediction] = []
+    for w2, b2, act in zip(sw, sb, activations, strict=True):
+        q = w2 * m + b2
+        key = get_activation(act).name
+        if key == "linear":
+            mean, m = 0.0, q
+        else:
+            mean, m = gaussian_moments(key, q, negative_slope)
+        std = math.sqrt(max(m - mean * mean, 0.0))
+        out.append(LayerPrediction(q, math.sqrt(q), mean, std, m))
+    return out
+
+
+def predict_layers(
+    weight_vars: Sequence[float],
+    bias_vars: Sequence[float],
+    activations: Sequence[str | None],
+    slopes: Sequence[float],
+    chained: Sequence[bool],
+    input_moments: Sequence[float],
+) -> list[LayerPrediction]:
+    """The prediction at each weighted layer of a real network: carried on from the layer
+    before where only activations and flattens stand between them (`chained`), and
+    restarted from the measured second moment of the layer's input elsewhere (pooling,
+    batchnorm and dropout are not modelled). A signal that leaves float range is
+    predicted to have exploded: inf from there on."""
+    out: list[LayerPrediction] = []
+    moment = math.inf
+    for w2, b2, act, slope, carry, measured in zip(
+        weight_vars, bias_vars, activations, slopes, chained, input_moments, strict=True
+    ):
+        if not carry or not out:
+            moment = measured
+        if not math.isfinite(w2 * moment + b2):
+            out.append(LayerPrediction(math.inf, math.inf, math.nan, math.inf, math.inf))
+            moment = math.inf
+            continue
+        (prediction,) = predict_signal([w2], [b2], [act], moment, slope)
+        out.append(prediction)
+        moment = prediction.post_second_moment
+    return out
+
+
+def predict_gradient_ratios(
+    weight_vars_backward: Sequence[float],
+    activations: Sequence[str | None],
+    qs: Sequence[float],
+    negative_slope: float = 0.01,
+) -> list[float]:
+    """Per weighted layer, Var(dLoss/d pre-activation) relative to the last layer's.
+
+    weight_vars_backward[l] = fan_out_l * Var(W_l) (entry 0 is unused: it only scales the
+    gradient w.r.t. the input); qs are the pre-activation variances from predict_signal.
+    """
+    n = len(qs)
+    back = _check("weight_vars_backward", weight_vars_backward, n)
+    q = _check("qs", qs)
+    if len(activations) != n:
+        raise ValueError(f"activations has {len(activations)} entries; expected {n}")
+    ratios = [1.0] * n
+    for i in range(n - 2, -1, -1):
+        chi = back[i + 1] * derivative_second_moment(activations[i], q[i], negative_slope)
+        ratios[i] = ratios[i + 1] * chi
+    return ratios
+
+
+def per_layer_decay(stds: Sequence[float]) -> float:
+    """Geometric mean of std_{l+1}/std_l: below 1 the signal shrinks, above 1 it grows."""
+    s = [float(v) for v in stds]
+    if any(v < 0 for v in s):
+        raise ValueError(f"stds must be >= 0; got {s}")
+    if len(s) < 2:
+        return 1.0
+    if any(v == 0 for v in s):
+        return 0.0
+    with np.errstate(invalid="ignore"):
+        return float(np.exp((np.log(s[-1]) - np.log(s[0])) / (len(s) - 1)))
+
+
+# --------------------------------------------------------------------------- transition
 
 
 def _length_map(
     key: str, weight_var: float, bias_var: float, slope: float
 ) -> Callable[[float], float]:
-    phi = _forward(key, slope)
-    return lambda q: weight_var * _expect(phi, q)[1] + bias_var
+    phi = sloped(get_activation(key).value, slope)
+    return lambda q: weight_var * expect(phi, q)[1] + bias_var
 
 
 def _check_var(name: str, value: float) -> float:
@@ -159,7 +236,7 @@ def _fixed_point(
     q0: float,
     max_iter: int,
 ) -> float:
-    key = _canonical(activation)
+    key = get_activation(activation).name
     w2, b2 = _check_var("weight_var", weight_var), _check_var("bias_var", bias_var)
     q = _check_var("q0", q0)
     f = _length_map(key, w2, b2, float(negative_slope))
@@ -230,19 +307,20 @@ def chi1(
     activation: str | None, weight_var: float, q: float, negative_slope: float = 0.01
 ) -> float:
     """chi_1 = sigma_w^2 E[phi'(sqrt(q) z)^2]: the correlation map's slope at c = 1."""
-    dphi = _derivative(_canonical(activation), float(negative_slope))
+    dphi = sloped(get_activation(activation).derivative, negative_slope)
     w2 = _check_var("weight_var", weight_var)
-    return w2 * _expect(dphi, _limit_q(q))[1]
+    return w2 * expect(dphi, _limit_q(q))[1]
 
 
 def chi_q(
     activation: str | None, weight_var: float, q: float, negative_slope: float = 0.01
 ) -> float:
     """chi_q = sigma_w^2 E[phi'' phi + phi'^2] at variance q: the length map's slope there."""
-    key, slope = _canonical(activation), float(negative_slope)
-    phi, dphi, ddphi = _forward(key, slope), _derivative(key, slope), _second_derivative(key, slope)
+    act = get_activation(activation)
+    phi, dphi = sloped(act.value, negative_slope), sloped(act.derivative, negative_slope)
+    ddphi = sloped(act.second_derivative, negative_slope)
     w2 = _check_var("weight_var", weight_var)
-    return w2 * _expect(lambda x: ddphi(x) * phi(x) + dphi(x) ** 2, _limit_q(q))[0]
+    return w2 * expect(lambda x: ddphi(x) * phi(x) + dphi(x) ** 2, _limit_q(q))[0]
 
 
 def depth_scale(chi: float, tol: float = 1e-6) -> float:
@@ -254,58 +332,6 @@ def depth_scale(chi: float, tol: float = 1e-6) -> float:
     if chi <= 0:
         return 0.0
     return -1.0 / math.log(chi)
-
-
-@lru_cache(maxsize=1)
-def _radial() -> tuple[Array, Array]:
-    """Nodes r and weights with sum(w * f(r)) = integral_0^inf f(r) r exp(-r^2/2) dr."""
-    # Panels graded towards 0 as in theory._quadrature: at large q, tanh(sqrt(q) r) turns
-    # within r ~ 1/sqrt(q).
-    edges = np.concatenate([[0.0], 2.0 ** np.arange(-12, 0), np.arange(1.0, 13.0)])
-    x, w = np.polynomial.legendre.leggauss(10)
-    lo, hi = edges[:-1, None], edges[1:, None]
-    r = (lo + (hi - lo) * (x + 1) / 2).ravel()
-    weights = ((hi - lo) / 2 * w).ravel() * r * np.exp(-0.5 * r * r)
-    r.flags.writeable = False
-    weights.flags.writeable = False
-    return r, weights
-
-
-# Sub-panels of each arc between kink rays, graded towards the rays, where tanh-like
-# activations of a large-variance signal turn sharply.
-_ARC_FRACTIONS = np.array([0.0, 0.01, 0.04, 0.15, 0.4, 0.6, 0.85, 0.96, 0.99])
-
-
-def _expect2(f: Fn, g: Fn, q: float, c: float) -> float:
-    """E[f(u1) g(u2)], u1, u2 ~ N(0, q) with correlation c, by polar quadrature."""
-    if not math.isfinite(q) or q < 0:
-        raise ValueError(f"the variance q must be finite and >= 0; got {q}")
-    if not -1.0 <= c <= 1.0:
-        raise ValueError(f"the correlation c must lie in [-1, 1]; got {c}")
-    s = math.sqrt(max(1.0 - c * c, 0.0))
-    # The kinks u1 = 0 and u2 = 0 are rays from the origin; split the angle there so every
-    # panel integrates a smooth function.
-    alpha = math.atan2(s, c)
-    cuts = np.mod(
-        [math.pi / 2, 3 * math.pi / 2, alpha + math.pi / 2, alpha - math.pi / 2], 2 * math.pi
-    )
-    edges = np.unique(cuts)
-    edges = np.append(edges, edges[0] + 2 * math.pi)  # cyclic: arcs between adjacent rays
-    edges = np.concatenate(
-        [a + (b - a) * _ARC_FRACTIONS for a, b in zip(edges[:-1], edges[1:], strict=True)]
-        + [edges[-1:]]
-    )
-    x, w = np.polynomial.legendre.leggauss(12)
-    lo, hi = edges[:-1, None], edges[1:, None]
-    theta = (lo + (hi - lo) * (x + 1) / 2).ravel()
-    tw = ((hi - lo) / 2 * w).ravel() / (2 * math.pi)
-    r, rw = _radial()
-    z1 = np.outer(r, np.cos(theta))
-    z2 = np.outer(r, np.sin(theta))
-    sq = math.sqrt(q)
-    with np.errstate(over="ignore", invalid="ignore"):
-        vals = f(sq * z1) * g(sq * (c * z1 + s * z2))
-        return float(rw @ vals @ tw)
 
 
 def correlation_map(
@@ -320,9 +346,9 @@ def correlation_map(
     q = float(q_star)
     if not math.isfinite(q) or q <= 0:
         raise ValueError(f"the correlation map needs a finite fixed point q* > 0; got {q_star}")
-    phi = _forward(_canonical(activation), float(negative_slope))
+    phi = sloped(get_activation(activation).value, negative_slope)
     w2, b2 = _check_var("weight_var", weight_var), _check_var("bias_var", bias_var)
-    return (w2 * _expect2(phi, phi, q, float(c)) + b2) / q
+    return (w2 * expect2(phi, phi, q, float(c)) + b2) / q
 
 
 def correlation_fixed_point(
@@ -363,8 +389,8 @@ def chi_c(
     q = float(q_star)
     if not math.isfinite(q) or q <= 0:
         raise ValueError(f"chi_c needs a finite q* > 0; got {q_star}")
-    dphi = _derivative(_canonical(activation), float(negative_slope))
-    return _check_var("weight_var", weight_var) * _expect2(dphi, dphi, q, float(c))
+    dphi = sloped(get_activation(activation).derivative, negative_slope)
+    return _check_var("weight_var", weight_var) * expect2(dphi, dphi, q, float(c))
 
 
 def phase_of(chi: float, tol: float = PHASE_TOLERANCE) -> Phase:
@@ -384,7 +410,7 @@ def critical_weight_variance(
     hi: float = 20.0,
 ) -> float:
     """The sigma_w^2 in [lo, hi] with chi_1(q*(sigma_w^2)) = 1, by bisection on log sigma_w^2."""
-    name = _canonical(activation)
+    name = get_activation(activation).name
     b2 = _check_var("bias_var", bias_var)
 
     def h(w2: float) -> float:
@@ -457,7 +483,7 @@ def criticality(
     negative_slope: float = 0.01,
 ) -> Criticality:
     """The critical sigma_w^2 and q*, chi's and depth scales there (or at weight_var)."""
-    name = _canonical(activation)
+    name = get_activation(activation).name
     b2 = _check_var("bias_var", bias_var)
     try:
         w_crit = critical_weight_variance(name, b2, negative_slope)

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import WinitError
+from ..errors import WinitError
 
 if TYPE_CHECKING:
-    from .config import Config
+    from ..config import Config
 
 REPLICATE_AXIS = "seed"  # the axis results are averaged over
 MAX_TRIALS = 100_000
@@ -63,14 +63,14 @@ class Sweep:
 
     def spec(self) -> dict[str, Any]:
         """What sweep.yaml holds: the resolved base config plus the grid; itself a sweep file."""
-        from .config import config_data
+        from ..config import config_data
 
         return {**config_data(self.base), "grid": {a.key: list(a.values) for a in self.axes}}
 
     def spec_hash(self) -> str:
         """12 hex digits identifying the sweep's experiments (its name left out). The axes
         keep their order: it decides the trials' directory names."""
-        from .config import config_data
+        from ..config import config_data
 
         base = {k: v for k, v in config_data(self.base).items() if k != "name"}
         spec = {"base": base, "grid": [[a.key, list(a.values)] for a in self.axes]}
@@ -90,7 +90,7 @@ def point_text(point: Mapping[str, Any]) -> str:
 
 def parse_grid_option(text: str) -> tuple[str, list[Any]]:
     """`--grid KEY=V1,V2,...` (or `KEY=[V1, V2]` for values with commas) as (key, values)."""
-    from .config import parse_value
+    from ..loading import parse_value
 
     key, equals, raw = text.partition("=")
     key, raw = key.strip(), raw.strip()
@@ -130,7 +130,7 @@ def _flatten(grid: Mapping[str, Any], source: str, prefix: str = "") -> dict[str
 
 
 def _axis(key: str, values: Any, where: str) -> Axis:
-    from .config import Config
+    from ..config import Config
 
     parts = key.split(".")
     if "" in parts:
@@ -160,7 +160,7 @@ def _seed_axis(base_seed: int, seeds: Any, where: str) -> Axis:
 
 
 def _value_slug(value: Any) -> str:
-    from .runs import slug
+    from ..runs import slug
 
     if isinstance(value, (list, tuple)):
         return "x".join(_value_slug(v) for v in value)
@@ -194,7 +194,8 @@ def build_sweep(
     source: str,
 ) -> Sweep:
     """Every grid point as a validated trial config; the first bad one is a WinitError."""
-    from .config import config_data, config_from_data, config_hash, set_dotted
+    from ..config import config_data, config_hash
+    from ..loading import config_from_data, set_dotted
 
     if not axes:
         raise WinitError(
@@ -239,7 +240,7 @@ def load_sweep(
     seeds: int | None = None,
 ) -> Sweep:
     """The sweep of a file (config + grid:) and/or --grid options, with --set and --seeds."""
-    from .config import load_config, read_config_file
+    from ..loading import load_config, read_config_file
 
     content: dict[str, Any] = read_config_file(path) if path is not None else {}
     source = str(path) if path is not None else "--grid"

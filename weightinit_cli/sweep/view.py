@@ -8,11 +8,11 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from ..render import fmt
 from .grid import value_text
-from .render import fmt
 
 if TYPE_CHECKING:
-    from .sweep_results import GroupResult, Spread, SweepResult
+    from .results import GroupResult, Spread, SweepResult
 
 MAX_ROWS = 40  # grid points in the terminal table; summary.csv has them all
 STATUS_STYLES = {
@@ -31,9 +31,7 @@ class SweepProgress:
     its biggest trials first, and counting trials would make the ETA wrong until the end.
     """
 
-    def __init__(
-        self, name: str, trials: int, done: int, work: float, enabled: bool = True
-    ) -> None:
+    def __init__(self, name: str, trials: int, done: int, work: float) -> None:
         from rich.progress import (
             BarColumn,
             Progress,
@@ -52,7 +50,6 @@ class SweepProgress:
             TextColumn("eta"),
             TimeRemainingColumn(),
             console=Console(stderr=True),
-            disable=not enabled,
             refresh_per_second=4,
         )
         self.task = self.progress.add_task(name, total=max(work, 1.0), counts=self._counts())

@@ -18,10 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import WinitError
+from ..errors import WinitError
 
 if TYPE_CHECKING:
-    from .sweep import TrialOutcome, TrialTask
+    from .trial import TrialOutcome, TrialTask
 
 INSTALL_HINT = "pip install 'weightinit-cli[ray]'"
 
@@ -41,8 +41,8 @@ def import_ray() -> Any:
 def _trial_on_one_thread(task: TrialTask) -> TrialOutcome:
     """A trial inside a Ray worker (a process that runs only trials), on one thread as
     local workers run them."""
-    from .parallel import one_thread_worker
-    from .sweep import run_trial
+    from ..parallel import one_thread_worker
+    from .trial import run_trial
 
     one_thread_worker()
     return run_trial(task)
@@ -97,7 +97,7 @@ def _connect(ray: Any, address: str | None, jobs: int | None) -> None:
         "runtime_env": {"py_modules": [str(Path(weightinit_cli.__file__).parent)]},
     }
     if address is None:
-        from .parallel import usable_cores
+        from ..parallel import usable_cores
 
         options["num_cpus"] = jobs or usable_cores()
     try:
@@ -145,7 +145,7 @@ def run_on_ray(
     should_stop: Callable[[], bool],
 ) -> None:
     """Run the trials as Ray tasks, `on_done` for each as it finishes, in any order."""
-    from .sweep import failed_outcome
+    from .trial import failed_outcome
 
     gpus = 1 if any(t.config.device == "cuda" for t in tasks) else 0
     remote = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_trial_on_one_thread)

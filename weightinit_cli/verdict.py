@@ -1,7 +1,8 @@
 """A plain-language verdict on what an init did to a network's signal.
 
-Computation only: it reads measured per-layer statistics and returns a verdict
-(a kind, the per-layer factor and a sentence); rendering decides how to show it.
+Computation only: from measured per-layer statistics it flags each layer's signal
+(vanishing, exploding) and returns the network's verdict (a kind, the per-layer factor,
+a sentence and the layers behind it); rendering decides how to show them.
 """
 
 from __future__ import annotations
@@ -10,24 +11,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from .activations import get_activation
+
 # An activation std below this fraction of layer 1's has vanished; above the
 # inverse, it has exploded (issue #3's thresholds).
 VANISHING = 1e-3
 EXPLODING = 1e3
 # Per-layer change in activation std that counts as "keeps its scale".
 STABLE_BAND = 0.1
-
-SUGGESTION = {
-    "relu": "he_normal",
-    "leaky_relu": "he_normal with gain auto",
-    "gelu": "he_normal with gain auto",
-    "elu": "he_normal with gain auto",
-    "silu": "he_normal with gain auto",
-    "tanh": "xavier_normal or orthogonal",
-    "sigmoid": "xavier_normal",
-    "linear": "orthogonal or lecun_normal",
-    "selu": "lecun_normal",
-}
 
 
 @dataclass
@@ -39,13 +30,10 @@ class Verdict:
     exploding_layers: list[int] = field(default_factory=list)
     symmetric_layers: list[int] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
 
 def per_layer_factor(stds: Sequence[float]) -> float:
     """Geometric mean of std[l+1]/std[l]: 0 when the signal hits 0, inf when it overflows."""
-    from .theory import per_layer_decay
+    from .meanfield import per_layer_decay
 
     if any(not math.isfinite(s) for s in stds):
         return math.inf
@@ -75,7 +63,7 @@ def diagnose(
     exploding = [i + 1 for i, f in enumerate(flags) if f == "exploding"]
     symmetric_layers = [i + 1 for i, s in enumerate(symmetric) if s]
     factor = per_layer_factor(activation_stds)
-    try_instead = SUGGESTION.get(activation_fn, "he_normal")
+    try_instead = get_activation(activation_fn).suggestion
     net = f"a {activation_fn} net"
 
     def verdict(kind: str, message: str) -> Verdict:

@@ -1,34 +1,37 @@
 """`winit sweep`'s trials: run each where it is sent and bring it back as data.
 
-A trial is one `winit train` run of a grid point's config. It runs in a forked worker
-here or in a Ray worker anywhere, and returns its status, its summary and the bytes of
-its run directory's files, which the driver writes. So a cluster needs no shared file
-system, and a trial directory appears whole or not at all. Every trial runs on one
-torch thread wherever it runs, so a result never depends on how it was scheduled.
+A trial is one `winit train` session (session.train_in_memory) of a grid point's config.
+It runs in a forked worker here or in a Ray worker anywhere, and returns its status, its
+summary and its run directory's files as bytes, which the driver writes: a cluster needs
+no shared file system, and a trial directory appears whole or not at all. Every trial
+runs on one torch thread wherever it runs, so a result never depends on how it was
+scheduled. A trial's directory holds config.yaml, meta.json, metrics.csv, layers.csv
+(at init) and summary.json; `full` adds what `winit train` also writes: loss.png and
+the layers after training.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import WinitError
-from .runs import utc_now
+from ..errors import WinitError
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .data import Dataset
+    from ..config import Config
+    from ..data import Dataset
 
 # Statuses of a trial that has a summary (a result); anything else runs again on resume.
 FINISHED = ("completed", "stuck", "diverged")
 # Per-step cost of the training loop that does not grow with the model (Python, logging),
-# in multiply-adds, and the fixed cost of a trial (data, two probes, the PNG): the ETA
-# weighs trials by these.
+# in multiply-adds, and the fixed cost of a trial (data, a statistics pass, its files): the
+# ETA weighs trials by these.
 STEP_OVERHEAD = 200_000
-TRIAL_OVERHEAD = 50_000_000
+TRIAL_OVERHEAD = 30_000_000
 
 
 @dataclass
@@ -42,6 +45,17 @@ class TrialTask:
     config: Config
     sweep_dir: str
     command: str
+    full: bool = False  # also loss.png and the layers after training
+
+    def experiment(self) -> dict[str, Any]:
+        """meta.json's "experiment": a train run's, on one thread, with its place in the
+        sweep."""
+        return {
+            "command": "train",
+            "threads": 1,
+            "measured_after": self.full,
+            "sweep": {"dir": self.sweep_dir, "trial": self.dirname, "grid_point": self.point},
+        }
 
 
 @dataclass
@@ -56,16 +70,14 @@ class TrialOutcome:
 
 def trial_cost(cfg: Config) -> float:
     """A trial's expected work in multiply-adds: for scheduling big trials first, and the ETA."""
-    import math
-
-    from .models import plan_layers
-
     per_example = sum(
-        p.params * math.prod(p.out_shape[1:]) if p.kind.startswith("conv") else p.params
-        for p in plan_layers(cfg.model)
+        layer.params * math.prod(layer.out_shape[1:])
+        if layer.kind.startswith("conv")
+        else layer.params
+        for layer in cfg.model.plan.layers
     )
     batch = min(cfg.train.batch_size, cfg.data.samples)
-    steps = cfg.train.steps + 2  # and the two measuring passes
+    steps = cfg.train.steps + 1  # and the measuring pass
     return steps * (3 * batch * per_example + STEP_OVERHEAD) + TRIAL_OVERHEAD
 
 
@@ -81,83 +93,56 @@ def data_key(cfg: Config) -> str:
 
 
 def dataset_for(cfg: Config) -> Dataset:
-    from .experiments import build_dataset
+    from ..data import load_dataset
 
     key = data_key(cfg)
     if key not in _DATASETS:
-        _DATASETS[key] = build_dataset(cfg)
+        _DATASETS[key] = load_dataset(cfg)
     return _DATASETS[key]
 
 
-def _meta(task: TrialTask, status: str, device: str, started: str) -> dict[str, Any]:
-    """A trial's meta.json: a train run's, with its place in the sweep."""
-    from .outputs import completed_meta
-
-    experiment = {
-        "command": "train",
-        "threads": 1,
-        "sweep": {"dir": task.sweep_dir, "trial": task.dirname, "grid_point": task.point},
-    }
-    meta = completed_meta(task.config, task.command, experiment)
-    meta.update(status=status, device=device, started_at=started)
-    return meta
-
-
-def failed_outcome(
-    task: TrialTask,
-    message: str,
-    started: str | None = None,
-    device: str | None = None,
-    seconds: float = 0.0,
-) -> TrialOutcome:
+def failed_outcome(task: TrialTask, message: str, seconds: float = 0.0) -> TrialOutcome:
     """A trial that raised: its config and a meta.json with the error, and no summary."""
-    from .config import config_to_yaml
+    from ..runs import RunWriter
 
     message = " ".join(message.split())[:2000]
-    meta = {
-        **_meta(task, "failed", device or task.config.device, started or utc_now()),
-        "error": message,
-    }
-    files: dict[str, str | bytes] = {
-        "config.yaml": config_to_yaml(task.config),
-        "meta.json": json.dumps(meta, indent=2) + "\n",
-    }
+    writer = RunWriter(
+        task.config,
+        task.experiment(),
+        command=task.command,
+        device=task.config.device,
+        path=None,
+    )
+    files = writer.finish("failed", error=message)
     return TrialOutcome(task.index, "failed", None, files, message, seconds)
 
 
 def run_trial(task: TrialTask, should_stop: Callable[[], bool] | None = None) -> TrialOutcome:
     """Train one grid point; a failure is an outcome, never an exception."""
-    from .config import config_to_yaml
+    from ..session import train_in_memory
 
-    started, clock = utc_now(), time.perf_counter()
-    cfg = task.config
-    config_file = config_to_yaml(cfg)
-    device = cfg.device
+    clock = time.perf_counter()
     try:
-        from .experiments import resolve_device, train_method
-        from .outputs import train_files, train_timing
-        from .report import metrics_columns, metrics_row, train_json
-        from .runs import csv_text
-
-        device = resolve_device(cfg.device)
-        result = train_method(cfg, dataset_for(cfg), device, should_stop=should_stop)
-        history = result.history
-        if history.status == "interrupted":
-            return TrialOutcome(task.index, "interrupted", None)
-        files: dict[str, str | bytes] = {"config.yaml": config_file}
-        meta = _meta(task, history.status, device, started)
-        trial_seconds = round(time.perf_counter() - clock, 4)
-        meta["timing"] = {**train_timing(history), "trial_seconds": trial_seconds}
-        files["meta.json"] = json.dumps(meta, indent=2) + "\n"
-        names = history.layer_names
-        rows = [metrics_row(point, names) for point in history.history]
-        files["metrics.csv"] = csv_text(rows) if rows else ",".join(metrics_columns(names)) + "\n"
-        files.update(train_files(result, task.run_dir))
-        summary = train_json(result, task.run_dir)
+        recorded = train_in_memory(
+            task.config,
+            dataset_for(task.config),
+            task.experiment(),
+            run_dir=task.run_dir,
+            command=task.command,
+            should_stop=should_stop,
+            plots=task.full,
+        )
     except Exception as err:  # noqa: BLE001 -- a failed trial is recorded; the sweep goes on
         message = str(err) if isinstance(err, WinitError) else f"{type(err).__name__}: {err}"
-        return failed_outcome(task, message, started, device, time.perf_counter() - clock)
-    return TrialOutcome(task.index, history.status, summary, files, None, trial_seconds)
+        return failed_outcome(task, message, time.perf_counter() - clock)
+    history = recorded.result.history
+    if history.status == "interrupted":
+        return TrialOutcome(task.index, "interrupted", None)
+    files = recorded.files or {}
+    summary = json.loads(files["summary.json"])
+    return TrialOutcome(
+        task.index, history.status, summary, files, None, time.perf_counter() - clock
+    )
 
 
 def run_local(
@@ -168,7 +153,7 @@ def run_local(
     should_stop: Callable[[], bool],
 ) -> None:
     """Run the trials on `jobs` forked workers (one torch thread each), or here if 1."""
-    from .parallel import WorkersLost, run_tasks
+    from ..parallel import WorkersLost, run_tasks
 
     def task(index: int, log: Callable[[Any], None], stop: Callable[[], bool]) -> TrialOutcome:
         log("started")

@@ -1,0 +1,379 @@
+"""Reading configs: YAML files, `--set` overrides, and errors people can act on.
+
+A file is merged over the command's defaults, then short options and each `--set` apply
+in order, and pydantic validates the result (config.py). Every mistake becomes a
+WinitError naming the file (or the `--set` to blame) and the field path; a config with
+several mistakes lists each on a line of its own, in pydantic's order with misspelt keys
+first. No torch.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, get_args
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .config import COMMAND_DEFAULTS, LAYER_DEFAULTS, LAYER_TYPES, Config
+from .errors import ConfigErrors, WinitError
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys and reads 1e-3 as a number (YAML 1.2)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in first_line
+            except TypeError:  # an unhashable key: SafeLoader reports it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    problem=f"duplicate key {key!r} (first on line {first_line[key]})",
+                    problem_mark=key_node.start_mark,
+                )
+            first_line[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+# PyYAML follows YAML 1.1, where a float needs a dot: without this, 1e-3 is a string.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def _parse_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 -- _Loader is a SafeLoader
+
+
+def _shown(value: Any) -> str:
+    """A value as a short, one-line phrase for `...; got <phrase>`."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    text = repr(value)
+    text = text if len(text) <= 40 else text[:37] + "..."
+    if isinstance(value, str):
+        return f"a string {text}"
+    if isinstance(value, (list, tuple)):
+        return f"a list {text}"
+    if isinstance(value, dict):
+        return f"a mapping {text}"
+    return text
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error as one line: `line:column: problem (context)` where yaml knows them."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return " ".join(str(exc).split())
+    problem = exc.problem or exc.context or "invalid YAML"
+    if exc.problem and exc.context:
+        problem += f" ({exc.context})"
+    if "'\\t'" in problem:
+        problem += "; YAML indents with spaces, never tabs"
+    problem = " ".join(problem.split())
+    mark = exc.problem_mark or exc.context_mark
+    return f"{mark.line + 1}:{mark.column + 1}: {problem}" if mark else problem
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """The mapping a config file holds; a one-line WinitError for anything else."""
+    if path.is_dir():
+        raise WinitError(f"{path}: is a directory, not a config file")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise WinitError(f"{path}: no such config file") from None
+    except OSError as exc:
+        raise WinitError(f"{path}: cannot read it ({exc.strerror})") from None
+    try:
+        if b"\0" in raw:
+            raise UnicodeDecodeError("utf-8", raw, raw.index(b"\0"), len(raw), "NUL byte")
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise WinitError(f"{path}: not a text file; a config is YAML text") from None
+    try:
+        content = _parse_yaml(text)
+    except yaml.YAMLError as exc:
+        raise WinitError(f"{path}:{_yaml_problem(exc)}") from None
+    if content is None:
+        raise WinitError(
+            f"{path}: the file is empty; expected sections model:, init:, data:, train:"
+        )
+    if not isinstance(content, dict):
+        raise WinitError(
+            f"{path}: expected a mapping of sections (model:, init:, data:, train:) "
+            f"at the top; got {_shown(content)}"
+        )
+    return content
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML config file (one-line WinitError otherwise)."""
+    try:
+        return _read_yaml(Path(path))
+    except WinitError as exc:
+        exc.args = (_one_line(str(exc)),)
+        raise
+
+
+def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """`top` over `base`: mappings merge key by key, anything else (lists too) replaces."""
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _parse_override(text: str) -> tuple[list[str], Any]:
+    """`a.b.c=value` as (["a", "b", "c"], value parsed as YAML)."""
+    key, equals, value = text.partition("=")
+    key = key.strip()
+    if not equals or not key:
+        raise WinitError(f"--set needs KEY=VALUE; got {text!r}")
+    keys = key.split(".")
+    if "" in keys:
+        raise WinitError(f"--set {text}: {key!r} has an empty part")
+    try:
+        return keys, _parse_yaml(value)
+    except yaml.YAMLError as exc:
+        raise WinitError(f"--set {text}: cannot parse the value: {_yaml_problem(exc)}") from None
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value read as YAML: 30 is an int, 1e-3 a float, [1, 2] a list."""
+    try:
+        return _parse_yaml(text)
+    except yaml.YAMLError as exc:
+        raise WinitError(f"cannot parse {text!r}: {_yaml_problem(exc)}") from None
+
+
+def set_dotted(data: dict[str, Any], keys: Sequence[str], value: Any, source: str) -> None:
+    """Set `value` at the path `keys` of `data` in place; list items by index.
+
+    `source` names the setting in an error (`--set model.depth=3`, `grid model.depth`).
+    """
+    node: Any = data
+    for depth, key in enumerate(keys):
+        last = depth == len(keys) - 1
+        if isinstance(node, dict):
+            if not last and not isinstance(node.get(key), (dict, list)):
+                node[key] = {}  # absent: left at its defaults (a scalar: pydantic says so)
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            key = int(key)
+        else:
+            where = ".".join(keys[:depth])
+            what = f"a list of {len(node)}" if isinstance(node, list) else repr(node)
+            raise WinitError(f"{source}: {where} is {what}; it has no {key!r}")
+        if last:
+            node[key] = value
+        else:
+            node = node[key]
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A copy of `data` with each `dotted.key=value` set in order; list items by index."""
+    data = copy.deepcopy(data)
+    for text in overrides:
+        keys, value = _parse_override(text)
+        set_dotted(data, keys, value, f"--set {text}")
+    return data
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The config classes an annotation can hold (through Optional, list, Union, Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in get_args(annotation) for model in _models_in(arg)]
+
+
+def _step(section: type[BaseModel], key: str) -> list[type[BaseModel]]:
+    """The classes behind a field of `section`, or `section` itself if `key` is its type tag."""
+    if key in section.model_fields:
+        return _models_in(section.model_fields[key].annotation)
+    tag = section.model_fields.get("type")
+    return [section] if tag is not None and key in get_args(tag.annotation) else []
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """The field names valid where a pydantic error location (with union tags) ends."""
+    sections: list[type[BaseModel]] = [Config]
+    for key in loc[:-1]:
+        if isinstance(key, str):
+            sections = [found for section in sections for found in _step(section, key)]
+    if len(sections) != 1:
+        return []
+    return [field.alias or name for name, field in sections[0].model_fields.items()]
+
+
+def _readable_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The location without pydantic's union tags: model.layers.0.units, not ...0.dense.units."""
+    return tuple(
+        key
+        for i, key in enumerate(loc)
+        if not (i and isinstance(loc[i - 1], int) and key in LAYER_TYPES)
+    )
+
+
+# pydantic errors about the kind of value (a string where a number belongs, ...), which
+# say what was expected but not what was found
+_TYPE_ERRORS = {
+    "int_type",
+    "int_parsing",
+    "int_from_float",
+    "float_type",
+    "float_parsing",
+    "bool_type",
+    "bool_parsing",
+    "string_type",
+    "list_type",
+    "dict_type",
+    "literal_error",
+}
+_QUOTED = ", ".join(f"'{tag}'" for tag in LAYER_TYPES)
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    """One pydantic error as `dotted.path: message`."""
+    kind, value = error["type"], error.get("input")
+    if kind == "located":
+        return error["msg"]
+    loc = _readable_loc(error["loc"])
+    path = ".".join(map(str, loc))
+    if kind == "extra_forbidden" and loc in (("grid",), ("seeds",)):
+        return f"unknown field {path}: a sweep file's {path}; run the file with winit sweep"
+    if kind in ("extra_forbidden", "invalid_key"):
+        known = _fields_at(error["loc"])
+        parent = "".join(f"{key}." for key in loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = f"did you mean {parent}{close[0]}?" if close else f"expected {', '.join(known)}"
+        return f"unknown field {path} ({hint})"
+    if kind == "model_type":  # a section that is not a mapping: `model: [1, 2]`
+        fields = _fields_at((*error["loc"], ""))
+        listed = ", ".join(fields[:5]) + (", ..." if len(fields) > 5 else "")
+        return f"{path}: expected a mapping of fields ({listed}); got {_shown(value)}"
+    if kind == "dict_type":  # init.params
+        return f"{path}: expected a mapping of names to values; got {_shown(value)}"
+    if kind in ("model_attributes_type", "union_tag_not_found"):  # a layers item
+        return (
+            f"{path}: expected a mapping with a type ({_QUOTED}) and that layer's fields; "
+            f"got {_shown(value)}"
+        )
+    message = error["msg"]
+    if kind == "literal_error" and isinstance(value, str):
+        message += f"; got {_shown(value).removeprefix('a string ')}"
+    elif kind in _TYPE_ERRORS:
+        message += f"; got {_shown(value)}"
+        if isinstance(value, str) and kind.startswith(("int", "float")) and _numeric(value):
+            message += " (write numbers without quotes)"
+    return f"{path}: {message}" if path else message
+
+
+def _blame(locs: Sequence[tuple[Any, ...]], source: str, overrides: Sequence[str]) -> str:
+    """The last --set touching one of these locations (or a section above), else the file."""
+    paths = [[str(key) for key in loc] for loc in locs]
+    for text in reversed(overrides):
+        keys = text.partition("=")[0].strip().split(".")
+        for path in paths:
+            shared = min(len(keys), len(path))
+            if keys[:shared] == path[:shared]:
+                return f"--set {text}"
+    return source
+
+
+def _validate(data: dict[str, Any], source: str, overrides: Sequence[str] = ()) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        # A misspelt key also makes the real one "missing": the spelling is the news.
+        errors = sorted(exc.errors(), key=lambda error: error["type"] != "extra_forbidden")
+        lines: list[str] = []
+        for error in errors:
+            blame = (error.get("ctx") or {}).get("blame")
+            locs = [tuple(field.split(".")) for field in blame.split()] if blame else []
+            where = _blame(locs or [_readable_loc(error["loc"])], source, overrides)
+            line = _one_line(f"{where}: {_describe(error)}")
+            if line not in lines:
+                lines.append(line)
+        raise ConfigErrors(lines) from None
+
+
+def config_from_data(data: dict[str, Any], source: str = "config") -> Config:
+    """A Config from plain data (a resolved config with changes), validated like a file."""
+    return _validate(copy.deepcopy(data), source)
+
+
+def _command_defaults(command: str) -> dict[str, Any]:
+    return copy.deepcopy(COMMAND_DEFAULTS.get(command, {}))
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    command: str = "train",
+    layer: str | None = None,
+    content: Mapping[str, Any] | None = None,
+) -> Config:
+    """The command's defaults, `layer`'s defaults, the YAML file, then each `--set` override.
+
+    `content`: the file's mapping, already read (read_config_file) and perhaps trimmed of
+    keys that are not config (a sweep's grid); `path` then only names it.
+    """
+    try:
+        return _load(path, overrides, command, layer, content)
+    except ConfigErrors:
+        raise  # a line per problem, each escaped already
+    except WinitError as exc:
+        # user text (a key, a --set, a file name) may hold a line break: the error is one line
+        exc.args = (_one_line(str(exc)),)
+        raise
+
+
+def _one_line(text: str) -> str:
+    """`text` with line breaks and other unprintable characters escaped, as repr() does."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _load(
+    path: str | Path | None,
+    overrides: Sequence[str],
+    command: str,
+    layer: str | None,
+    content: Mapping[str, Any] | None = None,
+) -> Config:
+    data = _command_defaults(command)
+    if layer is not None:
+        if layer not in LAYER_DEFAULTS:
+            raise WinitError(f"--layer must be one of {', '.join(LAYER_DEFAULTS)}; got {layer!r}")
+        data = _deep_merge(data, copy.deepcopy(LAYER_DEFAULTS[layer]))
+    source, name = "defaults", "default"
+    if path is not None:
+        source, name = str(path), Path(path).stem
+        file_data = _read_yaml(Path(path)) if content is None else copy.deepcopy(dict(content))
+        data = _deep_merge(data, file_data)
+    if data.get("name") is None:
+        data["name"] = name
+    return _validate(apply_overrides(data, overrides), source, overrides)

@@ -1,0 +1,194 @@
+"""The command-line options that stats, train, compare and sweep share, declared once.
+
+`config_options` adds them to a command's own parameters (through the signature Typer
+reads) and hands them to the command as one ConfigOptions value, which turns them into
+the command's config: the file, then each short option as a `--set`, then the `--set`s.
+Imports only typer, so that `winit --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .initspec import InitSpec
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Each short option is a `--set` of this config field.
+SHORTCUTS = {
+    "method": "init.method",
+    "backend": "init.backend",
+    "activation": "model.activation",
+    "depth": "model.depth",
+    "width": "model.width",
+    "seed": "seed",
+    "batch_size": "train.batch_size",
+    "steps": "train.steps",
+}
+
+
+def _option(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    return inspect.Parameter(name, kind, default=default, annotation=annotation)
+
+
+SHARED = [
+    _option(
+        "config_opt",
+        Annotated[
+            Path | None,
+            typer.Option("--config", "-c", help="The same, as an option.", show_default=False),
+        ],
+    ),
+    _option(
+        "method",
+        Annotated[
+            str | None, typer.Option("--method", "-m", help="Init method or alias (winit methods).")
+        ],
+    ),
+    _option(
+        "backend",
+        Annotated[str | None, typer.Option(help="scratch (NumPy) or torch (torch.nn.init).")],
+    ),
+    _option(
+        "activation",
+        Annotated[
+            str | None,
+            typer.Option(help="linear relu leaky_relu tanh sigmoid selu gelu elu silu."),
+        ],
+    ),
+    _option(
+        "layer",
+        Annotated[
+            str | None,
+            typer.Option(
+                "--layer", help="dense, conv2d or conv3d stack (with a fitting input and data)."
+            ),
+        ],
+    ),
+    _option("depth", Annotated[int | None, typer.Option(help="Hidden layers.")]),
+    _option(
+        "width",
+        Annotated[int | None, typer.Option(help="Units (dense) or channels (conv) per layer.")],
+    ),
+    _option(
+        "seed", Annotated[int | None, typer.Option(help="Random seed (same seed, same numbers).")]
+    ),
+    _option(
+        "batch_size",
+        Annotated[int | None, typer.Option("--batch-size", help="Examples per batch.")],
+    ),
+    _option(
+        "steps", Annotated[int | None, typer.Option(help="Training steps (0: statistics only).")]
+    ),
+    _option(
+        "set_",
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                "--set", "-s", help="Any config field: --set model.depth=30 (repeatable)."
+            ),
+        ],
+    ),
+]
+NAMES = [p.name for p in SHARED]
+
+
+@dataclass(frozen=True)
+class ConfigOptions:
+    """What the shared options said."""
+
+    config: Path | None  # --config
+    layer: str | None  # --layer
+    sets: tuple[str, ...]  # the short options as `--set`s, then the `--set`s (which win)
+
+    def path(self, argument: Path | None) -> Path | None:
+        """The config file: the command's argument or --config, not both."""
+        from .errors import WinitError
+
+        if argument is not None and self.config is not None:
+            raise WinitError("give the config either as an argument or with --config, not both")
+        return argument or self.config
+
+    def load(self, command: str, argument: Path | None = None) -> Config:
+        """The command's config: its defaults, --layer's, the file, the short options, --set."""
+        from .loading import load_config
+
+        return load_config(self.path(argument), self.sets, command, self.layer)
+
+
+def config_options(
+    *, without: tuple[str, ...] = (), steps_help: str | None = None
+) -> Callable[[F], F]:
+    """Give a command the shared options (all but `without`), in the place of its
+    `options: ConfigOptions` parameter, which receives them as one value."""
+    shared = [p for p in SHARED if p.name not in without]
+    if steps_help is not None:
+        shared = [
+            _option(p.name, Annotated[int | None, typer.Option(help=steps_help)])
+            if p.name == "steps"
+            else p
+            for p in shared
+        ]
+
+    def decorate(command: F) -> F:
+        signature = inspect.signature(command, eval_str=True)
+        params = list(signature.parameters.values())
+        at = [p.name for p in params].index("options")
+
+        @functools.wraps(command)
+        def with_options(*args: Any, **kwargs: Any) -> Any:
+            given = {p.name: kwargs.pop(p.name) for p in shared}
+            sets = [
+                f"{SHORTCUTS[k]}={v}" for k, v in given.items() if k in SHORTCUTS and v is not None
+            ]
+            options = ConfigOptions(
+                given["config_opt"], given.get("layer"), (*sets, *(given["set_"] or []))
+            )
+            return command(*args, options=options, **kwargs)
+
+        parameters = [*params[:at], *shared, *params[at + 1 :]]
+        with_options.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        return with_options  # type: ignore[return-value]
+
+    return decorate
+
+
+def method_specs(cfg: Config, methods: list[str], params: list[str]) -> list[InitSpec]:
+    """compare's inits from `--methods` and `--param METHOD.KEY=VALUE`, each with the
+    config's gain, bias and backend."""
+    from .errors import WinitError
+    from .loading import parse_value
+    from .methods import canonical_name, resolve_params
+
+    def named(option: str, call: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return call(*args)
+        except WinitError as err:
+            raise WinitError(f"{option}: {err}") from None
+
+    canonical = [named(f"--methods {m}", canonical_name, m) for m in methods]
+    repeated = sorted({m for m in canonical if canonical.count(m) > 1})
+    if repeated:
+        raise WinitError(f"--methods names {', '.join(repeated)} more than once")
+    by_method: dict[str, dict[str, Any]] = {m: {} for m in canonical}
+    for text in params:
+        key, sep, value = text.partition("=")
+        method, dot, name = key.partition(".")
+        if not sep or not dot or not name:
+            raise WinitError(f"--param needs METHOD.KEY=VALUE, e.g. he.mode=fan_out; got {text!r}")
+        target = named(f"--param {text}", canonical_name, method)
+        if target not in by_method:
+            raise WinitError(f"--param {text}: {target} is not one of --methods")
+        by_method[target][name] = named(f"--param {text}", parse_value, value)
+        named(f"--param {text}", resolve_params, target, {name: by_method[target][name]})
+    return [cfg.init.spec_for(method, values) for method, values in by_method.items()]

@@ -1,0 +1,268 @@
+"""The network plan: every layer of a network, its shapes, weights and fans, made once.
+
+Pure Python: no torch, no NumPy. A config's network is planned once, while the config is
+validated (`ModelConfig.plan`), and the plan travels with the config: models.py builds
+the torch modules from it, apply.py and the probe find the weighted layers in it and the
+activation that follows each, the theory reads its fans and how layers connect, the
+metrics columns take its names and a sweep its cost. A plan can also describe a module
+winit did not build (apply.plan_module walks any nn.Module): its layers then have no
+config `spec`, and shapes only where they were traced.
+
+A plan is its layers in forward order, each named as its module is (a dotted path once
+modules nest). A residual block becomes one layer of kind "block" holding its branch's
+layers and its skip; whoever walks the plan goes by `weighted` and each layer's
+`activation`, `activation_layer` and `chained` fields, never by list position, so a block
+changes what the plan holds, not how it is read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Any
+
+from .errors import ShapeError
+from .fans import fan_in_and_fan_out
+
+Shape = tuple[int, ...]
+
+MAX_PARAM_BYTES = 4 * 2**30  # float32 parameters; refused before anything is allocated
+# layers the activation after a weighted layer is looked for past (they keep the choice of
+# gain to whatever follows them)
+TRANSPARENT = ("flatten", "batchnorm", "dropout", "pool", "norm")
+# layers that hand a weighted layer's activation on to the next weighted layer unchanged
+# in second moment: the mean-field prediction carries on through them (elsewhere it
+# restarts from the measured input)
+CHAINING = ("activation", "flatten")
+# input rank -> its form
+INPUT_FORMS = {1: "[features]", 3: "[C, H, W]", 4: "[C, D, H, W]"}
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer (module) of the network."""
+
+    index: int  # position in forward order
+    name: str  # the module's name in the model
+    kind: str  # dense | conv2d | conv3d | flatten | activation | batchnorm | dropout | pool
+    in_shape: Shape | None  # without the batch dimension; None where unknown
+    out_shape: Shape | None
+    spec: Any = None  # the config layer it was planned from; None for a module winit did not build
+    weight_shape: Shape | None = None  # PyTorch layout; None for a layer without weights
+    groups: int = 1
+    params: int = 0
+    # weighted layers: the activation after it (None: none before the next weighted layer)
+    # and the layer that applies it; activation layers: their own function
+    activation: str | None = None
+    negative_slope: float = 0.0
+    activation_layer: str | None = None
+    activation_source: str = "module"  # "assumed" where an unknown module hides it
+    # weighted layers: whether only activations and flattens stand between the previous
+    # weighted layer and this one, so that theory carries its prediction on
+    chained: bool = False
+
+    @property
+    def weighted(self) -> bool:
+        return self.weight_shape is not None
+
+    @property
+    def fans(self) -> tuple[int, int]:
+        """(fan_in, fan_out) of the weight, as torch computes them."""
+        assert self.weight_shape is not None, f"{self.name} has no weight"
+        return fan_in_and_fan_out(self.weight_shape)
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    input_shape: Shape | None
+    layers: tuple[Layer, ...]
+
+    @cached_property
+    def weighted(self) -> tuple[Layer, ...]:
+        """The layers with a weight (Dense and conv), in forward order."""
+        return tuple(layer for layer in self.layers if layer.weighted)
+
+    @property
+    def outputs(self) -> int:
+        """How many values (classes) the network outputs."""
+        shape = self.layers[-1].out_shape
+        assert shape is not None, "the output shape was not traced"
+        return shape[0]
+
+    @property
+    def parameters(self) -> int:
+        return sum(layer.params for layer in self.layers)
+
+    @cached_property
+    def values_per_example(self) -> tuple[int, int]:
+        """(the values every layer outputs together, the most one layer outputs) per example:
+        what a batch's activations take."""
+        sizes = [math.prod(layer.out_shape) for layer in self.layers if layer.out_shape]
+        return sum(sizes), max(sizes, default=0)
+
+    def has(self, *kinds: str) -> bool:
+        return any(layer.kind in kinds for layer in self.layers)
+
+
+def _dims(shape: Shape) -> str:
+    return "x".join(map(str, shape))
+
+
+def _listed(shape: Shape) -> str:
+    return f"[{', '.join(map(str, shape))}]"
+
+
+def _with_bias(weight: Shape, bias: bool) -> tuple[Shape, int]:
+    """A weight shape and the parameter count of it plus its bias."""
+    return weight, math.prod(weight) + (weight[0] if bias else 0)
+
+
+def _conv(spec: Any, shape: Shape) -> tuple[Shape, Shape, int]:
+    rank = 3 if spec.type == "conv2d" else 4
+    if len(shape) != rank:
+        hint = " (flat: put conv layers before flatten and dense)" if len(shape) == 1 else ""
+        raise ShapeError(
+            f"{spec.type} needs a {INPUT_FORMS[rank]} input; got {_listed(shape)}{hint}"
+        )
+    channels, spatial = shape[0], shape[1:]
+    if channels % spec.groups or spec.channels % spec.groups:
+        raise ShapeError(
+            f"groups {spec.groups} must divide the input channels ({channels}) "
+            f"and the output channels ({spec.channels})"
+        )
+    k = spec.kernel_size
+    if spec.padding == "same":
+        if spec.stride != 1:  # as in torch, which cannot pad 'same' for strided convs
+            raise ShapeError(f"padding 'same' needs stride 1; got stride {spec.stride}")
+        out = spatial
+    else:
+        pad = 0 if spec.padding == "valid" else spec.padding
+        if min(spatial) + 2 * pad < k:
+            raise ShapeError(
+                f"input {_dims(spatial)} is smaller than kernel {k} (padding {spec.padding})"
+            )
+        out = tuple((n + 2 * pad - k) // spec.stride + 1 for n in spatial)
+    weight, params = _with_bias(
+        (spec.channels, channels // spec.groups, *(k,) * (rank - 1)), spec.bias
+    )
+    return (spec.channels, *out), weight, params
+
+
+def _pool(spec: Any, shape: Shape) -> Shape:
+    if len(shape) not in (3, 4):
+        raise ShapeError(f"pool needs a [C, H, W] or [C, D, H, W] input; got {_listed(shape)}")
+    if spec.global_:
+        return shape[:1]
+    if min(shape[1:]) < spec.size:
+        raise ShapeError(f"input {_dims(shape[1:])} is smaller than pool size {spec.size}")
+    return (shape[0], *(n // spec.size for n in shape[1:]))
+
+
+def _shapes(spec: Any, shape: Shape) -> tuple[Shape, Shape | None, int]:
+    """(out_shape, weight_shape, parameter count) of a layer on an input of `shape`."""
+    if spec.type == "dense":
+        if len(shape) != 1:
+            raise ShapeError(
+                f"input {_listed(shape)} is not flat; "
+                "add a flatten layer (or a global pool) before it"
+            )
+        weight, params = _with_bias((spec.units, shape[0]), spec.bias)
+        return (spec.units,), weight, params
+    if spec.type in ("conv2d", "conv3d"):
+        return _conv(spec, shape)
+    if spec.type == "pool":
+        return _pool(spec, shape), None, 0
+    if spec.type == "flatten":
+        return (math.prod(shape),), None, 0
+    if spec.type == "batchnorm":
+        return shape, None, 2 * shape[0]  # scale and shift per channel
+    return shape, None, 0  # activation, dropout
+
+
+def plan_network(
+    input_shape: Sequence[int],
+    specs: Iterable[tuple[str | None, Any]],
+    where: Callable[[int], str],
+) -> NetworkPlan:
+    """The plan of a network of config layers: `specs` are (a fixed name or None, a layer
+    spec with a `type` and that type's fields); unnamed layers are numbered per type
+    (dense1, relu1, ...). A ShapeError names the first layer that cannot fit, located by
+    `where(index)`."""
+    shape = tuple(input_shape)
+    if len(shape) not in INPUT_FORMS:
+        raise ShapeError(
+            f"model.input_shape: needs {', '.join(list(INPUT_FORMS.values())[:-1])} or "
+            f"{INPUT_FORMS[4]}; got {list(shape)}"
+        )
+    layers: list[Layer] = []
+    numbered: dict[str, int] = {}
+    for index, (fixed_name, spec) in enumerate(specs):
+        key = spec.fn if spec.type == "activation" else spec.type
+        if fixed_name is None:
+            numbered[key] = numbered.get(key, 0) + 1
+        name = fixed_name or f"{key}{numbered[key]}"
+        try:
+            out_shape, weight_shape, params = _shapes(spec, shape)
+        except ShapeError as exc:
+            raise ShapeError(f"{where(index)} ({spec.type}, {name!r}): {exc}") from None
+        layer = Layer(index, name, spec.type, shape, out_shape, spec, weight_shape, params=params)
+        if spec.type == "activation":
+            layer = replace(layer, activation=spec.fn, negative_slope=_slope(spec))
+        elif spec.type in ("conv2d", "conv3d"):
+            layer = replace(layer, groups=spec.groups)
+        layers.append(layer)
+        shape = out_shape
+    if len(shape) != 1:
+        raise ShapeError(
+            f"model.layers: the last layer ({layers[-1].name!r}) outputs {_listed(shape)}; "
+            "a classifier must end flat: add a global pool or a flatten, then a dense layer"
+        )
+    plan = NetworkPlan(tuple(input_shape), linked(layers))
+    total = plan.parameters
+    if total * 4 > MAX_PARAM_BYTES:
+        raise ShapeError(
+            f"model: needs {total * 4 / 2**30:,.1f} GiB for {total / 1e9:,.1f} billion parameters; "
+            f"the limit is {MAX_PARAM_BYTES // 2**30} GiB"
+        )
+    return plan
+
+
+def _slope(spec: Any) -> float:
+    return spec.negative_slope if spec.fn == "leaky_relu" else 0.0
+
+
+def linked(layers: Sequence[Layer]) -> tuple[Layer, ...]:
+    """The layers with each weighted one given the activation that follows it (looking past
+    TRANSPARENT layers, stopping at the next weighted layer; an unknown layer hides it, and
+    then linear is assumed) and whether theory can chain into it from the one before."""
+    out = list(layers)
+    previous_weighted = False
+    between: list[str] = []
+    for i, layer in enumerate(out):
+        if not layer.weighted:
+            between.append(layer.kind)
+            continue
+        found: dict[str, Any] = {
+            "activation": None,
+            "activation_layer": None,
+            "negative_slope": 0.0,
+        }
+        for later in out[i + 1 :]:
+            if later.weighted:
+                break
+            if later.kind == "activation":
+                found.update(
+                    activation=later.activation,
+                    activation_layer=later.name,
+                    negative_slope=later.negative_slope,
+                )
+                break
+            if later.kind not in TRANSPARENT:
+                found["activation_source"] = "assumed"
+                break
+        chained = previous_weighted and all(kind in CHAINING for kind in between)
+        out[i] = replace(layer, chained=chained, **found)
+        previous_weighted, between = True, []
+    return tuple(out)

@@ -1,0 +1,329 @@
+"""`winit stats`, `train` and `compare` on the terminal, and the library's weight table.
+
+Every table here fits the width it is given without cutting a number (see render/).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rich import box
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from . import column_groups, fmt, percent
+from .charts import line_chart, sparkline
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from ..experiments import CompareResult, MethodRun, StatsResult, TrainResult
+    from ..probe import LayerStats, WeightStats
+
+SIGNAL_STYLES = {"vanishing": "red", "exploding": "magenta"}
+
+
+def _numbers(table: Table, *names: str) -> None:
+    for name in names:
+        table.add_column(name, justify="right", no_wrap=True)
+
+
+def weight_stats_table(stats: Sequence[WeightStats], title: str = "Weight statistics") -> Table:
+    table = Table(title=title, header_style="bold")
+    table.add_column("layer", style="cyan", overflow="fold")
+    table.add_column("kind", overflow="fold")
+    table.add_column("shape", no_wrap=True)
+    _numbers(table, "mean", "std", "min", "max")
+    for s in stats:
+        w = s.weight
+        shape = "×".join(str(d) for d in s.shape)
+        table.add_row(s.name, s.kind, shape, fmt(w.mean), fmt(w.std), fmt(w.min), fmt(w.max))
+    return table
+
+
+def print_weight_stats(model: nn.Module, console: Console | None = None) -> None:
+    """Print mean, std, min and max of every Linear/conv weight of `model` as a Rich table."""
+    from ..probe import weight_stats
+
+    (console or Console()).print(weight_stats_table(weight_stats(model)))
+
+
+def _layer_note(layer: LayerStats) -> tuple[str, str]:
+    notes, style = [], ""
+    if layer.symmetric:
+        notes.append("symmetric")
+        style = "yellow"
+    if layer.signal:
+        notes.append(layer.signal)
+        style = SIGNAL_STYLES[layer.signal]
+    return ", ".join(notes), style
+
+
+def stats_table(result: StatsResult, width: int = 120) -> Table:
+    """Per-layer weights, activations and gradients, measured beside theory.
+
+    Below 110 columns the shape column goes (fans stay), and the saturation column
+    shows only for activations that saturate.
+    """
+    show_sat = any(layer.saturated_fraction is not None for layer in result.layers)
+    notes = [_layer_note(layer) for layer in result.layers]
+    table = Table(header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("layer", overflow="fold")
+    if width >= 110:
+        table.add_column("shape", no_wrap=True)
+    _numbers(table, "fans", "w std", "target", "act std", "theory", "grad std", "dead")
+    if show_sat:
+        _numbers(table, "sat")
+    if any(note for note, _ in notes):
+        table.add_column("note")
+    for layer, (note, style) in zip(result.layers, notes, strict=True):
+        cells = [str(layer.index), layer.name]
+        if width >= 110:
+            cells.append("×".join(map(str, layer.shape)))
+        cells += [
+            f"{layer.fan_in}/{layer.fan_out}",
+            fmt(layer.weight.std, 3),
+            fmt(layer.expected_weight_std, 3),
+            fmt(layer.activation.std, 3),
+            fmt(layer.predicted_activation_std, 3),
+            fmt(layer.grad.std, 3),
+            percent(layer.dead_fraction),
+        ]
+        if show_sat:
+            cells.append(percent(layer.saturated_fraction))
+        if any(n for n, _ in notes):
+            cells.append(note)
+        table.add_row(*cells, style=style)
+    return table
+
+
+def stats_view(result: StatsResult, width: int = 120) -> Group:
+    """The stats table, sparklines across depth and the verdict."""
+    hidden = result.layers[:-1] or result.layers
+    acts = [layer.activation.std for layer in hidden]
+    grads = [layer.grad.std for layer in hidden]
+    ends = max(len(f"{fmt(acts[0])} → {fmt(acts[-1])}"), len(f"{fmt(grads[0])} → {fmt(grads[-1])}"))
+    room = max(8, width - len("activation std") - ends - 4)
+    lines = Table.grid(padding=(0, 1))
+    lines.add_column(style="bold", no_wrap=True)
+    lines.add_column(no_wrap=True)
+    lines.add_column(no_wrap=True)
+    shown = "" if len(hidden) <= room else f" (1 in {math.ceil(len(hidden) / room)} shown)"
+    lines.add_row("hidden layers", f"1 → {len(hidden)}{shown}", "")
+    lines.add_row(
+        "activation std", sparkline(acts, width=room), f"{fmt(acts[0])} → {fmt(acts[-1])}"
+    )
+    lines.add_row(
+        "gradient std", sparkline(grads, width=room), f"{fmt(grads[0])} → {fmt(grads[-1])}"
+    )
+    colour = {"stable": "green", "symmetric": "yellow", "dead": "yellow"}.get(
+        result.verdict.kind, "red"
+    )
+    verdict = Text.assemble(("Verdict: ", f"bold {colour}"), result.verdict.message)
+    m = result.model
+    shape = f"{m['depth']}×{m['width']} " if "depth" in m else ""
+    title = Text(
+        f"{result.method} ({result.backend}) on a {shape}{m['type']} {m['activation']} net, "
+        f"input {m['input_shape']}: loss {fmt(result.loss)}",
+        style="bold",
+    )
+    parts: list[Any] = [title, stats_table(result, width), Text(), lines, Text(), verdict]
+    if result.spp is not None:
+        parts += [Text(), *spp_tables({result.method: result.spp}, width)]
+    if result.init.skipped:
+        parts.append(Text(f"left as they were: {', '.join(result.init.skipped)}", style="dim"))
+    return Group(*parts)
+
+
+def train_status(history: Any, symmetric: bool = False) -> Text:
+    """completed / diverged at step k / stuck: loss did not move / interrupted at step k."""
+    if history.status == "diverged":
+        where = f" ({history.diverged_layer})" if history.diverged_layer else ""
+        return Text(f"diverged at step {history.diverged_at}{where}", style="bold red")
+    if history.status == "interrupted":
+        return Text(f"interrupted at step {history.steps}", style="yellow")
+    if history.status == "stuck":
+        why = "symmetric units" if symmetric else "loss did not move"
+        return Text(f"stuck: {why}", style="bold yellow")
+    return Text("completed", style="green")
+
+
+def train_table(rows: Sequence[tuple[str, Any, bool]], title: str = "Training") -> Table:
+    """One row per (method, history, symmetric): losses, accuracy, target, status, curve."""
+    table = Table(title=title, header_style="bold", box=None, padding=(0, 1))
+    table.add_column("method", overflow="fold")
+    _numbers(table, "start", "final", "acc", "to target")
+    table.add_column("status")
+    table.add_column("loss curve", no_wrap=True)
+    losses_all = [
+        p.loss for _, h, _ in rows for p in h.history if math.isfinite(p.loss) and p.loss > 0
+    ]
+    bounds = (min(losses_all), max(losses_all)) if losses_all else None
+    for method, history, symmetric in rows:
+        reached = "never" if history.steps_to_target is None else str(history.steps_to_target)
+        losses = [p.loss for p in history.history]
+        table.add_row(
+            method,
+            fmt(history.initial_loss, 3),
+            fmt(history.final_loss, 3),
+            percent(history.final_accuracy if history.history else None),
+            reached,
+            train_status(history, symmetric),
+            sparkline(losses, bounds=bounds, width=11),
+        )
+    return table
+
+
+def train_view(result: TrainResult, run_dir: str | None) -> Group:
+    """After `winit train`: the loss chart, the summary table and where the files are."""
+    history = result.history
+    chart = line_chart({result.before.method: [(p.step, p.loss) for p in history.history]})
+    symmetric = result.before.verdict.kind == "symmetric"
+    target = f"target loss {fmt(history.target_loss, 3)} (half the chance loss unless set)"
+    parts: list[Any] = [
+        chart,
+        Text(),
+        train_table([(result.before.method, history, symmetric)], title=f"{result.name}: {target}"),
+        Text(),
+        Text.assemble(("At init: ", "bold"), result.before.verdict.message),
+    ]
+    if run_dir:
+        parts.append(Text(f"wrote {run_dir}/", style="dim"))
+    return Group(*parts)
+
+
+def per_method_tables(
+    title: str,
+    runs: Sequence[MethodRun],
+    cell: Callable[[LayerStats], str],
+    width: int,
+) -> list[Table]:
+    """Layers as rows, methods as columns, `cell(layer)` in each; as many tables as it takes
+    to fit `width` (the methods that do not fit go on in the next)."""
+    layers = runs[0].stats.layers
+    cells = [[cell(run.stats.layers[i]) for i in range(len(layers))] for run in runs]
+    fixed = max(len(str(len(layers))), 1) + max(len(x.name) for x in layers) + 4
+    widths = [
+        max(len(run.method), *map(len, column)) + 2 for run, column in zip(runs, cells, strict=True)
+    ]
+    tables = []
+    for group, members in enumerate(column_groups(widths, width - fixed)):
+        shown = title if group == 0 else f"{title}, continued"
+        table = Table(title=shown, header_style="bold", box=None, padding=(0, 1))
+        table.add_column("#", justify="right", no_wrap=True)
+        table.add_column("layer", overflow="fold")
+        for m in members:
+            table.add_column(runs[m].method, justify="right", no_wrap=True)
+        for i, layer in enumerate(layers):
+            table.add_row(str(layer.index), layer.name, *(cells[m][i] for m in members))
+        tables.append(table)
+    return tables
+
+
+def _profiles(runs: Sequence[MethodRun], width: int) -> Table:
+    """Activation and gradient std across the hidden layers, a sparkline per method."""
+    depth = max(len(run.stats.layers[:-1] or run.stats.layers) for run in runs)
+    names = max(len("across hidden layers"), *(len(run.method) for run in runs))
+    room = max(8, (width - names - 6) // 2)
+    table = Table(header_style="bold", box=None, padding=(0, 1))
+    table.add_column("across hidden layers", overflow="fold")
+    table.add_column("activation std", no_wrap=True)
+    table.add_column("gradient std", no_wrap=True)
+    if depth > room:
+        table.caption = f"1 in {math.ceil(depth / room)} hidden layers shown"
+    for run in runs:
+        hidden = run.stats.layers[:-1] or run.stats.layers
+        table.add_row(
+            run.method,
+            sparkline([x.activation.std for x in hidden], width=room),
+            sparkline([x.grad.std for x in hidden], width=room),
+        )
+    return table
+
+
+def compare_view(result: CompareResult, run_dir: str | None = None, width: int = 120) -> Group:
+    """`winit compare`: per-layer profiles side by side, training table, loss chart."""
+    from rich.columns import Columns
+
+    runs = result.runs
+    acts = per_method_tables(
+        "activation std at init (theory)",
+        runs,
+        lambda x: f"{fmt(x.activation.std, 3)} ({fmt(x.predicted_activation_std, 3)})",
+        width,
+    )
+    grads = per_method_tables(
+        "weight-gradient std at init", runs, lambda x: fmt(x.grad.std, 3), width
+    )
+    console = Console(width=width)
+    together = sum(console.measure(t).maximum for t in (*acts, *grads)) + 2
+    if len(acts) == len(grads) == 1 and together <= width:
+        parts: list[Any] = [Columns([acts[0], grads[0]])]
+    else:
+        parts = [*acts, Text(), *grads]
+    parts += [Text(), _profiles(runs, width), Text()]
+    if runs and runs[0].stats.spp is not None:
+        parts += [*spp_tables({run.method: run.stats.spp for run in runs}, width), Text()]
+    for run in runs:
+        parts.append(Text.assemble((f"{run.method}: ", "bold"), run.stats.verdict.message))
+    trained = [r for r in runs if r.train is not None]
+    if trained:
+        target = trained[0].train.target_loss
+        rows = [(r.method, r.train, r.stats.verdict.kind == "symmetric") for r in trained]
+        parts += [
+            Text(),
+            train_table(rows, title=f"Training (target loss {fmt(target, 3)})"),
+            Text(),
+            line_chart({r.method: [(p.step, p.loss) for p in r.train.history] for r in trained}),
+        ]
+    if run_dir:
+        parts.append(Text(f"\nwrote {run_dir}/", style="dim"))
+    return Group(*parts)
+
+
+def spp_tables(profiles: dict[str, Sequence[Any]], width: int = 120) -> list[Table]:
+    """Signal propagation (Brock et al. 2021): per conv layer, each method's average
+    channel squared mean and average channel variance, with sparklines across depth; the
+    methods that do not fit `width` go on in a second table."""
+    methods = list(profiles)
+    layers = profiles[methods[0]]
+    cells = {
+        m: [(fmt(x.channel_squared_mean, 3), fmt(x.channel_variance, 3)) for x in profiles[m]]
+        for m in methods
+    }
+    fixed = max(len(str(len(layers))), 1) + max(len("depth"), *(len(x.name) for x in layers)) + 4
+    widths = [
+        max(len(m), len("channel mean²"), len(layers)) + max(len(m), len("channel var")) + 4
+        for m in methods
+    ]
+    tables = []
+    for group, members in enumerate(column_groups(widths, width - fixed)):
+        title = "Signal propagation at init (conv layers, after the activation)"
+        table = Table(
+            title=title if group == 0 else f"{title}, continued",
+            header_style="bold",
+            box=None,
+            padding=(0, 1),
+        )
+        table.add_column("#", justify="right", no_wrap=True)
+        table.add_column("layer", overflow="fold")
+        for m in members:
+            _numbers(table, f"{methods[m]}\nchannel mean²", f"{methods[m]}\nchannel var")
+        for i, layer in enumerate(layers):
+            table.add_row(
+                str(layer.index), layer.name, *(v for m in members for v in cells[methods[m]][i])
+            )
+        sparks = []
+        for m in members:
+            spp = profiles[methods[m]]
+            sparks += [
+                sparkline([x.channel_squared_mean for x in spp]),
+                sparkline([x.channel_variance for x in spp]),
+            ]
+        table.add_row("", "depth", *sparks)
+        tables.append(table)
+    return tables

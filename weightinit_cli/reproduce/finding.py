@@ -1,0 +1,97 @@
+"""What a reproduction returns: the paper's claim, winit's measurement, the verdict, the
+numbers, and charts as data (plots.py draws them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..data import Dataset
+    from ..initspec import InitSpec
+
+PAPERS = Path(__file__).parent.parent / "papers"
+
+
+@dataclass
+class Chart:
+    """A figure to draw: `kind` names the plots.py function that draws it, `data` holds
+    its arguments (per-layer statistics, training histories, series)."""
+
+    kind: str  # std_profiles | loss_curves | steps_against | spread_against
+    data: dict[str, Any]
+
+
+@dataclass
+class Finding:
+    """A reproduction's outcome: claim, measurement, verdict, numbers and charts."""
+
+    name: str
+    paper: str
+    claim: str
+    measured: str
+    agree: bool
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    charts: dict[str, Chart] = field(default_factory=dict)  # file name -> chart
+
+    def to_dict(self) -> dict[str, Any]:
+        from ..serialize import json_safe
+
+        return json_safe(
+            {
+                "name": self.name,
+                "paper": self.paper,
+                "claim": self.claim,
+                "measured": self.measured,
+                "agree": self.agree,
+                "rows": self.rows,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    name: str
+    paper: str
+    claim: str
+    run: Callable[[Config, bool], Finding]  # (its config, fast) -> what it found
+
+    @property
+    def config_path(self) -> Path:
+        return PAPERS / f"{self.name}.yaml"
+
+    def config(self, overrides: Sequence[str] = ()) -> Config:
+        from ..loading import load_config
+
+        return load_config(self.config_path, list(overrides))
+
+    def finding(
+        self,
+        measured: str,
+        agree: bool,
+        rows: list[dict[str, Any]],
+        charts: dict[str, Chart] | None = None,
+    ) -> Finding:
+        return Finding(self.name, self.paper, self.claim, measured, agree, rows, charts or {})
+
+
+def with_overrides(cfg: Config, *overrides: str) -> Config:
+    """The config with `--set`-style overrides applied (and validated again)."""
+    from ..config import config_data
+    from ..loading import apply_overrides, config_from_data
+
+    return config_from_data(apply_overrides(config_data(cfg), list(overrides)))
+
+
+def data_of(cfg: Config) -> Dataset:
+    from ..data import load_dataset
+
+    return load_dataset(cfg)
+
+
+def specs(cfg: Config, methods: Sequence[tuple[str, dict[str, Any]]]) -> list[InitSpec]:
+    """Each (method, params) with the config's gain, bias and backend."""
+    return [cfg.init.spec_for(method, params) for method, params in methods]

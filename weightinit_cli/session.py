@@ -1,0 +1,353 @@
+"""One run of a command, start to finish: where `winit train`, `compare`, `stats --out`
+and `reproduce` run, and, inside a worker, each trial of a sweep.
+
+A session resolves the device and builds the data first, so that bad input is refused
+before any directory exists. Then it opens the run directory (runs.RunWriter), runs the
+experiment with its progress sent to a callback and Ctrl-C or SIGTERM turned into a
+stop at the next step, writes the result files and marks the run finished. It returns
+the result data and where it went; the CLI renders them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import WinitError
+from .runs import RunWriter, csv_text, exact_run_dir, new_run_dir, runs_root, write_run_files
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .data import Dataset
+    from .experiments import CompareResult, StatsResult, TrainResult
+    from .initspec import InitSpec
+    from .reproduce import Finding, Reproduction
+    from .train import LogPoint
+
+
+class Progress(Protocol):
+    """A live display of training runs, one row per label (render.TrainProgress)."""
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc: object) -> Any: ...
+
+    def update(self, label: str, point: LogPoint) -> None: ...
+
+
+# (the steps of each run, a label per run) -> a display; the CLI passes one, or None
+ProgressFactory = Callable[[int, Sequence[str]], Progress]
+
+
+@dataclass
+class Recorded:
+    """An experiment's result, where it was written, and the exit code of a stop signal."""
+
+    result: Any
+    run_dir: Path | None
+    exit_code: int = 0  # 130 / 143 after Ctrl-C / SIGTERM
+    files: dict[str, str | bytes] | None = None  # a run kept in memory (a sweep trial)
+
+
+def resolve_device(requested: str) -> str:
+    """cpu, cuda, or for auto whichever is present; cuda without a GPU is a user error."""
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise WinitError("device: cuda was asked for, but torch sees no CUDA GPU; use cpu or auto")
+    return requested
+
+
+def _prepare(cfg: Config, data: Dataset | None = None) -> tuple[str, Dataset]:
+    """The device and the data: everything that can refuse a run, before it has a home."""
+    from .data import load_dataset
+
+    device = resolve_device(cfg.device)
+    return device, data if data is not None else load_dataset(cfg)
+
+
+def _run(
+    writer: RunWriter,
+    cfg: Config,
+    run: Callable[[Callable[[int, LogPoint], None], Callable[[], bool]], Any],
+    labels: Sequence[str],
+    write: Callable[[RunWriter, Any], str],
+    *,
+    by_method: bool = False,
+    progress: ProgressFactory | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[Any, int]:
+    """The lifecycle: metrics as they come, progress, a clean stop, the files, the status.
+
+    `write(writer, result)` adds the result files and returns the run's status. Without
+    `should_stop` (a command in the terminal), Ctrl-C and SIGTERM request the stop.
+    """
+    from .interrupts import GracefulStop
+    from .serialize import metrics_columns, metrics_row
+
+    names = [layer.name for layer in cfg.model.plan.weighted]
+    writer.open_metrics(metrics_columns(names, *(["method"] if by_method else [])))
+    stop = GracefulStop() if should_stop is None else None
+    stopped = should_stop or stop
+    display = progress(cfg.train.steps, labels) if progress is not None else None
+
+    def on_log(index: int, point: LogPoint) -> None:
+        extra = {"method": labels[index]} if by_method else {}
+        writer.append_metrics(metrics_row(point, names, **extra))
+        if display is not None:
+            display.update(labels[index], point)
+
+    started = time.perf_counter()
+    try:
+        with stop or nullcontext(), display or nullcontext():
+            result = run(on_log, stopped)
+        status = write(writer, result)
+    except BaseException as err:
+        writer.finish("interrupted" if isinstance(err, KeyboardInterrupt) else "failed", True)
+        raise
+    writer.meta.setdefault("timing", {})["run_seconds"] = round(time.perf_counter() - started, 4)
+    writer.finish("interrupted" if stopped() else status)
+    return result, stop.exit_code if stop is not None else 0
+
+
+# --------------------------------------------------------------------------- train
+
+
+def _train_files(
+    writer: RunWriter, result: TrainResult, run_dir: str | None, plots: bool = True
+) -> str:
+    """layers.csv (at init, and after training if measured), summary.json, loss.png, and
+    the loop's timing in meta.json; the history's status."""
+    from .serialize import layer_row, train_json
+
+    history = result.history
+    rows = [layer_row(layer, when="init") for layer in result.before.layers]
+    if result.after is not None:
+        rows += [layer_row(layer, when="final") for layer in result.after.layers]
+    writer.add("layers.csv", csv_text(rows))
+    writer.add("summary.json", json.dumps(train_json(result, run_dir), indent=2))
+    if plots:
+        from .plots import loss_curves, png_bytes
+
+        figure = loss_curves({result.before.method: history}, title=result.name)
+        writer.add("loss.png", png_bytes(figure))
+    per_second = round(history.steps / history.seconds, 2) if history.seconds else None
+    writer.meta["timing"] = {
+        "train_loop_seconds": round(history.seconds, 4),
+        "steps_per_second": per_second,
+    }
+    return history.status
+
+
+def _run_status(history_status: str) -> str:
+    """A train run directory's status: a stuck run completed (a sweep's trial says stuck)."""
+    return history_status if history_status in ("diverged", "interrupted") else "completed"
+
+
+def train(
+    cfg: Config,
+    *,
+    runs_dir: str | Path | None = None,
+    progress: ProgressFactory | None = None,
+    command: str = "",
+    threads: int | None = None,
+    measure_after: bool = True,
+) -> Recorded:
+    """`winit train`: the config's init, trained, in a new run directory. `threads`: the
+    torch threads to train on, and `measure_after`: whether the layers are measured again
+    after training (1 and no: `winit rerun` of a sweep's trial, which ran so)."""
+    from .experiments import run_train
+    from .parallel import one_torch_thread
+
+    device, data = _prepare(cfg)
+    experiment: dict[str, Any] = {"command": "train"}
+    if threads:
+        experiment["threads"] = threads
+    if not measure_after:
+        experiment["measured_after"] = False
+    path = new_run_dir(runs_root(runs_dir), cfg.name or "run")
+    writer = RunWriter(cfg, experiment, command=command, device=device, path=path, live=True)
+
+    def run(on_log: Callable, stop: Callable[[], bool]) -> TrainResult:
+        log = lambda point: on_log(0, point)  # noqa: E731
+        with one_torch_thread() if threads == 1 else nullcontext():
+            return run_train(
+                cfg, data, device, on_log=log, should_stop=stop, measure_after=measure_after
+            )
+
+    result, code = _run(
+        writer,
+        cfg,
+        run,
+        [cfg.init.method],
+        lambda w, r: _run_status(_train_files(w, r, str(path))),
+        progress=progress,
+    )
+    return Recorded(result, path, code)
+
+
+def train_in_memory(
+    cfg: Config,
+    data: Dataset,
+    experiment: dict[str, Any],
+    *,
+    run_dir: str,
+    command: str,
+    should_stop: Callable[[], bool] | None,
+    plots: bool,
+) -> Recorded:
+    """A training run whose files are handed back as data, not written (a sweep's trial,
+    in a worker that may be on another machine; `run_dir` is where the driver will put
+    them). The second statistics pass and loss.png are left out unless `plots`."""
+    from .experiments import run_train
+
+    device, data = _prepare(cfg, data)
+    writer = RunWriter(cfg, experiment, command=command, device=device, path=None)
+
+    def run(on_log: Callable, stop: Callable[[], bool]) -> TrainResult:
+        log = lambda point: on_log(0, point)  # noqa: E731
+        return run_train(cfg, data, device, on_log=log, should_stop=stop, measure_after=plots)
+
+    result, _ = _run(
+        writer,
+        cfg,
+        run,
+        [cfg.init.method],
+        lambda w, r: _train_files(w, r, run_dir, plots),
+        should_stop=should_stop or (lambda: False),
+    )
+    return Recorded(result, None, 0, writer.files)
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def _compare_files(writer: RunWriter, result: CompareResult) -> str:
+    """layers.csv (a row per method and layer), summary.json and compare.png."""
+    from .plots import compare_figure, png_bytes
+    from .serialize import compare_json, layer_row
+
+    order = {run.method: i for i, run in enumerate(result.runs)}
+    writer.sort_metrics(lambda row: (order.get(row["method"], len(order)), int(row["step"])))
+    rows = [
+        layer_row(layer, method=run.method) for run in result.runs for layer in run.stats.layers
+    ]
+    writer.add("layers.csv", csv_text(rows))
+    writer.add("summary.json", json.dumps(compare_json(result), indent=2))
+    writer.add("compare.png", png_bytes(compare_figure(result)))
+    return "completed"
+
+
+def compare(
+    cfg: Config,
+    specs: Sequence[InitSpec],
+    *,
+    runs_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    progress: ProgressFactory | None = None,
+    command: str = "",
+    jobs: int | None = None,
+    spp: bool = False,
+) -> Recorded:
+    """`winit compare`: each init on the same network, data and seed, in one run directory."""
+    from .experiments import check_spp, run_compare
+
+    if spp:
+        check_spp(cfg)
+    device, data = _prepare(cfg)
+    experiment = {
+        "command": "compare",
+        "methods": [{"method": s.method, "params": dict(s.given)} for s in specs],
+    }
+    path = (
+        exact_run_dir(out)
+        if out is not None
+        else new_run_dir(runs_root(runs_dir), f"compare-{cfg.name}")
+    )
+    writer = RunWriter(cfg, experiment, command=command, device=device, path=path, live=True)
+
+    def run(on_log: Callable, stop: Callable[[], bool]) -> CompareResult:
+        return run_compare(cfg, specs, data, device, on_log, stop, jobs, spp)
+
+    result, code = _run(
+        writer,
+        cfg,
+        run,
+        [s.method for s in specs],
+        _compare_files,
+        by_method=True,
+        progress=progress,
+    )
+    return Recorded(result, path, code)
+
+
+# --------------------------------------------------------------------------- stats
+
+
+def stats(cfg: Config, *, spp: bool = False) -> StatsResult:
+    """`winit stats`: one initialized network measured at one batch."""
+    from .experiments import check_spp, run_stats
+
+    if spp:
+        check_spp(cfg)
+    device, data = _prepare(cfg)
+    return run_stats(cfg, data, device, spp=spp)
+
+
+def save_stats(
+    cfg: Config,
+    result: StatsResult,
+    *,
+    out: str | Path | None = None,
+    runs_dir: str | Path | None = None,
+    command: str = "",
+) -> Path:
+    """A stats run directory, written whole: `--out DIR`, or a new one under the runs
+    root (for `winit rerun`): config.yaml, meta.json, layers.csv, summary.json and
+    std_vs_depth.png."""
+    from .plots import png_bytes, std_profiles
+    from .serialize import layer_row, stats_json
+
+    device = resolve_device(cfg.device)
+    writer = RunWriter(cfg, {"command": "stats"}, command=command, device=device, path=None)
+    writer.add("layers.csv", csv_text([layer_row(layer) for layer in result.layers]))
+    writer.add("summary.json", json.dumps(stats_json(result), indent=2) + "\n")
+    figure = std_profiles({result.method: result.layers}, title=f"{result.name}: std vs depth")
+    writer.add("std_vs_depth.png", png_bytes(figure))
+    files = writer.finish("completed")
+    target = out if out is not None else new_run_dir(runs_root(runs_dir), f"stats-{cfg.name}")
+    return write_run_files(target, files)
+
+
+# --------------------------------------------------------------------------- reproduce
+
+
+def reproduce(
+    repro: Reproduction,
+    cfg: Config,
+    *,
+    fast: bool,
+    runs_dir: str | Path | None = None,
+    command: str = "",
+) -> tuple[Finding, Path]:
+    """`winit reproduce NAME`: the reproduction's finding, in a run directory written
+    whole: config.yaml, meta.json, finding.json and its plots."""
+    from .plots import finding_figures, png_bytes
+
+    device = resolve_device(cfg.device)
+    experiment = {"command": "reproduce", "name": repro.name}
+    writer = RunWriter(cfg, experiment, command=command, device=device, path=None)
+    finding = repro.run(cfg, fast)
+    writer.add("finding.json", json.dumps(finding.to_dict(), indent=2) + "\n")
+    for name, figure in finding_figures(finding).items():
+        writer.add(name, png_bytes(figure))
+    files = writer.finish("completed")
+    target = new_run_dir(runs_root(runs_dir), f"reproduce-{finding.name}")
+    return finding, write_run_files(target, files)
