@@ -278,9 +278,9 @@ def test_depth_scale_c_is_the_convergence_rate_of_c(tanh_crit: float, factor: fl
 def test_phases_on_either_side(tanh_crit: float) -> None:
     c = meanfield.criticality("tanh", TANH_B2)
     assert c.phase() == "critical"
-    assert c.phase(tanh_crit * 0.8) == "ordered"
-    assert c.phase(tanh_crit * 1.005) == "critical"
-    assert c.phase(tanh_crit * 1.3) == "chaotic"
+    assert meanfield.criticality("tanh", TANH_B2, tanh_crit * 0.8).phase() == "ordered"
+    assert meanfield.criticality("tanh", TANH_B2, tanh_crit * 1.005).phase() == "critical"
+    assert meanfield.criticality("tanh", TANH_B2, tanh_crit * 1.3).phase() == "chaotic"
     ordered = meanfield.criticality("tanh", TANH_B2, weight_var=1.0)
     assert ordered.critical_weight_var == pytest.approx(tanh_crit)
     assert ordered.phase() == "ordered" and ordered.chi1 < 0.98 and ordered.c_star == 1.0

@@ -195,7 +195,7 @@ def test_the_table_shows_mean_and_std_over_seeds(tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "mean ± std over 2 seeds" in result.stdout
-    zero_row = next(line for line in result.stdout.splitlines() if "│ zero" in line)
+    zero_row = next(line for line in result.stdout.splitlines() if line.split()[:1] == ["zero"])
     assert "±" in zero_row and "2 stuck" in zero_row  # zero init: symmetric, and stuck
 
 
@@ -584,5 +584,6 @@ def test_a_big_grid_shows_its_first_rows_and_keeps_all_in_the_files():
     console.print(sweep_table(result))
     text = console.export_text()
     assert f"the first {MAX_ROWS} of 60 grid points; all are in summary.csv" in text
-    assert "│ 40 " in text and "│ 41 " not in text
+    firsts = [line.split()[0] for line in text.splitlines() if line.strip()]
+    assert "40" in firsts and "41" not in firsts
     assert len([g.row() for g in result.groups]) == 60

@@ -17,7 +17,8 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
-from .options import ConfigOptions, config_options
+from . import options as opts
+from .options import ConfigOptions, config_options, invocation
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -99,26 +100,6 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def invocation(ctx: typer.Context) -> str:
-    """The running command as a command line, rebuilt from what was parsed."""
-    import shlex
-
-    parts = [ctx.command_path]
-    for param in ctx.command.params:
-        value = ctx.params.get(param.name or "")
-        if value is None or value is False or value == () or value == []:
-            continue
-        values = value if isinstance(value, (list, tuple)) else [value]
-        if param.param_type_name == "argument":
-            parts += [shlex.quote(str(v)) for v in values]
-        elif getattr(param, "is_flag", False):
-            parts.append(param.opts[0])
-        else:
-            for v in values:
-                parts += [param.opts[0], shlex.quote(str(v))]
-    return " ".join(parts)
-
-
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
@@ -152,10 +133,8 @@ def main(
 @app.command()
 @user_errors
 def methods(
-    name: Annotated[
-        str | None, typer.Argument(help="Show one method in detail (a name or alias).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    name: opts.MethodNameArg = None,
+    as_json: opts.TableJsonOpt = False,
 ) -> None:
     """List the init methods: formula, aliases, what they suit, the paper."""
     from .methods import METHODS, get_method
@@ -170,34 +149,16 @@ def methods(
     console().print(method_detail(chosen[0]) if name else methods_table(chosen))
 
 
-# The options of one command only; those the experiment commands share are in options.py.
-ConfigArg = Annotated[
-    Path | None, typer.Argument(help="A YAML experiment config (see configs/).", show_default=False)
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (the schema in README).")]
-SppOpt = Annotated[
-    bool, typer.Option("--spp", help="Signal propagation of conv layers (Brock et al. 2021).")
-]
-OutOpt = Annotated[
-    Path | None,
-    typer.Option("--out", help="Also write CSV, config, JSON and plots into this new directory."),
-]
-RunsDirOpt = Annotated[
-    Path | None,
-    typer.Option("--runs-dir", help="Where run directories go (default $WINIT_RUNS_DIR or runs/)."),
-]
-
-
 @app.command()
 @user_errors
 @config_options(without=("steps",))
 def stats(
     ctx: typer.Context,
-    config: ConfigArg = None,
+    config: opts.ConfigArg = None,
     options: ConfigOptions = None,  # type: ignore[assignment]
-    as_json: JsonOpt = False,
-    out: OutOpt = None,
-    spp: SppOpt = False,
+    as_json: opts.JsonOpt = False,
+    out: opts.OutOpt = None,
+    spp: opts.SppOpt = False,
 ) -> None:
     """Per-layer weight, activation and gradient statistics beside theory."""
     from . import session
@@ -244,10 +205,10 @@ def _progress(as_json: bool) -> Any:
 @config_options()
 def train(
     ctx: typer.Context,
-    config: ConfigArg = None,
+    config: opts.ConfigArg = None,
     options: ConfigOptions = None,  # type: ignore[assignment]
-    as_json: JsonOpt = False,
-    runs_dir: RunsDirOpt = None,
+    as_json: opts.JsonOpt = False,
+    runs_dir: opts.RunsDirOpt = None,
 ) -> None:
     """Train one init method on a small task and save the run under runs/."""
     from . import session
@@ -269,7 +230,8 @@ def show_train(recorded: Any, as_json: bool) -> None:
     else:
         from .render.results import train_view
 
-        console().print(train_view(result, str(recorded.run_dir)))
+        shown = console()
+        shown.print(train_view(result, str(recorded.run_dir), shown.width))
     if recorded.exit_code:
         raise typer.Exit(recorded.exit_code)
     history = result.history
@@ -291,26 +253,15 @@ def show_train(recorded: Any, as_json: bool) -> None:
 @config_options(without=("method",))
 def compare(
     ctx: typer.Context,
-    methods: Annotated[
-        list[str] | None,
-        typer.Option("--methods", help="Methods to compare (default: xavier he zero)."),
-    ] = None,
-    extra: Annotated[
-        list[str] | None, typer.Argument(help="More methods after --methods.", show_default=False)
-    ] = None,
-    param: Annotated[
-        list[str] | None,
-        typer.Option("--param", help="A method's parameter: --param he.mode=fan_out."),
-    ] = None,
+    methods: opts.MethodsOpt = None,
+    extra: opts.ExtraMethodsArg = None,
+    param: opts.ParamOpt = None,
     options: ConfigOptions = None,  # type: ignore[assignment]
-    as_json: JsonOpt = False,
-    out: OutOpt = None,
-    spp: SppOpt = False,
-    runs_dir: RunsDirOpt = None,
-    jobs: Annotated[
-        int | None,
-        typer.Option(min=1, help="Methods run at once, one torch thread each (default: cores)."),
-    ] = None,
+    as_json: opts.JsonOpt = False,
+    out: opts.OutOpt = None,
+    spp: opts.SppOpt = False,
+    runs_dir: opts.RunsDirOpt = None,
+    jobs: opts.CompareJobsOpt = None,
 ) -> None:
     """The same model, data and seed under several inits, side by side."""
     from . import session
@@ -348,9 +299,9 @@ def compare(
 @user_errors
 def rerun(
     ctx: typer.Context,
-    run_dir: Annotated[Path, typer.Argument(help="A run directory written by winit.")],
-    runs_dir: RunsDirOpt = None,
-    as_json: JsonOpt = False,
+    run_dir: opts.RunDirArg,
+    runs_dir: opts.RunsDirOpt = None,
+    as_json: opts.JsonOpt = False,
 ) -> None:
     """Repeat a saved run from its config and say whether the numbers match."""
     from .rerun import rerun as repeat
@@ -374,19 +325,12 @@ def rerun(
 @user_errors
 def reproduce(
     ctx: typer.Context,
-    name: Annotated[
-        str | None, typer.Argument(help="A reproduction (see --list), or all.", show_default=False)
-    ] = None,
-    list_: Annotated[bool, typer.Option("--list", help="List the reproductions.")] = False,
-    full: Annotated[
-        bool, typer.Option("--full", help="The full-size version (slower) instead of the fast one.")
-    ] = False,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", "-s", help="Any config field: --set model.depth=30 (repeatable)."),
-    ] = None,
-    as_json: JsonOpt = False,
-    runs_dir: RunsDirOpt = None,
+    name: opts.ReproductionArg = None,
+    list_: opts.ListOpt = False,
+    full: opts.FullOpt = False,
+    set_: opts.SetOpt = None,
+    as_json: opts.JsonOpt = False,
+    runs_dir: opts.RunsDirOpt = None,
 ) -> None:
     """Reproduce a classic init result: the paper's claim beside winit's measurement."""
     from .reproduce import REPRODUCTIONS, get_reproduction
@@ -419,7 +363,7 @@ def reproduce(
         findings.append(finding)
         out.append({**finding.to_dict(), "run_dir": str(run_dir)})
         if not as_json:
-            shown.print(finding_view(finding, str(run_dir)))
+            shown.print(finding_view(finding, str(run_dir), shown.width))
     if as_json:
         print_json(out if name == "all" else out[0])
     elif len(findings) > 1:
@@ -433,50 +377,18 @@ def reproduce(
 @config_options(without=("backend",), steps_help="Training steps of each trial.")
 def sweep(
     ctx: typer.Context,
-    config: Annotated[
-        Path | None,
-        typer.Argument(
-            help="A sweep file: a config plus grid: (field paths to lists).", show_default=False
-        ),
-    ] = None,
-    grid: Annotated[
-        list[str] | None,
-        typer.Option("--grid", "-g", help="An axis: --grid model.depth=5,10,20 (repeatable)."),
-    ] = None,
-    seeds: Annotated[
-        int | None,
-        typer.Option(min=1, help="Seeds per grid point (--seed, +1, ...), for mean ± std."),
-    ] = None,
+    config: opts.SweepFileArg = None,
+    grid: opts.GridOpt = None,
+    seeds: opts.SeedsOpt = None,
     options: ConfigOptions = None,  # type: ignore[assignment]
-    jobs: Annotated[
-        int | None,
-        typer.Option(
-            "--jobs", "-j", min=1, help="Trials at once (default: the cores, or Ray's CPUs)."
-        ),
-    ] = None,
-    backend: Annotated[
-        str,
-        typer.Option(help="local (worker processes) or ray (pip install 'weightinit-cli[ray]')."),
-    ] = "local",
-    address: Annotated[
-        str | None,
-        typer.Option(help="The Ray cluster to join (default $RAY_ADDRESS, else a local Ray)."),
-    ] = None,
-    fresh: Annotated[
-        bool, typer.Option("--fresh", help="Start a new sweep directory instead of resuming.")
-    ] = False,
-    full_trials: Annotated[
-        bool,
-        typer.Option(
-            "--full-trials",
-            help="Each trial also writes loss.png and its layers after training (slower).",
-        ),
-    ] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show the grid and where it would run; run nothing.")
-    ] = False,
-    as_json: JsonOpt = False,
-    runs_dir: RunsDirOpt = None,
+    jobs: opts.SweepJobsOpt = None,
+    backend: opts.SweepBackendOpt = "local",
+    address: opts.AddressOpt = None,
+    fresh: opts.FreshOpt = False,
+    full_trials: opts.FullTrialsOpt = False,
+    dry_run: opts.DryRunOpt = False,
+    as_json: opts.JsonOpt = False,
+    runs_dir: opts.RunsDirOpt = None,
 ) -> None:
     """Train a grid of experiments in parallel (here or on Ray); resumes if run again."""
     from .sweep.grid import load_sweep
@@ -485,7 +397,17 @@ def sweep(
         fail("--address is the Ray cluster to join; it needs --backend ray")
     spec = load_sweep(options.path(config), grid or [], options.sets, options.layer, seeds)
     if dry_run:
-        show_sweep_plan(spec, runs_dir, fresh, as_json, backend)
+        from .sweep.outputs import plan_sweep
+
+        planned = plan_sweep(spec, runs_dir, fresh, backend)
+        if as_json:
+            from .serialize import sweep_plan_json
+
+            print_json(sweep_plan_json(planned))
+        else:
+            from .sweep.view import sweep_plan
+
+            console().print(sweep_plan(planned))
         return
     from .sweep.outputs import run_sweep
     from .sweep.view import SweepProgress
@@ -508,7 +430,8 @@ def sweep(
     else:
         from .sweep.view import sweep_view
 
-        console().print(sweep_view(result))
+        shown = console()
+        shown.print(sweep_view(result, shown.width))
     if exit_code:
         raise typer.Exit(exit_code)
     failed = result.failed()
@@ -522,47 +445,14 @@ def sweep(
         )
 
 
-def show_sweep_plan(
-    spec: Any, runs_dir: Path | None, fresh: bool, as_json: bool, backend: str
-) -> None:
-    """`winit sweep --dry-run`: the grid, and which directory it would resume, if any,
-    after the checks a run makes first (devices, data, Ray installed)."""
-    from .runs import runs_root
-    from .sweep.outputs import find_sweep_dir, finished_trials, prepare
-
-    prepare(spec, backend)
-    found = None if fresh else find_sweep_dir(runs_root(runs_dir), spec)
-    finished = len(finished_trials(spec, found / "trials")) if found is not None else 0
-    if as_json:
-        from .sweep.grid import point_text
-
-        print_json(
-            {
-                "name": spec.name,
-                "grid": {axis.key: list(axis.values) for axis in spec.axes},
-                "trials": [{"trial": t.dirname, "point": point_text(t.point)} for t in spec.trials],
-                "resumes": str(found) if found is not None else None,
-                "finished": finished,
-            }
-        )
-        return
-    from .sweep.view import sweep_plan
-
-    console().print(sweep_plan(spec, str(found) if found is not None else None, finished))
-
-
 @app.command()
 @user_errors
 def critical(
-    activation: Annotated[str, typer.Option(help="The activation.")] = "tanh",
-    bias_var: Annotated[
-        float, typer.Option("--bias-var", min=0.0, help="Bias variance σ_b².")
-    ] = 0.05,
-    weight_var: Annotated[
-        float | None, typer.Option("--weight-var", min=0.0, help="Also describe this σ_w².")
-    ] = None,
-    negative_slope: Annotated[float, typer.Option(help="leaky_relu's slope.")] = 0.01,
-    as_json: JsonOpt = False,
+    activation: opts.CriticalActivationOpt = "tanh",
+    bias_var: opts.BiasVarOpt = 0.05,
+    weight_var: opts.WeightVarOpt = None,
+    negative_slope: opts.SlopeOpt = 0.01,
+    as_json: opts.JsonOpt = False,
 ) -> None:
     """The order-to-chaos critical line of an activation (mean-field theory)."""
     from dataclasses import asdict

@@ -19,7 +19,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from pydantic_core import PydanticCustomError
 
 from .activations import ACTIVATIONS
-from .data import DATASETS
+from .data import DATASETS, DIGITS_AVAILABLE
 from .errors import ShapeError, WinitError
 from .initspec import InitSpec, InitSpecError
 from .methods import canonical_name
@@ -351,8 +351,8 @@ def _check_memory(cfg: Config) -> None:
     model, data = cfg.model, cfg.data
     shape = f"[{', '.join(map(str, model.input_shape))}]"
     per_input = math.prod(model.input_shape)
-    # digits holds 1797 examples and an npz what it holds: samples only caps them
-    samples = min(data.samples, 1797) if data.name == "digits" else data.samples
+    # digits holds what it holds, and an npz too: samples only caps them
+    samples = min(data.samples, DIGITS_AVAILABLE) if data.name == "digits" else data.samples
     if data.name not in ("digits", "npz") and 4 * samples * per_input > MAX_DATA_BYTES:
         raise _located(
             f"data: {samples:,} samples (data.samples) of input {shape} (model.input_shape) "

@@ -157,6 +157,7 @@ def measure(
     method = report.layers[0].method if report.layers else cfg.init.method
     verdict = diagnose(
         [layer.activation.std for layer in hidden],
+        [layer.signal for layer in hidden],
         [layer.symmetric for layer in hidden],
         [layer.dead_fraction for layer in hidden],
         cfg.model.activation if cfg.model.layers is None else hidden[0].activation_fn,

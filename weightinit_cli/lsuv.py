@@ -22,7 +22,6 @@ class LsuvLayer:
     name: str
     iterations: int
     variance: float
-    converged: bool
 
 
 def _output_variance(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> float:
@@ -76,7 +75,7 @@ def rescale_layers(
                     layer.weight.mul_(scale)
                 iterations += 1
                 variance = _output_variance(model, layer, x)
-            records.append(LsuvLayer(name, iterations, variance, abs(variance - 1.0) <= tol))
+            records.append(LsuvLayer(name, iterations, variance))
     finally:
         model.train(was_training)
     return records

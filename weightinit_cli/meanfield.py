@@ -1,32 +1,22 @@
-"""Mean-field theory of a freshly initialized network: signal propagation and the
-order-to-chaos transition, at infinite width. NumPy only; no printing.
+"""Mean-field theory of a freshly initialized network, at infinite width: how a signal
+propagates, and where the order-to-chaos transition lies. NumPy only; no printing.
 
-Signal propagation. For a stack of weighted layers (Dense or ConvNd) with zero-mean
-i.i.d. weights, the pre-activation of every unit of layer l is Gaussian with variance
+Propagation. With zero-mean i.i.d. weights, each unit's pre-activation at layer l is
+Gaussian with variance q_l = σ_w,l² E_z[φ_{l-1}(√q_{l-1} z)²] + σ_b,l² (q_1 = σ_w,1² m_0
++ σ_b,1²), where σ_w,l² = fan_in·Var(W_l), σ_b,l² = Var(b_l), m_0 the input's second
+moment and φ_{l-1} the activation before (Poole et al. 2016; He et al. 2015). Gradients
+follow, under the gradient-independence assumption, g_l = g_{l+1} σ_back,l+1²
+E[φ_l'(√q_l z)²] with σ_back² = fan_out·Var(W) (Schoenholz et al. 2017). Finite width
+scatters measurements by about √(2/units); pooling and flatten are taken to pass the
+second moment (exact for flatten); zero padding and strides are not modelled.
 
-    q_1 = σ_w,1² m_0 + σ_b,1²,    q_l = σ_w,l² E_z[φ_{l-1}(√q_{l-1} z)²] + σ_b,l²
-
-with σ_w,l² = fan_in_l · Var(W_l), σ_b,l² = Var(b_l), m_0 the input's second moment and
-φ_{l-1} the activation after layer l-1 (Poole et al. 2016; He et al. 2015 for the
-rectifiers). Back-propagated gradients follow, under the gradient-independence
-assumption, the mirror recursion g_l = g_{l+1} σ_back,l+1² E[φ_l'(√q_l z)²] with
-σ_back,l² = fan_out_l · Var(W_l) (Schoenholz et al. 2017). Approximations to keep in
-mind: finite width scatters measured variances by about √(2/units); pooling and flatten
-are assumed to pass the second moment through (exact for flatten); zero padding gives
-border pixels fewer inputs than fan_in; strided convs feed fan_out/stride^d outputs.
-
-The transition. With the same σ_w², σ_b² in every layer, q follows the length map to a
-fixed point q*, and the correlation c of two inputs follows the correlation map
-
-    c_{l+1} = (σ_w² E[φ(u1) φ(u2)] + σ_b²) / q*,  u1 = √q* z1, u2 = √q* (c z1 + √(1-c²) z2),
-
-whose fixed point c = 1 has slope χ_1 = σ_w² E[φ'(√q* z)²]. χ_1 < 1: nearby inputs
-converge (ordered; gradients vanish); χ_1 > 1: they decorrelate to c* < 1 (chaotic;
-gradients explode). On the critical line χ_1 = 1 signals and gradients travel deepest.
-Depth scales: ξ_q = -1/ln χ_q, with χ_q = σ_w² E[φ'' φ + φ'²] the length map's slope
-at q*, and ξ_c = -1/ln χ_c, with χ_c = σ_w² E[φ'(u1) φ'(u2)] at c*; ξ_c diverges on
-the line. Where q* = 0 (an odd activation without bias, below the line) or q* = inf (a
-rectifier whose signal explodes), χ_1 and χ_q are the q -> 0+ or q -> inf limits.
+The transition. With one σ_w², σ_b² in every layer, q reaches a fixed point q*, and the
+correlation c of two inputs follows c -> (σ_w² E[φ(u1) φ(u2)] + σ_b²)/q*, whose fixed
+point c = 1 has slope χ_1 = σ_w² E[φ'(√q* z)²]: below 1 inputs converge (ordered,
+gradients vanish), above 1 they decorrelate to c* < 1 (chaotic, gradients explode), and
+on the critical line χ_1 = 1 signals travel deepest. Depth scales: ξ_q = -1/ln χ_q (χ_q
+the length map's slope at q*) and ξ_c = -1/ln χ_c (χ_c the correlation map's slope at
+c*), which diverges on the line. Where q* = 0 or inf, χ_1 and χ_q are the limits.
 
 References
 - He, Zhang, Ren & Sun 2015, Delving deep into rectifiers (ICCV).
@@ -467,13 +457,9 @@ class Criticality:
     depth_scale_c: float  # xi_c: layers over which two inputs stay distinguishable
     negative_slope: float = 0.01
 
-    def phase(self, weight_var: float | None = None) -> Phase:
-        """The phase at weight_var (default: this record's) from chi_1, with 2 % tolerance."""
-        if weight_var is None:
-            return phase_of(self.chi1)
-        w2 = _check_var("weight_var", weight_var)
-        q = fixed_point(self.activation, w2, self.bias_var, self.negative_slope)
-        return phase_of(chi1(self.activation, w2, q, self.negative_slope))
+    def phase(self) -> Phase:
+        """The phase at this record's σ_w², from χ_1 with 2% tolerance."""
+        return phase_of(self.chi1)
 
 
 def criticality(

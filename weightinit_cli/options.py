@@ -41,6 +41,10 @@ def _option(name: str, annotation: Any, default: Any = None) -> inspect.Paramete
     return inspect.Parameter(name, kind, default=default, annotation=annotation)
 
 
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Any config field: --set model.depth=30 (repeatable)."),
+]
 SHARED = [
     _option(
         "config_opt",
@@ -100,7 +104,96 @@ SHARED = [
         ],
     ),
 ]
-NAMES = [p.name for p in SHARED]
+
+
+# The options of one command each (and the config file argument, which two share).
+ConfigArg = Annotated[
+    Path | None, typer.Argument(help="A YAML experiment config (see configs/).", show_default=False)
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (the schema in README).")]
+SppOpt = Annotated[
+    bool, typer.Option("--spp", help="Signal propagation of conv layers (Brock et al. 2021).")
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="Also write CSV, config, JSON and plots into this new directory."),
+]
+RunsDirOpt = Annotated[
+    Path | None,
+    typer.Option("--runs-dir", help="Where run directories go (default $WINIT_RUNS_DIR or runs/)."),
+]
+MethodNameArg = Annotated[
+    str | None, typer.Argument(help="Show one method in detail (a name or alias).")
+]
+TableJsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+MethodsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--methods", help="Methods to compare (default: xavier he zero)."),
+]
+ExtraMethodsArg = Annotated[
+    list[str] | None, typer.Argument(help="More methods after --methods.", show_default=False)
+]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--param", help="A method's parameter: --param he.mode=fan_out."),
+]
+CompareJobsOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="Methods run at once, one torch thread each (default: cores)."),
+]
+RunDirArg = Annotated[Path, typer.Argument(help="A run directory written by winit.")]
+ReproductionArg = Annotated[
+    str | None, typer.Argument(help="A reproduction (see --list), or all.", show_default=False)
+]
+ListOpt = Annotated[bool, typer.Option("--list", help="List the reproductions.")]
+FullOpt = Annotated[
+    bool, typer.Option("--full", help="The full-size version (slower) instead of the fast one.")
+]
+SweepFileArg = Annotated[
+    Path | None,
+    typer.Argument(
+        help="A sweep file: a config plus grid: (field paths to lists).", show_default=False
+    ),
+]
+GridOpt = Annotated[
+    list[str] | None,
+    typer.Option("--grid", "-g", help="An axis: --grid model.depth=5,10,20 (repeatable)."),
+]
+SeedsOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="Seeds per grid point (--seed, +1, ...), for mean ± std."),
+]
+SweepJobsOpt = Annotated[
+    int | None,
+    typer.Option("--jobs", "-j", min=1, help="Trials at once (default: the cores, or Ray's CPUs)."),
+]
+SweepBackendOpt = Annotated[
+    str,
+    typer.Option(help="local (worker processes) or ray (pip install 'weightinit-cli[ray]')."),
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(help="The Ray cluster to join (default $RAY_ADDRESS, else a local Ray)."),
+]
+FreshOpt = Annotated[
+    bool, typer.Option("--fresh", help="Start a new sweep directory instead of resuming.")
+]
+FullTrialsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--full-trials",
+        help="Each trial also writes loss.png and its layers after training (slower).",
+    ),
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Show the grid and where it would run; run nothing.")
+]
+CriticalActivationOpt = Annotated[str, typer.Option(help="The activation.")]
+BiasVarOpt = Annotated[float, typer.Option("--bias-var", min=0.0, help="Bias variance σ_b².")]
+WeightVarOpt = Annotated[
+    float | None, typer.Option("--weight-var", min=0.0, help="Also describe this σ_w².")
+]
+SlopeOpt = Annotated[float, typer.Option(help="leaky_relu's slope.")]
 
 
 @dataclass(frozen=True)
@@ -192,3 +285,23 @@ def method_specs(cfg: Config, methods: list[str], params: list[str]) -> list[Ini
         by_method[target][name] = named(f"--param {text}", parse_value, value)
         named(f"--param {text}", resolve_params, target, {name: by_method[target][name]})
     return [cfg.init.spec_for(method, values) for method, values in by_method.items()]
+
+
+def invocation(ctx: typer.Context) -> str:
+    """The running command as a command line, rebuilt from what was parsed."""
+    import shlex
+
+    parts = [ctx.command_path]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if value is None or value is False or value == () or value == []:
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if param.param_type_name == "argument":
+            parts += [shlex.quote(str(v)) for v in values]
+        elif getattr(param, "is_flag", False):
+            parts.append(param.opts[0])
+        else:
+            for v in values:
+                parts += [param.opts[0], shlex.quote(str(v))]
+    return " ".join(parts)

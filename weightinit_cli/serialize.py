@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .experiments import CompareResult, StatsResult, TrainResult
     from .probe import LayerStats
+    from .sweep.outputs import SweepPlan
     from .sweep.results import SweepResult
     from .train import LogPoint, TrainHistory
 
@@ -177,3 +178,17 @@ def sweep_json(result: SweepResult) -> dict[str, Any]:
             "trials": [trial.row() for trial in result.results],
         }
     )
+
+
+def sweep_plan_json(plan: SweepPlan) -> dict[str, Any]:
+    """`winit sweep --dry-run --json`: the grid, the trials, what a run would resume."""
+    from .sweep.grid import point_text
+
+    sweep = plan.sweep
+    return {
+        "name": sweep.name,
+        "grid": {axis.key: list(axis.values) for axis in sweep.axes},
+        "trials": [{"trial": t.dirname, "point": point_text(t.point)} for t in sweep.trials],
+        "resumes": str(plan.resumes) if plan.resumes is not None else None,
+        "finished": plan.finished,
+    }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .activations import get_activation
 
@@ -26,9 +26,6 @@ class Verdict:
     kind: str  # symmetric | vanishing | exploding | shrinking | growing | stable | dead
     factor: float  # geometric-mean change of the activation std per layer
     message: str
-    vanishing_layers: list[int] = field(default_factory=list)
-    exploding_layers: list[int] = field(default_factory=list)
-    symmetric_layers: list[int] = field(default_factory=list)
 
 
 def per_layer_factor(stds: Sequence[float]) -> float:
@@ -51,23 +48,23 @@ def flag(value: float, first: float) -> str | None:
 
 def diagnose(
     activation_stds: Sequence[float],
+    signals: Sequence[str | None],
     symmetric: Sequence[bool],
     dead_fractions: Sequence[float],
     activation_fn: str,
     method: str,
 ) -> Verdict:
-    """Judge the hidden layers' activation stds (the output layer excluded by the caller)."""
-    first = activation_stds[0] if activation_stds else 0.0
-    flags = [flag(s, first) for s in activation_stds]
-    vanishing = [i + 1 for i, f in enumerate(flags) if f == "vanishing"]
-    exploding = [i + 1 for i, f in enumerate(flags) if f == "exploding"]
+    """Judge the hidden layers (the output layer excluded by the caller) by their
+    activation stds and signal flags (`flag`), symmetry and dead units."""
+    vanishing = [i + 1 for i, f in enumerate(signals) if f == "vanishing"]
+    exploding = [i + 1 for i, f in enumerate(signals) if f == "exploding"]
     symmetric_layers = [i + 1 for i, s in enumerate(symmetric) if s]
     factor = per_layer_factor(activation_stds)
     try_instead = get_activation(activation_fn).suggestion
     net = f"a {activation_fn} net"
 
     def verdict(kind: str, message: str) -> Verdict:
-        return Verdict(kind, factor, message, vanishing, exploding, symmetric_layers)
+        return Verdict(kind, factor, message)
 
     if symmetric_layers and len(symmetric_layers) >= max(1, len(symmetric) - 1):
         return verdict(

@@ -14,6 +14,11 @@ deeper than the room for them (the JSON and CSVs hold everything).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
@@ -39,3 +44,95 @@ def column_groups(widths: Sequence[int], room: int) -> list[list[int]]:
         groups[-1].append(index)
         used += width
     return groups
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a fitted table."""
+
+    header: str
+    number: bool = False  # never narrower than its widest cell, so a number never wraps
+    justify: str = "left"
+    style: str = ""
+    optional: bool = False  # left out (last first) where the table would not fit otherwise
+
+
+LONGEST_WORD = 16  # a longer word (a name) folds over lines rather than widen its column
+
+
+def _words(text: str) -> list[int]:
+    return [len(word) for word in text.split()] or [0]
+
+
+def fitted_table(
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[str | Text]],
+    width: int,
+    *,
+    row_styles: Sequence[str] | None = None,
+    pad: int = 1,
+    **options: Any,
+) -> Table:
+    """A table of these rows in `width` columns, with widths chosen here rather than by
+    Rich (whose shrinking can cut a word): every column gets at least its longest word
+    (a number column its widest cell), the text columns give up their slack, and where
+    even that is too wide the optional columns go, noted in the caption."""
+    plain = [[cell.plain if isinstance(cell, Text) else cell for cell in row] for row in rows]
+
+    def widest(i: int) -> int:
+        return max(
+            [len(columns[i].header), *(len(line) for r in plain for line in r[i].split("\n"))]
+        )
+
+    def least(i: int) -> int:
+        header = max(_words(columns[i].header))
+        if columns[i].number:
+            return max(header, *(len(line) for r in plain for line in r[i].split("\n")), 1)
+        cells = max((w for r in plain for w in _words(r[i])), default=0)
+        return max(min(max(header, cells), LONGEST_WORD), 1)
+
+    boxed = options.get("box", "none") is not None
+    edges = 2 if boxed and options.get("show_edge", True) else 0
+
+    def room(n: int) -> int:
+        """What is left for n columns' cells: `pad` spaces each side between columns, and
+        a box's rules between columns and at the edges."""
+        return width - pad * (2 * n - 2) - ((n - 1) if boxed else 0) - edges
+
+    shown = list(range(len(columns)))
+    left_out = []
+    optional = [i for i in shown if columns[i].optional]
+    while sum(least(i) for i in shown) > room(len(shown)) and optional:
+        dropped = optional.pop()
+        shown.remove(dropped)
+        left_out.insert(0, columns[dropped].header)
+    widths = {i: widest(i) for i in shown}
+    excess = sum(widths.values()) - room(len(shown))
+    for floor in (least, lambda i: 4):  # last, words of text fold: never a number
+        while excess > 0:
+            slack = {
+                i: widths[i] - floor(i)
+                for i in shown
+                if widths[i] > floor(i) and (floor is least or not columns[i].number)
+            }
+            if not slack:
+                break
+            take = max(slack, key=lambda i: (slack[i], -i))
+            widths[take] -= 1
+            excess -= 1
+    table = Table(padding=(0, pad), pad_edge=False, collapse_padding=False, **options)
+    for i in shown:
+        column = columns[i]
+        table.add_column(
+            column.header,
+            justify=column.justify,  # type: ignore[arg-type]
+            style=column.style,
+            width=widths[i],  # a number column's is at least its widest cell: never wraps
+            overflow="fold",
+        )
+    for r, row in enumerate(rows):
+        style = row_styles[r] if row_styles else None
+        table.add_row(*(row[i] for i in shown), style=style)
+    if left_out:
+        table.caption = f"{', '.join(left_out)}: not shown at this width (see --json and the CSVs)"
+    return table

@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from . import fmt
+from . import Column, fitted_table, fmt
 
 if TYPE_CHECKING:
     from ..methods import Method
@@ -75,7 +75,7 @@ def rerun_view(original: str, rerun: str, match: Any) -> Group:
     return Group(Text(f"original {original}/\nrerun    {rerun}/", style="dim"), table, headline)
 
 
-def finding_view(finding: Any, run_dir: str | None = None) -> Group:
+def finding_view(finding: Any, run_dir: str | None = None, width: int = 120) -> Group:
     """One reproduction: the paper's claim, winit's measurement, the verdict, the numbers."""
     verdict = (
         Text("agree", style="bold green") if finding.agree else Text("disagree", style="bold red")
@@ -89,12 +89,13 @@ def finding_view(finding: Any, run_dir: str | None = None) -> Group:
     head.add_row("verdict", verdict)
     parts: list[Any] = [Text(finding.name, style="bold cyan"), head]
     if finding.rows:
-        table = Table(header_style="bold", box=None, padding=(0, 1))
-        for column in finding.rows[0]:
-            table.add_column(column, justify="left" if column in ("init", "net") else "right")
-        for row in finding.rows:
-            table.add_row(*(_cell(v) for v in row.values()))
-        parts.append(table)
+        names = list(finding.rows[0])
+        text = ("init", "net", "layer", "activation", "phase")
+        columns = [
+            Column(n) if n in text else Column(n, number=True, justify="right") for n in names
+        ]
+        rows = [[_cell(row[n]) for n in names] for row in finding.rows]
+        parts.append(fitted_table(columns, rows, width, header_style="bold", box=None))
     if run_dir:
         parts.append(Text(f"wrote {run_dir}/", style="dim"))
     return Group(*parts, Text())

@@ -14,7 +14,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from . import column_groups, fmt, percent
+from . import Column, column_groups, fitted_table, fmt, percent
 from .charts import line_chart, sparkline
 
 if TYPE_CHECKING:
@@ -31,24 +31,33 @@ def _numbers(table: Table, *names: str) -> None:
         table.add_column(name, justify="right", no_wrap=True)
 
 
-def weight_stats_table(stats: Sequence[WeightStats], title: str = "Weight statistics") -> Table:
-    table = Table(title=title, header_style="bold")
-    table.add_column("layer", style="cyan", overflow="fold")
-    table.add_column("kind", overflow="fold")
-    table.add_column("shape", no_wrap=True)
-    _numbers(table, "mean", "std", "min", "max")
-    for s in stats:
-        w = s.weight
-        shape = "×".join(str(d) for d in s.shape)
-        table.add_row(s.name, s.kind, shape, fmt(w.mean), fmt(w.std), fmt(w.min), fmt(w.max))
-    return table
+def weight_stats_table(
+    stats: Sequence[WeightStats], title: str = "Weight statistics", width: int = 120
+) -> Table:
+    columns = [
+        Column("layer", style="cyan"),
+        Column("kind"),
+        Column("shape", number=True),
+        *(Column(name, number=True, justify="right") for name in ("mean", "std", "min", "max")),
+    ]
+    rows = [
+        [
+            s.name,
+            s.kind,
+            "×".join(str(d) for d in s.shape),
+            *(fmt(v) for v in (s.weight.mean, s.weight.std, s.weight.min, s.weight.max)),
+        ]
+        for s in stats
+    ]
+    return fitted_table(columns, rows, width - 8, title=title, header_style="bold", box=box.SQUARE)
 
 
 def print_weight_stats(model: nn.Module, console: Console | None = None) -> None:
     """Print mean, std, min and max of every Linear/conv weight of `model` as a Rich table."""
     from ..probe import weight_stats
 
-    (console or Console()).print(weight_stats_table(weight_stats(model)))
+    console = console or Console()
+    console.print(weight_stats_table(weight_stats(model), width=console.width))
 
 
 def _layer_note(layer: LayerStats) -> tuple[str, str]:
@@ -65,22 +74,23 @@ def _layer_note(layer: LayerStats) -> tuple[str, str]:
 def stats_table(result: StatsResult, width: int = 120) -> Table:
     """Per-layer weights, activations and gradients, measured beside theory.
 
-    Below 110 columns the shape column goes (fans stay), and the saturation column
-    shows only for activations that saturate.
+    From 110 columns the weight shape shows too (the fans always do); the saturation
+    column only for activations that saturate, the note only where a layer has one.
     """
-    show_sat = any(layer.saturated_fraction is not None for layer in result.layers)
     notes = [_layer_note(layer) for layer in result.layers]
-    table = Table(header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False)
-    table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("layer", overflow="fold")
+    show_sat = any(layer.saturated_fraction is not None for layer in result.layers)
+    show_note = any(note for note, _ in notes)
+    columns = [Column("#", number=True, justify="right"), Column("layer")]
     if width >= 110:
-        table.add_column("shape", no_wrap=True)
-    _numbers(table, "fans", "w std", "target", "act std", "theory", "grad std", "dead")
+        columns.append(Column("shape", number=True))
+    names = ["fans", "w std", "target", "act std", "theory", "grad std", "dead"]
+    columns += [Column(name, number=True, justify="right") for name in names]
     if show_sat:
-        _numbers(table, "sat")
-    if any(note for note, _ in notes):
-        table.add_column("note")
-    for layer, (note, style) in zip(result.layers, notes, strict=True):
+        columns.append(Column("sat", number=True, justify="right"))
+    if show_note:
+        columns.append(Column("note"))
+    rows = []
+    for layer, (note, _) in zip(result.layers, notes, strict=True):
         cells = [str(layer.index), layer.name]
         if width >= 110:
             cells.append("×".join(map(str, layer.shape)))
@@ -95,10 +105,19 @@ def stats_table(result: StatsResult, width: int = 120) -> Table:
         ]
         if show_sat:
             cells.append(percent(layer.saturated_fraction))
-        if any(n for n, _ in notes):
+        if show_note:
             cells.append(note)
-        table.add_row(*cells, style=style)
-    return table
+        rows.append(cells)
+    return fitted_table(
+        columns,
+        rows,
+        width,
+        row_styles=[style for _, style in notes],
+        pad=0,
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+    )
 
 
 def stats_view(result: StatsResult, width: int = 120) -> Group:
@@ -152,33 +171,39 @@ def train_status(history: Any, symmetric: bool = False) -> Text:
     return Text("completed", style="green")
 
 
-def train_table(rows: Sequence[tuple[str, Any, bool]], title: str = "Training") -> Table:
+def train_table(
+    rows: Sequence[tuple[str, Any, bool]], title: str = "Training", width: int = 120
+) -> Table:
     """One row per (method, history, symmetric): losses, accuracy, target, status, curve."""
-    table = Table(title=title, header_style="bold", box=None, padding=(0, 1))
-    table.add_column("method", overflow="fold")
-    _numbers(table, "start", "final", "acc", "to target")
-    table.add_column("status")
-    table.add_column("loss curve", no_wrap=True)
+    columns = [
+        Column("method"),
+        *(Column(n, number=True, justify="right") for n in ("start", "final", "acc", "to target")),
+        Column("status"),
+        Column("loss curve", number=True),
+    ]
     losses_all = [
         p.loss for _, h, _ in rows for p in h.history if math.isfinite(p.loss) and p.loss > 0
     ]
     bounds = (min(losses_all), max(losses_all)) if losses_all else None
+    cells = []
     for method, history, symmetric in rows:
         reached = "never" if history.steps_to_target is None else str(history.steps_to_target)
         losses = [p.loss for p in history.history]
-        table.add_row(
-            method,
-            fmt(history.initial_loss, 3),
-            fmt(history.final_loss, 3),
-            percent(history.final_accuracy if history.history else None),
-            reached,
-            train_status(history, symmetric),
-            sparkline(losses, bounds=bounds, width=11),
+        cells.append(
+            [
+                method,
+                fmt(history.initial_loss, 3),
+                fmt(history.final_loss, 3),
+                percent(history.final_accuracy if history.history else None),
+                reached,
+                train_status(history, symmetric),
+                sparkline(losses, bounds=bounds, width=11),
+            ]
         )
-    return table
+    return fitted_table(columns, cells, width, title=title, header_style="bold", box=None)
 
 
-def train_view(result: TrainResult, run_dir: str | None) -> Group:
+def train_view(result: TrainResult, run_dir: str | None, width: int = 120) -> Group:
     """After `winit train`: the loss chart, the summary table and where the files are."""
     history = result.history
     chart = line_chart({result.before.method: [(p.step, p.loss) for p in history.history]})
@@ -187,7 +212,11 @@ def train_view(result: TrainResult, run_dir: str | None) -> Group:
     parts: list[Any] = [
         chart,
         Text(),
-        train_table([(result.before.method, history, symmetric)], title=f"{result.name}: {target}"),
+        train_table(
+            [(result.before.method, history, symmetric)],
+            title=f"{result.name}: {target}",
+            width=width,
+        ),
         Text(),
         Text.assemble(("At init: ", "bold"), result.before.verdict.message),
     ]
@@ -276,7 +305,7 @@ def compare_view(result: CompareResult, run_dir: str | None = None, width: int =
         rows = [(r.method, r.train, r.stats.verdict.kind == "symmetric") for r in trained]
         parts += [
             Text(),
-            train_table(rows, title=f"Training (target loss {fmt(target, 3)})"),
+            train_table(rows, title=f"Training (target loss {fmt(target, 3)})", width=width),
             Text(),
             line_chart({r.method: [(p.step, p.loss) for p in r.train.history] for r in trained}),
         ]

@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 REPLICATE_AXIS = "seed"  # the axis results are averaged over
 MAX_TRIALS = 100_000
 MAX_SEEDS = 10_000
-# Top-level keys of a sweep file that are about the sweep, not the experiment.
-SWEEP_KEYS = ("grid", "seeds")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import shutil
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -238,6 +239,24 @@ def prepare(sweep: Sweep, backend: str) -> set[str]:
     return devices
 
 
+@dataclass
+class SweepPlan:
+    """What a run of the sweep would do: which directory it resumes, and how many of its
+    trials are finished there."""
+
+    sweep: Sweep
+    resumes: Path | None
+    finished: int
+
+
+def plan_sweep(sweep: Sweep, runs_dir: str | Path | None, fresh: bool, backend: str) -> SweepPlan:
+    """`winit sweep --dry-run`, after the checks a run makes first (devices, data, Ray)."""
+    prepare(sweep, backend)
+    found = None if fresh else find_sweep_dir(runs_root(runs_dir), sweep)
+    finished = len(finished_trials(sweep, found / "trials")) if found is not None else 0
+    return SweepPlan(sweep, found, finished)
+
+
 def open_sweep_dir(sweep: Sweep, runs_dir: str | Path | None, fresh: bool) -> Path:
     """The sweep's directory: its newest earlier one, or a new one with sweep.yaml."""
     from ..config import to_yaml
@@ -397,4 +416,12 @@ def _finish(path: Path, meta: dict[str, Any], result: SweepResult) -> SweepResul
     return result
 
 
-__all__ = ["find_sweep_dir", "finished_trials", "open_sweep_dir", "run_sweep", "write_results"]
+__all__ = [
+    "SweepPlan",
+    "find_sweep_dir",
+    "finished_trials",
+    "open_sweep_dir",
+    "plan_sweep",
+    "run_sweep",
+    "write_results",
+]

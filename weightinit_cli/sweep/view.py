@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from ..render import fmt
+from ..render import Column, fitted_table, fmt
 from .grid import value_text
 
 if TYPE_CHECKING:
+    from .outputs import SweepPlan
     from .results import GroupResult, Spread, SweepResult
 
 MAX_ROWS = 40  # grid points in the terminal table; summary.csv has them all
@@ -117,7 +119,7 @@ def _statuses(group: GroupResult) -> Text:
     return text
 
 
-def sweep_table(result: SweepResult) -> Table:
+def sweep_table(result: SweepResult, width: int = 120) -> Table:
     """A row per grid point (seeds pooled): final loss and accuracy as mean ± std."""
     from .grid import axis_labels
 
@@ -127,36 +129,50 @@ def sweep_table(result: SweepResult) -> Table:
     title = f"Sweep {result.sweep.name}: {len(result.results)} trials"
     if seeds > 1:
         title += f", mean ± std over {seeds} seeds"
-    table = Table(title=title, header_style="bold", title_justify="left")
-    # The grid point is what tells rows apart: its cells are never cut; numbers wrap.
-    for axis in axes:
-        table.add_column(labels[axis.key], style="cyan", no_wrap=True)
-    table.add_column("final loss", justify="right")
-    table.add_column("accuracy", justify="right")
-    table.add_column("steps to target", justify="right")
-    table.add_column("status")
     losses = [g.metrics["final_loss"].mean for g in result.groups]
     best = min((v for v in losses if v is not None), default=None)
     shown = result.groups[:MAX_ROWS]
-    if len(result.groups) > MAX_ROWS:
-        table.caption = (
-            f"the first {MAX_ROWS} of {len(result.groups)} grid points; all are in summary.csv"
-        )
+    # The grid point tells rows apart: its values fold over lines rather than lose a
+    # character; the status, then the steps, give way where the table would not fit.
+    columns = [
+        *(Column(labels[axis.key], style="cyan") for axis in axes),
+        Column("final loss", number=True, justify="right"),
+        Column("accuracy", number=True, justify="right"),
+        Column("steps to target", number=True, justify="right", optional=True),
+        Column("status", optional=True),
+    ]
+    rows = []
     for group, loss in zip(shown, losses, strict=False):
         style = "bold green" if best is not None and loss == best and len(losses) > 1 else ""
-        table.add_row(
-            *(value_text(group.point[axis.key]) for axis in axes),
-            Text(_spread(group.metrics["final_loss"], 3), style=style),
-            _spread(group.metrics["final_accuracy"], 3, percent=True),
-            _reached(group),
-            _statuses(group),
+        rows.append(
+            [
+                *(value_text(group.point[axis.key]) for axis in axes),
+                Text(_spread(group.metrics["final_loss"], 3), style=style),
+                _spread(group.metrics["final_accuracy"], 3, percent=True),
+                _reached(group),
+                _statuses(group),
+            ]
         )
+    table = fitted_table(
+        columns,
+        rows,
+        width,
+        title=title,
+        header_style="bold",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    if len(result.groups) > MAX_ROWS:
+        shown_rows = (
+            f"the first {MAX_ROWS} of {len(result.groups)} grid points; all are in summary.csv"
+        )
+        table.caption = f"{shown_rows}; {table.caption}" if table.caption else shown_rows
     return table
 
 
-def sweep_view(result: SweepResult) -> Group:
+def sweep_view(result: SweepResult, width: int = 120) -> Group:
     """The results table, the counts, and where the files are."""
-    parts: list[Any] = [sweep_table(result)]
+    parts: list[Any] = [sweep_table(result, width)]
     counts = {k: v for k, v in result.counts.items() if v}
     line = Text(" · ".join(f"{v} {k}" for k, v in counts.items()))
     if result.resumed:
@@ -179,16 +195,17 @@ def sweep_view(result: SweepResult) -> Group:
     return Group(*parts)
 
 
-def sweep_plan(sweep: Any, run_dir: str | None, finished: int) -> Group:
+def sweep_plan(plan: SweepPlan) -> Group:
     """`--dry-run`: the axes, the number of trials, and where they would go."""
+    sweep = plan.sweep
     table = Table(box=None, padding=(0, 1), show_header=False)
     table.add_column(style="bold cyan")
     table.add_column()
     for axis in sweep.axes:
         table.add_row(axis.key, ", ".join(value_text(v) for v in axis.values))
     where = (
-        f"resumes {run_dir}: {finished} of them finished there"
-        if run_dir
+        f"resumes {plan.resumes}: {plan.finished} of them finished there"
+        if plan.resumes is not None
         else "a new sweep directory"
     )
     headline = Text(f"Sweep {sweep.name}: {len(sweep.trials)} trials; {where}", style="bold")
