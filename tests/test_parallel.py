@@ -2,8 +2,8 @@
 
 import pytest
 
-from weightinit_cli.data import load_dataset
 from weightinit_cli.errors import ShapeError
+from weightinit_cli.experiments import load_dataset
 from weightinit_cli.experiments import run_compare as compare_specs
 from weightinit_cli.loading import load_config
 from weightinit_cli.parallel import default_jobs, run_tasks

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from weightinit_cli import apply_weight_init, torch_init
 from weightinit_cli.cli import app
-from weightinit_cli.data import load_dataset
 from weightinit_cli.errors import WinitError
+from weightinit_cli.experiments import load_dataset
 from weightinit_cli.experiments import run_stats as stats_of
 from weightinit_cli.initspec import expected_std
 from weightinit_cli.loading import load_config

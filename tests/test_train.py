@@ -16,8 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from weightinit_cli.cli import app
-from weightinit_cli.data import load_dataset
-from weightinit_cli.experiments import run_train
+from weightinit_cli.experiments import load_dataset, run_train
 from weightinit_cli.loading import load_config
 
 runner = CliRunner()

@@ -50,15 +50,11 @@ import os
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import WinitError
 from .shapes import balanced_labels, require_shape, shapes2d, shapes3d
-
-if TYPE_CHECKING:
-    from .config import Config
 
 DATASETS: dict[str, str] = {
     "spirals": "interleaved 2-D spirals, one arm per class (input [2])",
@@ -164,23 +160,6 @@ def make_dataset(
         name=key,
         input_shape=shape,
     )
-
-
-def load_dataset(cfg: Config) -> Dataset:
-    """The dataset a config asks for."""
-    return make_dataset(
-        cfg.data.name,
-        input_shape=cfg.model.input_shape,
-        num_classes=cfg.model.num_classes,
-        samples=cfg.data.samples,
-        seed=cfg.seed,
-        noise=cfg.data.noise,
-        test_fraction=cfg.data.test_fraction,
-        path=cfg.data.path,
-    )
-
-
-# --------------------------------------------------------------------------- split / scale
 
 
 def _check_split_size(n: int, k: int, test_fraction: float, *, source: str) -> None:

@@ -78,6 +78,22 @@ class CompareResult:
     runs: list[MethodRun]
 
 
+def load_dataset(cfg: Config) -> Dataset:
+    """The dataset a config asks for (data.py makes it)."""
+    from .data import make_dataset
+
+    return make_dataset(
+        cfg.data.name,
+        input_shape=cfg.model.input_shape,
+        num_classes=cfg.model.num_classes,
+        samples=cfg.data.samples,
+        seed=cfg.seed,
+        noise=cfg.data.noise,
+        test_fraction=cfg.data.test_fraction,
+        path=cfg.data.path,
+    )
+
+
 def first_batch(data: Dataset, batch_size: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
     import torch
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from .experiments import CompareResult
     from .probe import LayerStats
-    from .reproduce import Finding
     from .sweep.results import GroupResult, SweepResult
     from .train import TrainHistory
 
@@ -111,15 +111,24 @@ def _integer_ticks():
     return MaxNLocator(integer=True)
 
 
-def finding_figures(finding: Finding) -> dict[str, Figure]:
-    """A reproduction's charts (reproduce.Chart: a kind and its data), drawn."""
+@dataclass
+class Chart:
+    """A figure to draw, as data: `kind` names the function here that draws it, `data`
+    holds its arguments (per-layer statistics, training histories, series)."""
+
+    kind: str  # std_profiles | loss_curves | steps_against | spread_against
+    data: dict[str, Any]
+
+
+def chart_figures(charts: dict[str, Chart]) -> dict[str, Figure]:
+    """Charts (file name -> Chart), drawn."""
     drawers = {
         "std_profiles": std_profiles,
         "loss_curves": loss_curves,
         "steps_against": steps_against,
         "spread_against": spread_against,
     }
-    return {name: drawers[chart.kind](**chart.data) for name, chart in finding.charts.items()}
+    return {name: drawers[chart.kind](**chart.data) for name, chart in charts.items()}
 
 
 def std_profiles(profiles: dict[str, Sequence[LayerStats]], title: str = "") -> Figure:

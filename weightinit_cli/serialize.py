@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .experiments import CompareResult, StatsResult, TrainResult
     from .probe import LayerStats
-    from .sweep.outputs import SweepPlan
-    from .sweep.results import SweepResult
+    from .sweep.results import SweepPlan, SweepResult
     from .train import LogPoint, TrainHistory
 
 

@@ -67,7 +67,7 @@ def resolve_device(requested: str) -> str:
 
 def _prepare(cfg: Config, data: Dataset | None = None) -> tuple[str, Dataset]:
     """The device and the data: everything that can refuse a run, before it has a home."""
-    from .data import load_dataset
+    from .experiments import load_dataset
 
     device = resolve_device(cfg.device)
     return device, data if data is not None else load_dataset(cfg)
@@ -339,14 +339,14 @@ def reproduce(
 ) -> tuple[Finding, Path]:
     """`winit reproduce NAME`: the reproduction's finding, in a run directory written
     whole: config.yaml, meta.json, finding.json and its plots."""
-    from .plots import finding_figures, png_bytes
+    from .plots import chart_figures, png_bytes
 
     device = resolve_device(cfg.device)
     experiment = {"command": "reproduce", "name": repro.name}
     writer = RunWriter(cfg, experiment, command=command, device=device, path=None)
     finding = repro.run(cfg, fast)
     writer.add("finding.json", json.dumps(finding.to_dict(), indent=2) + "\n")
-    for name, figure in finding_figures(finding).items():
+    for name, figure in chart_figures(finding.charts).items():
         writer.add(name, png_bytes(figure))
     files = writer.finish("completed")
     target = new_run_dir(runs_root(runs_dir), f"reproduce-{finding.name}")

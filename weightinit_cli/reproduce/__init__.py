@@ -13,7 +13,7 @@ import difflib
 
 from ..errors import WinitError
 from . import glorot2010, hanin2018, he2015, mishkin2016, saxe2013, schoenholz2017, zero_symmetry
-from .finding import Chart, Finding, Reproduction
+from .finding import Finding, Reproduction
 
 REPRODUCTIONS: dict[str, Reproduction] = {
     module.REPRODUCTION.name: module.REPRODUCTION
@@ -39,4 +39,4 @@ def get_reproduction(name: str) -> Reproduction:
     return REPRODUCTIONS[name]
 
 
-__all__ = ["REPRODUCTIONS", "Chart", "Finding", "Reproduction", "get_reproduction"]
+__all__ = ["REPRODUCTIONS", "Finding", "Reproduction", "get_reproduction"]

@@ -8,21 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..plots import Chart
+
 if TYPE_CHECKING:
     from ..config import Config
     from ..data import Dataset
     from ..initspec import InitSpec
 
 PAPERS = Path(__file__).parent.parent / "papers"
-
-
-@dataclass
-class Chart:
-    """A figure to draw: `kind` names the plots.py function that draws it, `data` holds
-    its arguments (per-layer statistics, training histories, series)."""
-
-    kind: str  # std_profiles | loss_curves | steps_against | spread_against
-    data: dict[str, Any]
 
 
 @dataclass
@@ -87,7 +80,7 @@ def with_overrides(cfg: Config, *overrides: str) -> Config:
 
 
 def data_of(cfg: Config) -> Dataset:
-    from ..data import load_dataset
+    from ..experiments import load_dataset
 
     return load_dataset(cfg)
 

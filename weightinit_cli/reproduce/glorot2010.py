@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from .finding import Chart, Finding, Reproduction, data_of
+from ..plots import Chart
+from .finding import Finding, Reproduction, data_of
 
 if TYPE_CHECKING:
     from ..config import Config

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .finding import Chart, Finding, Reproduction
+from ..plots import Chart
+from .finding import Finding, Reproduction
 
 if TYPE_CHECKING:
     from ..config import Config

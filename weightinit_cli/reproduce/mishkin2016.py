@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from .finding import Chart, Finding, Reproduction, data_of, specs
+from ..plots import Chart
+from .finding import Finding, Reproduction, data_of, specs
 
 if TYPE_CHECKING:
     from ..config import Config

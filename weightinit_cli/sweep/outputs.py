@@ -21,7 +21,6 @@ import shutil
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,7 +39,7 @@ from ..runs import (
 
 if TYPE_CHECKING:
     from .grid import Sweep
-    from .results import SweepResult, TrialResult
+    from .results import SweepPlan, SweepResult, TrialResult
     from .trial import TrialOutcome
 
 PREFIX = "sweep-"
@@ -239,18 +238,10 @@ def prepare(sweep: Sweep, backend: str) -> set[str]:
     return devices
 
 
-@dataclass
-class SweepPlan:
-    """What a run of the sweep would do: which directory it resumes, and how many of its
-    trials are finished there."""
-
-    sweep: Sweep
-    resumes: Path | None
-    finished: int
-
-
 def plan_sweep(sweep: Sweep, runs_dir: str | Path | None, fresh: bool, backend: str) -> SweepPlan:
     """`winit sweep --dry-run`, after the checks a run makes first (devices, data, Ray)."""
+    from .results import SweepPlan
+
     prepare(sweep, backend)
     found = None if fresh else find_sweep_dir(runs_root(runs_dir), sweep)
     finished = len(finished_trials(sweep, found / "trials")) if found is not None else 0
@@ -417,7 +408,6 @@ def _finish(path: Path, meta: dict[str, Any], result: SweepResult) -> SweepResul
 
 
 __all__ = [
-    "SweepPlan",
     "find_sweep_dir",
     "finished_trials",
     "open_sweep_dir",

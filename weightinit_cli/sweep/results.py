@@ -8,6 +8,7 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .grid import Axis, Sweep, Trial
@@ -158,6 +159,16 @@ class SweepResult:
         return [r for r in self.results if r.status == "failed"]
 
 
+@dataclass
+class SweepPlan:
+    """What a run of the sweep would do: which directory it resumes, and how many of its
+    trials are finished there."""
+
+    sweep: Sweep
+    resumes: Path | None
+    finished: int
+
+
 def summarize(
     sweep: Sweep,
     run_dir: str,
@@ -174,6 +185,7 @@ def summarize(
 
 __all__ = [
     "GroupResult",
+    "SweepPlan",
     "Spread",
     "SweepResult",
     "TrialResult",

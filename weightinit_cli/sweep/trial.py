@@ -93,7 +93,7 @@ def data_key(cfg: Config) -> str:
 
 
 def dataset_for(cfg: Config) -> Dataset:
-    from ..data import load_dataset
+    from ..experiments import load_dataset
 
     key = data_key(cfg)
     if key not in _DATASETS:

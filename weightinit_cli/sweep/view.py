@@ -13,8 +13,7 @@ from ..render import Column, fitted_table, fmt
 from .grid import value_text
 
 if TYPE_CHECKING:
-    from .outputs import SweepPlan
-    from .results import GroupResult, Spread, SweepResult
+    from .results import GroupResult, Spread, SweepPlan, SweepResult
 
 MAX_ROWS = 40  # grid points in the terminal table; summary.csv has them all
 STATUS_STYLES = {
