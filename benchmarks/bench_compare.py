@@ -12,8 +12,8 @@ import os
 import statistics
 import time
 
-from weightinit_cli.config import load_config
-from weightinit_cli.experiments import build_dataset, run_compare
+from weightinit_cli.experiments import load_dataset, run_compare
+from weightinit_cli.loading import load_config
 from weightinit_cli.serialize import compare_json
 
 METHODS = [("xavier_uniform", {}), ("he_normal", {}), ("zeros", {})]
@@ -21,7 +21,8 @@ METHODS = [("xavier_uniform", {}), ("he_normal", {}), ("zeros", {})]
 
 def timed(cfg, data, jobs: int | None) -> tuple[float, dict]:
     start = time.perf_counter()
-    result = run_compare(cfg, METHODS, data=data, jobs=jobs)
+    specs = [cfg.init.spec_for(method, params) for method, params in METHODS]
+    result = run_compare(cfg, specs, data, "cpu", jobs=jobs)
     return time.perf_counter() - start, compare_json(result)
 
 
@@ -31,7 +32,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     cfg = load_config(None, [], command="compare")
-    data = build_dataset(cfg)
+    data = load_dataset(cfg)
     timed(cfg, data, 1)  # warm-up: first-call costs (allocator, kernels) out of the numbers
     sequential, parallel = [], []
     for _ in range(args.repeats):

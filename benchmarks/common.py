@@ -13,20 +13,20 @@ from typing import Any
 def stats_workload(layer: str = "dense", depth: int | None = None, width: int | None = None):
     """The model and batch `winit stats [--layer LAYER] [--depth D] [--width W]` measures:
     built, initialized (the config's method, he_normal) and on the first batch, as winit
-    builds them. Returns (model, x, y)."""
-    from weightinit_cli.config import load_config
-    from weightinit_cli.experiments import build_dataset, first_batch, init_model
+    builds them. Returns (model, x, y, plan)."""
+    from weightinit_cli.experiments import first_batch, initialized, load_dataset
+    from weightinit_cli.loading import load_config
 
     overrides = [f"model.depth={depth}"] if depth is not None else []
     overrides += [f"model.width={width}"] if width is not None else []
     cfg = load_config(None, overrides, "stats", layer)
-    data = build_dataset(cfg)
-    model, _ = init_model(cfg)
+    data = load_dataset(cfg)
+    model, _ = initialized(cfg, cfg.init.spec, data)
     x, y = first_batch(data, cfg.train.batch_size, "cpu")
-    return model, x, y
+    return model, x, y, cfg.model.plan
 
 
-def plain_pass(model: Any, x: Any, y: Any) -> float:
+def plain_pass(model: Any, x: Any, y: Any, plan: Any = None) -> float:
     """What the probe is measured against: one forward and one backward pass, nothing else."""
     import torch
 
@@ -36,11 +36,11 @@ def plain_pass(model: Any, x: Any, y: Any) -> float:
     return loss.item()
 
 
-def probe_pass(model: Any, x: Any, y: Any) -> float:
+def probe_pass(model: Any, x: Any, y: Any, plan: Any) -> float:
     """winit's probe: the same pass, with every per-layer statistic."""
     from weightinit_cli.probe import probe
 
-    return probe(model, x, y).loss
+    return probe(model, x, y, plan).loss
 
 
 PASSES = {"plain": plain_pass, "probe": probe_pass}

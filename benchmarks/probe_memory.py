@@ -32,14 +32,14 @@ def _status_kib(field: str) -> int:
 def main() -> None:
     layer, variant = sys.argv[1], sys.argv[2]
     run = PASSES[variant]
-    model, x, y = stats_workload(layer)
-    run(model, x[:8], y[:8])
+    model, x, y, plan = stats_workload(layer)
+    run(model, x[:8], y[:8], plan)
     model.zero_grad(set_to_none=True)
     gc.collect()
     with open("/proc/self/clear_refs", "w") as handle:
         handle.write("5")
     before = _status_kib("VmRSS")
-    run(model, x, y)
+    run(model, x, y, plan)
     peak = _status_kib("VmHWM")
     print(
         json.dumps(

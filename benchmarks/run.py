@@ -206,7 +206,7 @@ def bench_train(quick: bool) -> dict[str, Any]:
     results: dict[str, list[dict[str, float]]] = {label: [] for label in labels}
 
     def baseline() -> dict[str, float]:
-        argv = [PY, str(HERE / "baseline_train.py"), "--out", str(tmp / "baseline.csv")]
+        argv = [PY, str(HERE / "baseline_train.py"), "--out", str(tmp / "baseline")]
         cpu, start = cpu_seconds(), time.perf_counter()
         out = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True)
         elapsed, cpu = time.perf_counter() - start, cpu_seconds() - cpu
@@ -390,8 +390,8 @@ def bench_scaling(quick: bool) -> dict[str, Any]:
     sys.path.insert(0, str(HERE))
     from common import plain_pass, plain_train_loop
 
-    from weightinit_cli.config import load_config
-    from weightinit_cli.experiments import build_dataset, first_batch, init_model, measure
+    from weightinit_cli.experiments import first_batch, initialized, load_dataset, measure
+    from weightinit_cli.loading import load_config
     from weightinit_cli.train import train
 
     steps = 20 if quick else 50
@@ -406,8 +406,8 @@ def bench_scaling(quick: bool) -> dict[str, Any]:
         train_cfg = load_config(
             ROOT / "configs" / "deep_relu.yaml", [*sets, f"train.steps={steps}"], "train"
         )
-        stats_data, train_data = build_dataset(stats_cfg), build_dataset(train_cfg)
-        model, report = init_model(stats_cfg)
+        stats_data, train_data = load_dataset(stats_cfg), load_dataset(train_cfg)
+        model, report = initialized(stats_cfg, stats_cfg.init.spec, stats_data)
         params = sum(p.numel() for p in model.parameters())
         x, y = first_batch(stats_data, stats_cfg.train.batch_size, "cpu")
         stats = time_passes(
@@ -423,10 +423,12 @@ def bench_scaling(quick: bool) -> dict[str, Any]:
         del model, x, y
         loops: dict[str, list[float]] = {"plain": [], "winit": []}
         for _ in range(repeats):
-            model, _ = init_model(train_cfg)
+            model, _ = initialized(train_cfg, train_cfg.init.spec, train_data)
             loops["plain"].append(plain_train_loop(model, train_data, train_cfg.train))
-            model, _ = init_model(train_cfg)
-            history = train(model, train_data, train_cfg.train, seed=train_cfg.seed)
+            model, _ = initialized(train_cfg, train_cfg.init.spec, train_data)
+            history = train(
+                model, train_data, train_cfg.train, train_cfg.model.plan, seed=train_cfg.seed
+            )
             loops["winit"].append(history.seconds)
             del model
         entry = {

@@ -321,7 +321,24 @@ def sweep_heatmap(result: SweepResult, metric: str) -> Figure:
     annotate = len(col_values) <= 16 and len(rows.values) <= 30
     width = min(24.0, max(3.5, (0.95 if annotate else 0.3) * len(col_values) + 1.8))
     height = min(16.0, max(2.0, (0.5 if annotate else 0.2) * len(rows.values) + 1.3))
-    fig = _figure(ncols, width=width, height=height * nrows)
+    # Margins from the labels' lengths (about 0.075 in a character at 10 pt), not measured
+    # by a layout engine, which costs more than the drawing.
+    ticks = [_tick(v) for v in rows.values]
+    label_in = 0.075 * max(len(t) for t in ticks) + 0.55
+    fig_w, fig_h = width * ncols, height * nrows
+    left, right = min(0.45, label_in / fig_w), 0.97
+    # between panels, room for the next one's labels; the colorbar then takes 15% of
+    # the panels' width (and of the room between them)
+    room = (right - left) * fig_w - (ncols - 1) * label_in / 0.85
+    margins = {
+        "left": left,
+        "right": right,
+        "bottom": min(0.4, 0.65 / fig_h),
+        "top": 1 - min(0.3, (0.45 + (0.25 if rest else 0)) / fig_h),
+        "wspace": (label_in / 0.85) / max(room / ncols, 0.5),
+        "hspace": (0.9 + (0.25 if rest else 0)) / height,
+    }
+    fig = _figure(ncols, width=width, height=fig_h, margins=margins)
     grid = fig.subplots(nrows, ncols, squeeze=False)
     image = None
     for panel, ax in itertools.zip_longest(shown, grid.flat):

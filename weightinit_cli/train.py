@@ -114,26 +114,24 @@ def train(
     model.train()
     history: list[LogPoint] = []
     status, diverged_at, diverged_layer, step = "completed", None, None, 0
-    loss_sum = torch.zeros((), device=device)
-    since_log = 0
+    loss_sum, since_log = 0.0, 0
 
     zero = torch.zeros((), device=device)
 
     @torch.no_grad()
-    def log(step: int, mean_loss: torch.Tensor) -> None:
+    def log(step: int, mean_loss: float) -> None:
         # Every number of the point stays a tensor until one read at the end.
         grads = [m.weight.grad for _, m in layers]
         norms = [g.norm() for g in grads if g is not None]
         values = [
-            mean_loss.float(),
             *_evaluate(model, x_test, y_test),
             torch.stack(norms).norm() if norms else zero,
             *(g.std(correction=0) if g is not None else zero for g in grads),
         ]
-        loss_value, test_loss, accuracy, grad_norm, *stds = torch.stack(values).tolist()
+        test_loss, accuracy, grad_norm, *stds = torch.stack(values).tolist()
         point = LogPoint(
             step=step,
-            loss=loss_value,
+            loss=mean_loss,
             accuracy=accuracy,
             test_loss=test_loss,
             grad_norm=grad_norm,
@@ -152,20 +150,20 @@ def train(
             index = next(batches)
             optimizer.zero_grad(set_to_none=True)
             loss = nn.functional.cross_entropy(model(x[index]), y[index])
-            if not torch.isfinite(loss):
+            value = loss.item()  # the step's one wait on the device: the divergence check
+            if not math.isfinite(value):
                 status, diverged_at = "diverged", step
                 diverged_layer = first_nonfinite_layer(model, x[index])
                 break
             loss.backward()
             if step == 0:
-                log(0, loss.detach())
+                log(0, value)
             optimizer.step()
-            loss_sum += loss.detach()
+            loss_sum += value
             since_log += 1
             if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
                 log(step + 1, loss_sum / since_log)
-                loss_sum.zero_()
-                since_log = 0
+                loss_sum, since_log = 0.0, 0
         else:
             step = cfg.steps
     except KeyboardInterrupt:

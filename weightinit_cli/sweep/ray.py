@@ -114,11 +114,13 @@ def _connect(ray: Any, address: str | None, jobs: int | None) -> None:
 
 @contextmanager
 def ray_cluster(address: str | None, jobs: int | None) -> Iterator[Any]:
-    """Ray, connected (a local instance started if need be, and stopped at the end)."""
+    """Ray, connected (a local instance started if need be, and stopped at the end); one
+    the caller has connected already (ray.init in Python) is used as it is, and left."""
     ray = import_ray()
     joined = ray.is_initialized()  # by the caller: theirs to end
     try:
-        _connect(ray, address, jobs)
+        if not joined:
+            _connect(ray, address, jobs)
         yield ray
     finally:
         if not joined:
