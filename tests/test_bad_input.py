@@ -585,6 +585,11 @@ CASES = [
         "2 inputs to 64 outputs",
     ),
     case(
+        "compare-identity-on-a-layer-that-is-not-square",
+        ["compare", "--methods", "he", "identity", "--steps", "2"],
+        "identity cannot apply to layer 'dense1'",
+    ),
+    case(
         "sparse-on-a-conv-layer",
         ["train", "--layer", "conv2d", "--method", "sparse", "--steps", "2"],
         "init.method",

@@ -56,6 +56,8 @@ SCHEMA_ERRORS = [
     ("init:\n  gain: loud\n", "init.gain: must be default, auto or a number >= 0; got 'loud'"),
     ("init:\n  params: {std: 1}\n", "init.params: he_normal does not take std"),
     ("init:\n  mode: fan_in\n  params: {mode: fan_out}\n", "init.params: mode is given twice"),
+    ("init:\n  gain: auto\n  params: {gain: 2}\n", "init.params: gain is given twice"),
+    ("init:\n  gain: 2\n  params: {gain: 2}\n", "init.params: gain is given twice"),
     ("data:\n  name: npz\n", "data.path: required when data.name is npz"),
     ("data:\n  samples: 4\n", "data.samples: Input should be greater than or equal to 8"),
     ("data:\n  test_fraction: 1.0\n", "data.test_fraction: Input should be less than 1"),
@@ -338,6 +340,14 @@ def test_json_schema_accepts_the_examples_and_rejects_typos() -> None:
             [
                 "model.depth: Input should be greater than or equal to 1",
                 "model.width: Input should be greater than or equal to 1",
+            ],
+        ),
+        (
+            "init:\n  method: normal\n  mode: fan_in\n  gain: 2\n  params: {std: -1}\n",
+            [
+                "init.mode: normal does not take mode",
+                "init.gain: normal takes no gain",
+                "init.params: normal: std must be >= 0",
             ],
         ),
     ],

@@ -133,8 +133,10 @@ def test_meta_records_what_reproduces_a_run(runs):
     [
         ["train", *TINY],
         ["compare", "--methods", "he", "zero", "--depth", "3", "--steps", "20"],
+        ["compare", "--methods", "xavier_normal", "he", "--param", "xavier_normal.gain=3"]
+        + ["--param", "he.mode=fan_out", "--depth", "3", "--steps", "20"],
     ],
-    ids=["train", "compare"],
+    ids=["train", "compare", "compare-with-params"],
 )
 def test_rerun_reproduces_bit_for_bit(runs, args):
     assert invoke(*args).exit_code == 0
@@ -145,6 +147,9 @@ def test_rerun_reproduces_bit_for_bit(runs, args):
     assert data["identical"] and data["original"] == str(original)
     assert set(data["files"]) == {"metrics.csv", "layers.csv", "summary.json"}
     assert Path(data["rerun"]).parent == runs and Path(data["rerun"]) != original
+    if "--param" in args:  # the parameters as given, gain among them, in meta.json
+        methods = json.loads((original / "meta.json").read_text())["experiment"]["methods"]
+        assert [m["params"] for m in methods] == [{"gain": 3}, {"mode": "fan_out"}]
 
 
 def test_rerun_of_a_stats_directory(tmp_path, runs):

@@ -19,7 +19,7 @@ CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 
 
 def stats_for(*overrides, **kw):
-    return run_stats(load_config(None, list(overrides), command="stats", **kw))
+    return run_stats(load_config(None, list(overrides), command="stats", **kw)).result
 
 
 def invoke(*args):

@@ -409,6 +409,10 @@ def test_full_trials_write_what_winit_train_writes_and_rerun_too(tmp_path):
     result = runner.invoke(app, ["rerun", str(full_trial), "--json"])
     report = json.loads(result.stdout[result.stdout.index("{") :])
     assert result.exit_code == 0 and report["identical"], report
+    # a sweep directory's trials are all one way: resuming the other way is refused
+    again = runner.invoke(app, ["sweep", "--grid", "init.method=he,orthogonal", *SMALL,
+                                "--runs-dir", str(runs)])  # fmt: skip
+    assert again.exit_code == 2 and "ran its trials with --full-trials" in again.output
 
 
 def test_dry_run_lists_the_trials_and_writes_nothing(tmp_path):

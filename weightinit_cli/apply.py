@@ -225,7 +225,7 @@ def _init_layer(
     generator: torch.Generator | None,
 ) -> AppliedInit:
     shape, groups = tuple(module.weight.shape), getattr(module, "groups", 1)
-    spec.check_shape(layer.name, shape, groups)
+    spec.check_shape(shape, groups, layer.name)
     drawn = spec.initial()  # lsuv: its orthogonal pre-init, rescaled with data after
     if spec.backend == "scratch":
         values = torch.from_numpy(scratch.sample(drawn, shape, rng, groups))

@@ -126,7 +126,7 @@ def main(
 ) -> None:
     """See what a weight-initialization method does to your network."""
     if ctx.invoked_subcommand is None:
-        typer.echo(ctx.get_help())
+        typer.echo(ctx.get_help(), err=True)
         raise typer.Exit(2)
 
 
@@ -164,9 +164,7 @@ def stats(
     from . import session
 
     cfg = options.load("stats", config)
-    result = session.stats(cfg, spp=spp)
-    if out is not None:
-        session.save_stats(cfg, result, out=out, command=invocation(ctx))
+    result = session.stats(cfg, spp=spp, out=out, command=invocation(ctx)).result
     if as_json:
         from .serialize import stats_json
 
@@ -378,9 +376,9 @@ def reproduce(
 def sweep(
     ctx: typer.Context,
     config: opts.SweepFileArg = None,
+    options: ConfigOptions = None,  # type: ignore[assignment]
     grid: opts.GridOpt = None,
     seeds: opts.SeedsOpt = None,
-    options: ConfigOptions = None,  # type: ignore[assignment]
     jobs: opts.SweepJobsOpt = None,
     backend: opts.SweepBackendOpt = "local",
     address: opts.AddressOpt = None,

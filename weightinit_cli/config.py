@@ -11,17 +11,27 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from dataclasses import replace
 from functools import cached_property
+from types import MappingProxyType
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .activations import ACTIVATIONS
 from .data import DATASETS, DIGITS_AVAILABLE
 from .errors import ShapeError, WinitError
-from .initspec import InitSpec, InitSpecError
+from .initspec import InitSpec, InitSpecError, InitSpecErrors
 from .methods import canonical_name
 from .plan import INPUT_FORMS, NetworkPlan, plan_network
 
@@ -270,16 +280,24 @@ class InitConfig(_Section):
     def spec_for(self, method: str, params: dict[str, Any]) -> InitSpec:
         """Another method (compare's, a reproduction's) with this config's bias and backend,
         and its gain unless `params` has one."""
-        params = dict(params)
-        gain = params.pop("gain", self.gain)
-        return InitSpec.create(method, params, gain=gain, bias=self.bias, backend=self.backend)
+        rest = dict(params)
+        gain = rest.pop("gain", self.gain)
+        spec = InitSpec.create(method, rest, gain=gain, bias=self.bias, backend=self.backend)
+        return replace(spec, given=MappingProxyType(dict(params)))
 
     @model_validator(mode="after")
     def _resolves(self) -> InitConfig:
         try:
             _ = self.spec  # resolved once, here; cached for everyone after
         except InitSpecError as exc:
-            raise _located(f"init.{exc.field}: {exc}", blame=f"init.{exc.field}") from None
+            problems = exc.problems if isinstance(exc, InitSpecErrors) else [exc]
+            raise ValidationError.from_exception_data(
+                "InitConfig",
+                [
+                    InitErrorDetails(type=_invalid(str(p)), loc=(p.field,), input=None)
+                    for p in problems
+                ],
+            ) from None
         return self
 
 
@@ -334,11 +352,10 @@ class Config(_Section):
     def _method_fits_layers(self) -> Config:
         """An init that cannot apply to a layer (identity on a non-square one) is refused
         here, before any run directory exists."""
-        for layer in self.model.plan.weighted:
-            try:
-                self.init.spec.check_shape(layer.name, layer.weight_shape, layer.groups)
-            except ShapeError as exc:
-                raise _located(f"init.method: {exc}", blame="init.method model") from None
+        try:
+            self.init.spec.check_plan(self.model.plan)
+        except ShapeError as exc:
+            raise _located(f"init.method: {exc}", blame="init.method model") from None
         return self
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 class WinitError(Exception):
     """A problem the user can fix: bad config, unknown method, impossible shape.
 
-    The CLI prints it as one ``Error: ...`` line and exits with ``exit_code``
-    (2 for usage and config errors, 1 for a fault during a run).
+    The CLI prints it as one ``Error: ...`` line (ConfigErrors: a line per problem) and
+    exits with ``exit_code`` (2 for usage and config errors, 1 for a fault during a run).
     """
 
     exit_code = 2

@@ -15,13 +15,27 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ShapeError, WinitError
 from .fans import calculate_gain, fan, fan_in_and_fan_out
 from .methods import METHODS, canonical_name, resolve_params
 
+if TYPE_CHECKING:
+    from .plan import NetworkPlan
+
 BACKENDS = ("scratch", "torch")
+# the methods whose std is read off the fans (so a weight of 2 dimensions or more)
+FAN_SCALED = (
+    "xavier_uniform",
+    "xavier_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "variance_scaling",
+    "torch_default",
+)
 BIASES = ("zeros", "torch_default")
 HE = ("he_uniform", "he_normal")
 
@@ -36,6 +50,17 @@ class InitSpecError(WinitError):
 
     def __reduce__(self) -> tuple:
         return (type(self), (self.field, str(self)))
+
+
+class InitSpecErrors(InitSpecError):
+    """Several bad parts of one init choice (`problems`, each an InitSpecError)."""
+
+    def __init__(self, problems: list[InitSpecError]) -> None:
+        super().__init__(problems[0].field, "; ".join(str(p) for p in problems))
+        self.problems = problems
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.problems,))
 
 
 def _frozen(params: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -87,7 +112,8 @@ class InitSpec:
         bias: str | None = None,
         backend: str = "scratch",
     ) -> InitSpec:
-        """Check and resolve an init choice; an InitSpecError names the part at fault.
+        """Check and resolve an init choice; an InitSpecError names the part at fault
+        (InitSpecErrors, every part at fault where there are several).
 
         gain: None or "default" keeps the method's own, "auto" takes calculate_gain of
         the activation after each layer, a number sets it. bias: None is torch_default
@@ -95,32 +121,60 @@ class InitSpec:
         """
         name = _checked("method", canonical_name, method)
         given = dict(params or {})
+        problems: list[InitSpecError] = []
+
+        def check(field: str, call: Any, *args: Any) -> Any:
+            try:
+                return _checked(field, call, *args)
+            except InitSpecError as err:
+                problems.append(err)
+                return None
+
+        def twice(key: str) -> None:
+            problems.append(
+                InitSpecError(
+                    "params", f"{key} is given twice: as init.{key} and init.params.{key}"
+                )
+            )
+
         if backend not in BACKENDS:
-            raise InitSpecError("backend", f"backend must be scratch or torch; got {backend!r}")
+            problems.append(
+                InitSpecError("backend", f"backend must be scratch or torch; got {backend!r}")
+            )
         if mode is not None:
             if "mode" in given:
-                raise InitSpecError(
-                    "params", "mode is given twice: as init.mode and init.params.mode"
-                )
-            _checked("mode", resolve_params, name, {"mode": mode})
-            given["mode"] = mode
-        if gain == "default":
-            gain = None
-        if isinstance(gain, str) and gain != "auto":
-            raise InitSpecError("gain", f"gain must be default, auto or a number; got {gain!r}")
+                twice("mode")
+            check("mode", resolve_params, name, {"mode": mode})
+        gain = None if gain == "default" else gain
         fixed_gain: dict[str, Any] = {}
-        if gain is not None and gain != "auto":
-            if not METHODS[name].takes_gain:
-                raise InitSpecError("gain", f"{name} takes no gain; leave gain at default")
+        if isinstance(gain, str) and gain != "auto":
+            problems.append(
+                InitSpecError("gain", f"gain must be default, auto or a number; got {gain!r}")
+            )
+        elif gain is not None:
             if "gain" in given:
-                raise InitSpecError(
-                    "params", "gain is given twice: as init.gain and init.params.gain"
-                )
-            fixed_gain = {"gain": _checked("gain", resolve_params, name, {"gain": gain})["gain"]}
-        resolved = _checked("params", resolve_params, name, {**given, **fixed_gain})
+                twice("gain")
+            if gain != "auto":
+                if not METHODS[name].takes_gain:
+                    problems.append(
+                        InitSpecError("gain", f"{name} takes no gain; leave gain at default")
+                    )
+                else:
+                    fixed_gain = check("gain", resolve_params, name, {"gain": gain}) or {}
+        check("params", resolve_params, name, given)
         bias = bias or ("torch_default" if name == "torch_default" else "zeros")
         if bias not in BIASES:
-            raise InitSpecError("bias", f"bias must be zeros or torch_default; got {bias!r}")
+            problems.append(
+                InitSpecError("bias", f"bias must be zeros or torch_default; got {bias!r}")
+            )
+        if mode is not None and "mode" not in given:
+            given["mode"] = mode
+        gain_value = {"gain": fixed_gain["gain"]} if fixed_gain else {}
+        resolved = (
+            None if problems else check("params", resolve_params, name, {**given, **gain_value})
+        )
+        if problems:
+            raise problems[0] if len(problems) == 1 else InitSpecErrors(problems)
         return cls(
             name,
             _frozen(resolved),
@@ -144,7 +198,7 @@ class InitSpec:
 
     def for_layer(self, activation: str, negative_slope: float = 0.0) -> InitSpec:
         """The spec for one layer followed by `activation`: `gain: auto` folded in
-        (he: its nonlinearity and slope; other methods with a gain: calculate_gain)."""
+        (he: its nonlinearity and slope; other methods with a gain: that activation's)."""
         if not self.auto_gain:
             return self
         slope = negative_slope if activation == "leaky_relu" else 0.0
@@ -152,9 +206,9 @@ class InitSpec:
         if self.method in HE:
             params.update(nonlinearity=activation, a=slope)
         elif METHODS[self.method].takes_gain:
-            params["gain"] = calculate_gain(
-                activation, slope if activation == "leaky_relu" else None
-            )
+            from .activations import get_activation
+
+            params["gain"] = get_activation(activation).gain(slope)
         return replace(self, params=_frozen(params), auto_gain=False)
 
     def initial(self) -> InitSpec:
@@ -181,19 +235,38 @@ class InitSpec:
             return 1.0 / (3 * fan_in) if fan_in else 0.0
         return 0.0
 
-    def check_shape(self, layer: str, shape: Sequence[int], groups: int = 1) -> None:
-        """A ShapeError where this method cannot initialize `layer`'s weight of `shape`
-        (PyTorch layout): identity needs as many outputs as inputs, sparse a Dense weight."""
-        shape = tuple(shape)
-        if self.method == "identity" and shape[0] // groups != shape[1]:
-            raise ShapeError(
-                f"identity cannot apply to layer {layer!r}: it maps {shape[1] * groups} inputs "
-                f"to {shape[0]} outputs, and an identity needs them equal"
-            )
+    def check_plan(self, plan: NetworkPlan) -> None:
+        """A ShapeError naming the first weighted layer of `plan` this method cannot make."""
+        for layer in plan.weighted:
+            if layer.weight_shape is not None:
+                self.check_shape(layer.weight_shape, layer.groups, layer.name)
+
+    def check_shape(self, shape: Sequence[int], groups: int = 1, layer: str | None = None) -> None:
+        """A ShapeError where this method cannot make a weight of `shape` (PyTorch layout):
+        fan-scaled and orthogonal methods need 2 dimensions or more, identity needs 2 to 5
+        and as many outputs as inputs (per group), sparse a Dense weight. `layer` names
+        the layer in the message."""
+        shape = tuple(int(s) for s in shape)
+        where = f"; layer {layer!r} has shape {shape}" if layer else f"; got shape {shape}"
         if self.method == "sparse" and len(shape) != 2:
-            raise ShapeError(
-                f"sparse applies to Dense layers only; layer {layer!r} has shape {shape}"
-            )
+            what = "layers" if layer else "(2-D) weights"
+            raise ShapeError(f"sparse applies to Dense {what} only{where}")
+        if self.method == "identity":
+            if len(shape) not in (2, 3, 4, 5):
+                raise ShapeError(f"identity needs a 2-D to 5-D weight{where}")
+            if len(shape) > 2 and (groups < 1 or shape[0] % groups):
+                raise ShapeError(
+                    f"identity: {shape[0]} output channels do not split into {groups} groups"
+                )
+            if layer is not None and shape[0] // groups != shape[1]:
+                raise ShapeError(
+                    f"identity cannot apply to layer {layer!r}: it maps {shape[1] * groups} "
+                    f"inputs to {shape[0]} outputs, and an identity needs them equal"
+                )
+        if self.method in FAN_SCALED:
+            fan_in_and_fan_out(shape)  # its ShapeError for fewer than 2 dimensions
+        if self.method in ("orthogonal", "delta_orthogonal", "lsuv") and len(shape) < 2:
+            raise ShapeError(f"{self.method} needs a weight of at least 2 dimensions{where}")
 
 
 def _unpickle(method, params, given, auto_gain, bias, backend) -> InitSpec:

@@ -7,8 +7,9 @@ Gaussian with variance q_l = σ_w,l² E_z[φ_{l-1}(√q_{l-1} z)²] + σ_b,l² (
 moment and φ_{l-1} the activation before (Poole et al. 2016; He et al. 2015). Gradients
 follow, under the gradient-independence assumption, g_l = g_{l+1} σ_back,l+1²
 E[φ_l'(√q_l z)²] with σ_back² = fan_out·Var(W) (Schoenholz et al. 2017). Finite width
-scatters measurements by about √(2/units); pooling and flatten are taken to pass the
-second moment (exact for flatten); zero padding and strides are not modelled.
+scatters measurements by about √(2/units); pooling, batchnorm and dropout are not
+modelled (predict_layers restarts after them from the measured input), nor are zero
+padding and strides.
 
 The transition. With one σ_w², σ_b² in every layer, q reaches a fixed point q*, and the
 correlation c of two inputs follows c -> (σ_w² E[φ(u1) φ(u2)] + σ_b²)/q*, whose fixed

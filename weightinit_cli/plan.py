@@ -9,10 +9,10 @@ winit did not build (apply.plan_module walks any nn.Module): its layers then hav
 config `spec`, and shapes only where they were traced.
 
 A plan is its layers in forward order, each named as its module is (a dotted path once
-modules nest). A residual block becomes one layer of kind "block" holding its branch's
-layers and its skip; whoever walks the plan goes by `weighted` and each layer's
-`activation`, `activation_layer` and `chained` fields, never by list position, so a block
-changes what the plan holds, not how it is read.
+modules nest). Whoever reads a plan goes by `weighted` and each layer's `activation`,
+`activation_layer` and `chained` fields, never by list position or neighbours, so that a
+residual block (a branch and a skip, which the next issue adds as a layer holding layers
+of its own) changes what a plan holds, not how it is read.
 """
 
 from __future__ import annotations

@@ -326,14 +326,16 @@ def sweep_heatmap(result: SweepResult, metric: str) -> Figure:
     ticks = [_tick(v) for v in rows.values]
     label_in = 0.075 * max(len(t) for t in ticks) + 0.55
     fig_w, fig_h = width * ncols, height * nrows
-    left, right = min(0.45, label_in / fig_w), 0.97
+    # on the right, the colorbar's ticks and label (the colorbar itself takes 15% of the
+    # panels' room)
+    left, right = min(0.45, label_in / fig_w), 1 - min(0.3, 0.8 / fig_w)
     # between panels, room for the next one's labels; the colorbar then takes 15% of
     # the panels' width (and of the room between them)
     room = (right - left) * fig_w - (ncols - 1) * label_in / 0.85
     margins = {
         "left": left,
         "right": right,
-        "bottom": min(0.4, 0.65 / fig_h),
+        "bottom": min(0.4, 0.6 / fig_h),
         "top": 1 - min(0.3, (0.45 + (0.25 if rest else 0)) / fig_h),
         "wspace": (label_in / 0.85) / max(room / ncols, 0.5),
         "hspace": (0.9 + (0.25 if rest else 0)) / height,

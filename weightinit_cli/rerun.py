@@ -141,8 +141,6 @@ def rerun(
         specs = [cfg.init.spec_for(m["method"], m["params"]) for m in experiment["methods"]]
         recorded = session.compare(cfg, specs, runs_dir=root, progress=progress, command=command)
     else:
-        result = session.stats(cfg)
-        path = session.save_stats(cfg, result, runs_dir=root, command=command)
-        recorded = session.Recorded(result, path)
+        recorded = session.stats(cfg, keep=True, runs_dir=root, command=command)
     assert recorded.run_dir is not None
     return saved, recorded, match_runs(saved.path, recorded.run_dir)

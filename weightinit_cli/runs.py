@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,14 +54,14 @@ def _writable_dir(path: Path, what: str = "the runs directory") -> Path:
 
 def utc_now() -> str:
     """The time for meta.json: UTC, ISO 8601, to the second."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def new_run_dir(root: str | Path, name: str, now: datetime | None = None, prefix: str = "") -> Path:
     """Create `<root>/<prefix><UTC timestamp>_<name>/`; a suffix -2, -3, ... avoids any
     collision."""
     root = _writable_dir(Path(root))
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
     base = f"{prefix}{stamp}_{slug(name)}"
     for attempt in range(1, 10_000):
         path = root / (base if attempt == 1 else f"{base}-{attempt}")
@@ -73,7 +73,8 @@ def new_run_dir(root: str | Path, name: str, now: datetime | None = None, prefix
     raise WinitError(f"cannot find a free run directory name under {root}")
 
 
-def _refuse_overwrite(target: Path) -> None:
+def refuse_overwrite(target: Path) -> None:
+    """A WinitError where `--out` names a directory (or file) that holds something."""
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise WinitError(f"--out {target} already exists and is not empty; winit never overwrites")
 
@@ -81,7 +82,7 @@ def _refuse_overwrite(target: Path) -> None:
 def exact_run_dir(target: str | Path) -> Path:
     """`--out DIR` for a run written as it goes: DIR must be new or empty."""
     target = Path(target)
-    _refuse_overwrite(target)
+    refuse_overwrite(target)
     return _writable_dir(target, "--out")
 
 
@@ -89,7 +90,7 @@ def exact_run_dir(target: str | Path) -> Path:
 def staged_dir(target: str | Path) -> Iterator[Path]:
     """Yield a temporary directory that becomes `target` only if the block completes."""
     target = Path(target)
-    _refuse_overwrite(target)
+    refuse_overwrite(target)
     parent = _writable_dir(target.parent, f"--out {target}: the parent directory")
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
     try:
@@ -209,13 +210,13 @@ def environment() -> dict[str, str]:
 class RunWriter:
     """The one writer of a run directory: config.yaml, meta.json, metrics.csv, the rest.
 
-    Live (`live=True`: train, compare): config.yaml and meta.json ("running") appear at
-    once, metrics.csv grows by flushed rows, every other file is written as it is added,
-    and finish() writes the final meta.json; a killed run leaves complete rows and a
-    meta.json that still says "running". Whole (stats --out, reproduce, a sweep trial):
-    every file is kept until finish(), which stages the directory beside `path` and
-    renames it into place, or, with no `path` (a trial in a worker process, perhaps on
-    another machine), hands the files back for the driver to write with write_run_files.
+    Live, into the directory `path` (train, compare): config.yaml and meta.json
+    ("running") appear at once, metrics.csv grows by flushed rows, every other file is
+    written as it is added, and finish() writes the final meta.json; a killed run leaves
+    complete rows and a meta.json that still says "running". Whole, with no `path`
+    (stats --out, reproduce, a sweep trial in a worker that may be on another machine):
+    every file is kept, and finish() hands them back, for write_run_files to make the
+    directory appear complete at once.
     """
 
     def __init__(
@@ -225,12 +226,11 @@ class RunWriter:
         *,
         command: str,
         device: str,
-        path: Path | None,
-        live: bool = False,
+        path: Path | None = None,
     ) -> None:
         from .config import config_hash, config_to_yaml
 
-        self.path, self.live = path, live
+        self.path, self.live = path, path is not None
         self.meta: dict[str, Any] = {
             "status": "running",
             "command": command,
@@ -247,7 +247,7 @@ class RunWriter:
         self._rows: list[dict[str, Any]] = []
         self._columns: list[str] | None = None
         self.add("config.yaml", config_to_yaml(cfg))
-        if live:
+        if self.live:
             write_json(self._where("meta.json"), self.meta)
 
     def _where(self, name: str) -> Path:
@@ -285,8 +285,8 @@ class RunWriter:
 
     def finish(self, status: str, best_effort: bool = False, **meta: Any) -> dict[str, str | bytes]:
         """Mark the run `status` (with more meta.json keys) and complete it; the files of a
-        run with no path. `best_effort` while failing already: a full disk must not hide
-        the first error behind a second one."""
+        whole run. `best_effort` while failing already: a full disk must not hide the first
+        error behind a second one."""
         self.meta.update(status=status, finished_at=utc_now(), **meta)
         try:
             if self.live:
@@ -297,8 +297,6 @@ class RunWriter:
             if self._columns is not None:
                 self.files["metrics.csv"] = csv_text(self._rows, self._columns)
             self.files["meta.json"] = json.dumps(self.meta, indent=2) + "\n"
-            if self.path is not None:
-                write_run_files(self.path, self.files)
         except (OSError, WinitError):
             if not best_effort:
                 raise

@@ -53,7 +53,6 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ShapeError
 from .fans import fan_in_and_fan_out
 from .initspec import InitSpec
 from .methods import TRUNCATED_NORMAL_STD_CORRECTION
@@ -62,7 +61,6 @@ Shape = Sequence[int]
 Rng = np.random.Generator | None
 
 __all__ = [
-    "check_shape",
     "constant",
     "delta_orthogonal",
     "he_normal",
@@ -86,19 +84,6 @@ __all__ = [
     "xavier_uniform",
     "zeros",
 ]
-
-# The methods whose std is read off the fans (and that need a weight of 2 dimensions or more).
-FAN_SCALED = (
-    "xavier_uniform",
-    "xavier_normal",
-    "he_uniform",
-    "he_normal",
-    "lecun_uniform",
-    "lecun_normal",
-    "variance_scaling",
-    "torch_default",
-)
-
 
 # --------------------------------------------------------------------------- the samplers
 
@@ -227,25 +212,6 @@ def _sparse(rng: np.random.Generator, shape: tuple[int, ...], sparsity: float, s
 # --------------------------------------------------------------------------- InitSpec -> array
 
 
-def check_shape(method: str, shape: Shape, groups: int = 1) -> None:
-    """A ShapeError where `method` (canonical name) cannot make a weight of `shape`;
-    torch_init.fill_ runs the same checks."""
-    shape = tuple(int(s) for s in shape)
-    if method == "sparse" and len(shape) != 2:
-        raise ShapeError(f"sparse applies to Dense (2-D) weights only; got shape {shape}")
-    if method in ("orthogonal", "delta_orthogonal") and len(shape) < 2:
-        raise ShapeError(f"{method} needs a weight of at least 2 dimensions; got shape {shape}")
-    if method in FAN_SCALED:
-        fan_in_and_fan_out(shape)  # raises its ShapeError for fewer than 2 dimensions
-    if method == "identity":
-        if len(shape) not in (2, 3, 4, 5):
-            raise ShapeError(f"identity needs a 2-D to 5-D weight; got shape {shape}")
-        if len(shape) > 2 and (groups < 1 or shape[0] % groups):
-            raise ShapeError(
-                f"identity: {shape[0]} output channels do not split into {groups} groups"
-            )
-
-
 def _draw(spec: InitSpec, shape: tuple[int, ...], rng: np.random.Generator, groups: int):
     """The method's formula: one branch per method."""
     name, p = spec.method, spec.params
@@ -299,7 +265,7 @@ def sample(spec: InitSpec, shape: Shape, rng: Rng = None, groups: int = 1) -> np
     shape = tuple(int(s) for s in shape)
     rng = rng if rng is not None else np.random.default_rng()
     spec = spec.initial()
-    check_shape(spec.method, shape, groups)
+    spec.check_shape(shape, groups)
     if 0 in shape:  # nothing to draw (and no fan to divide by)
         return np.zeros(shape, dtype=np.float32)
     return np.ascontiguousarray(_draw(spec, shape, rng, groups), dtype=np.float32)

@@ -19,12 +19,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import WinitError
-from .runs import RunWriter, csv_text, exact_run_dir, new_run_dir, runs_root, write_run_files
+from .runs import (
+    RunWriter,
+    csv_text,
+    exact_run_dir,
+    new_run_dir,
+    refuse_overwrite,
+    runs_root,
+    write_run_files,
+)
 
 if TYPE_CHECKING:
     from .config import Config
     from .data import Dataset
-    from .experiments import CompareResult, StatsResult, TrainResult
+    from .experiments import CompareResult, TrainResult
     from .initspec import InitSpec
     from .reproduce import Finding, Reproduction
     from .train import LogPoint
@@ -112,9 +120,14 @@ def _run(
     except BaseException as err:
         writer.finish("interrupted" if isinstance(err, KeyboardInterrupt) else "failed", True)
         raise
-    writer.meta.setdefault("timing", {})["run_seconds"] = round(time.perf_counter() - started, 4)
-    writer.finish("interrupted" if stopped() else status)
+    _finish(writer, "interrupted" if stopped() else status, started)
     return result, stop.exit_code if stop is not None else 0
+
+
+def _finish(writer: RunWriter, status: str, started: float) -> dict[str, str | bytes]:
+    """Mark the run finished, with how long it ran (meta.json's timing.run_seconds)."""
+    writer.meta.setdefault("timing", {})["run_seconds"] = round(time.perf_counter() - started, 4)
+    return writer.finish(status)
 
 
 # --------------------------------------------------------------------------- train
@@ -173,7 +186,7 @@ def train(
     if not measure_after:
         experiment["measured_after"] = False
     path = new_run_dir(runs_root(runs_dir), cfg.name or "run")
-    writer = RunWriter(cfg, experiment, command=command, device=device, path=path, live=True)
+    writer = RunWriter(cfg, experiment, command=command, device=device, path=path)
 
     def run(on_log: Callable, stop: Callable[[], bool]) -> TrainResult:
         log = lambda point: on_log(0, point)  # noqa: E731
@@ -209,7 +222,7 @@ def train_in_memory(
     from .experiments import run_train
 
     device, data = _prepare(cfg, data)
-    writer = RunWriter(cfg, experiment, command=command, device=device, path=None)
+    writer = RunWriter(cfg, experiment, command=command, device=device)
 
     def run(on_log: Callable, stop: Callable[[], bool]) -> TrainResult:
         log = lambda point: on_log(0, point)  # noqa: E731
@@ -261,6 +274,8 @@ def compare(
 
     if spp:
         check_spp(cfg)
+    for spec in specs:  # an init that cannot make a layer: refused before a directory exists
+        spec.check_plan(cfg.model.plan)
     device, data = _prepare(cfg)
     experiment = {
         "command": "compare",
@@ -271,7 +286,7 @@ def compare(
         if out is not None
         else new_run_dir(runs_root(runs_dir), f"compare-{cfg.name}")
     )
-    writer = RunWriter(cfg, experiment, command=command, device=device, path=path, live=True)
+    writer = RunWriter(cfg, experiment, command=command, device=device, path=path)
 
     def run(on_log: Callable, stop: Callable[[], bool]) -> CompareResult:
         return run_compare(cfg, specs, data, device, on_log, stop, jobs, spp)
@@ -291,39 +306,41 @@ def compare(
 # --------------------------------------------------------------------------- stats
 
 
-def stats(cfg: Config, *, spp: bool = False) -> StatsResult:
-    """`winit stats`: one initialized network measured at one batch."""
+def stats(
+    cfg: Config,
+    *,
+    spp: bool = False,
+    out: str | Path | None = None,
+    keep: bool = False,
+    runs_dir: str | Path | None = None,
+    command: str = "",
+) -> Recorded:
+    """`winit stats`: one initialized network measured at one batch; with `out` (`--out
+    DIR`) or `keep` (a new directory under the runs root, for `winit rerun`) also a run
+    directory, written whole: config.yaml, meta.json, layers.csv, summary.json and
+    std_vs_depth.png."""
     from .experiments import check_spp, run_stats
 
     if spp:
         check_spp(cfg)
+    if out is not None:
+        refuse_overwrite(Path(out))
     device, data = _prepare(cfg)
-    return run_stats(cfg, data, device, spp=spp)
-
-
-def save_stats(
-    cfg: Config,
-    result: StatsResult,
-    *,
-    out: str | Path | None = None,
-    runs_dir: str | Path | None = None,
-    command: str = "",
-) -> Path:
-    """A stats run directory, written whole: `--out DIR`, or a new one under the runs
-    root (for `winit rerun`): config.yaml, meta.json, layers.csv, summary.json and
-    std_vs_depth.png."""
+    if out is None and not keep:
+        return Recorded(run_stats(cfg, data, device, spp=spp), None)
     from .plots import png_bytes, std_profiles
     from .serialize import layer_row, stats_json
 
-    device = resolve_device(cfg.device)
-    writer = RunWriter(cfg, {"command": "stats"}, command=command, device=device, path=None)
+    writer = RunWriter(cfg, {"command": "stats"}, command=command, device=device)
+    started = time.perf_counter()
+    result = run_stats(cfg, data, device, spp=spp)
     writer.add("layers.csv", csv_text([layer_row(layer) for layer in result.layers]))
     writer.add("summary.json", json.dumps(stats_json(result), indent=2) + "\n")
     figure = std_profiles({result.method: result.layers}, title=f"{result.name}: std vs depth")
     writer.add("std_vs_depth.png", png_bytes(figure))
-    files = writer.finish("completed")
+    files = _finish(writer, "completed", started)
     target = out if out is not None else new_run_dir(runs_root(runs_dir), f"stats-{cfg.name}")
-    return write_run_files(target, files)
+    return Recorded(result, write_run_files(target, files))
 
 
 # --------------------------------------------------------------------------- reproduce
@@ -343,11 +360,12 @@ def reproduce(
 
     device = resolve_device(cfg.device)
     experiment = {"command": "reproduce", "name": repro.name}
-    writer = RunWriter(cfg, experiment, command=command, device=device, path=None)
+    writer = RunWriter(cfg, experiment, command=command, device=device)
+    started = time.perf_counter()
     finding = repro.run(cfg, fast)
     writer.add("finding.json", json.dumps(finding.to_dict(), indent=2) + "\n")
     for name, figure in chart_figures(finding.charts).items():
         writer.add(name, png_bytes(figure))
-    files = writer.finish("completed")
+    files = _finish(writer, "completed", started)
     target = new_run_dir(runs_root(runs_dir), f"reproduce-{finding.name}")
     return finding, write_run_files(target, files)

@@ -25,7 +25,6 @@ from torch.nn import init as nn_init
 from .fans import VARIANCE_PRESERVING_GAINS, fan_in_and_fan_out
 from .initspec import InitSpec
 from .methods import TRUNCATED_NORMAL_STD_CORRECTION
-from .scratch import check_shape
 
 Shape = Sequence[int]
 Gen = torch.Generator | None
@@ -118,7 +117,7 @@ def fill_(
     apply.py rescales with data). `groups` matters for identity only (dirac_ per group).
     """
     spec = spec.initial()
-    check_shape(spec.method, tensor.shape, groups)  # the ShapeErrors scratch raises
+    spec.check_shape(tensor.shape, groups)
     if tensor.numel() == 0:
         return tensor
     name, p, g, t = spec.method, spec.params, generator, tensor

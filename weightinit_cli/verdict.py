@@ -1,8 +1,8 @@
 """A plain-language verdict on what an init did to a network's signal.
 
 Computation only: from measured per-layer statistics it flags each layer's signal
-(vanishing, exploding) and returns the network's verdict (a kind, the per-layer factor,
-a sentence and the layers behind it); rendering decides how to show them.
+(vanishing, exploding) and returns the network's verdict (a kind, the per-layer factor
+and a sentence); rendering decides how to show them.
 """
 
 from __future__ import annotations

@@ -92,12 +92,14 @@ def fitted_table(
         return max(min(max(header, cells), LONGEST_WORD), 1)
 
     boxed = options.get("box", "none") is not None
-    edges = 2 if boxed and options.get("show_edge", True) else 0
+    edges = boxed and options.get("show_edge", True)
 
     def room(n: int) -> int:
-        """What is left for n columns' cells: `pad` spaces each side between columns, and
-        a box's rules between columns and at the edges."""
-        return width - pad * (2 * n - 2) - ((n - 1) if boxed else 0) - edges
+        """What is left for n columns' cells: `pad` spaces each side of a cell (not at the
+        edges of a table without a box), and a box's rules between columns and at the
+        edges."""
+        padding = pad * (2 * n if edges else 2 * n - 2)
+        return width - padding - ((n - 1) if boxed else 0) - (2 if edges else 0)
 
     shown = list(range(len(columns)))
     left_out = []
@@ -120,7 +122,7 @@ def fitted_table(
             take = max(slack, key=lambda i: (slack[i], -i))
             widths[take] -= 1
             excess -= 1
-    table = Table(padding=(0, pad), pad_edge=False, collapse_padding=False, **options)
+    table = Table(padding=(0, pad), pad_edge=edges, collapse_padding=False, **options)
     for i in shown:
         column = columns[i]
         table.add_column(

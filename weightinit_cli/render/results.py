@@ -49,7 +49,7 @@ def weight_stats_table(
         ]
         for s in stats
     ]
-    return fitted_table(columns, rows, width - 8, title=title, header_style="bold", box=box.SQUARE)
+    return fitted_table(columns, rows, width, title=title, header_style="bold", box=box.HEAVY_HEAD)
 
 
 def print_weight_stats(model: nn.Module, console: Console | None = None) -> None:

@@ -146,7 +146,9 @@ def finished_trials(sweep: Sweep, trials_dir: Path) -> dict[int, TrialResult]:
         summary, meta = loaded
         sweep_info = (meta.get("experiment") or {}).get("sweep") or {}
         if isinstance(sweep_info, dict) and sweep_info.get("grid_point") == trial.point:
-            seconds = (meta.get("timing") or {}).get("run_seconds")
+            timing = meta.get("timing") or {}
+            # trials written before run_seconds named it trial_seconds
+            seconds = timing.get("run_seconds", timing.get("trial_seconds"))
             finished[trial.index] = TrialResult(trial, meta["status"], summary, None, seconds)
     return finished
 
@@ -164,7 +166,7 @@ def clear_unfinished(sweep: Sweep, trials_dir: Path, finished: dict[int, TrialRe
 
 
 def sweep_meta(
-    sweep: Sweep, status: str, command: str, backend: str, jobs: int | None
+    sweep: Sweep, status: str, command: str, backend: str, jobs: int | None, full_trials: bool
 ) -> dict[str, Any]:
     return {
         "status": status,
@@ -173,6 +175,7 @@ def sweep_meta(
         "spec_hash": sweep.spec_hash(),
         "backend": backend,
         "jobs": jobs,
+        "full_trials": full_trials,
         "trials": len(sweep.trials),
         "seed": sweep.base.seed,
         "started_at": utc_now(),
@@ -299,20 +302,27 @@ def run_sweep(
             check_cluster_gpus(ray)
         path = open_sweep_dir(sweep, runs_dir, fresh)
         with sweep_lock(path):
-            meta = sweep_meta(sweep, "running", command, backend, jobs)
-            meta.update(_earlier_runs(path))
+            meta = sweep_meta(sweep, "running", command, backend, jobs, full_trials)
+            meta.update(_earlier_runs(path, full_trials))
             return _run_in(path, sweep, meta, ray, jobs, progress, full_trials)
 
 
-def _earlier_runs(path: Path) -> dict[str, Any]:
+def _earlier_runs(path: Path, full_trials: bool) -> dict[str, Any]:
     """What a resumed sweep's meta.json keeps of the runs before: the first start, and
-    how many runs there have been."""
+    how many runs there have been. Its trials must all be written one way: with
+    --full-trials or without."""
     try:
         earlier = json.loads((path / "meta.json").read_text())
     except (OSError, ValueError):
         return {"runs": 1}
     if not isinstance(earlier, dict) or "started_at" not in earlier:
         return {"runs": 1}
+    if bool(earlier.get("full_trials", False)) != full_trials:
+        ran = "with" if earlier.get("full_trials") else "without"
+        raise WinitError(
+            f"{path} ran its trials {ran} --full-trials; resume it the same way, or use "
+            "--fresh for a new sweep directory"
+        )
     return {
         "first_started_at": earlier.get("first_started_at") or earlier["started_at"],
         "runs": int(earlier.get("runs") or 1) + 1,

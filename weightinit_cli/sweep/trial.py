@@ -107,11 +107,7 @@ def failed_outcome(task: TrialTask, message: str, seconds: float = 0.0) -> Trial
 
     message = " ".join(message.split())[:2000]
     writer = RunWriter(
-        task.config,
-        task.experiment(),
-        command=task.command,
-        device=task.config.device,
-        path=None,
+        task.config, task.experiment(), command=task.command, device=task.config.device
     )
     files = writer.finish("failed", error=message)
     return TrialOutcome(task.index, "failed", None, files, message, seconds)
@@ -140,9 +136,9 @@ def run_trial(task: TrialTask, should_stop: Callable[[], bool] | None = None) ->
         return TrialOutcome(task.index, "interrupted", None)
     files = recorded.files or {}
     summary = json.loads(files["summary.json"])
-    return TrialOutcome(
-        task.index, history.status, summary, files, None, time.perf_counter() - clock
-    )
+    # the seconds its meta.json says, which a resumed sweep reads back
+    seconds = json.loads(files["meta.json"])["timing"]["run_seconds"]
+    return TrialOutcome(task.index, history.status, summary, files, None, seconds)
 
 
 def run_local(
