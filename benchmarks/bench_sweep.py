@@ -116,6 +116,7 @@ def main() -> None:
     runs: dict[str, list[float]] = {
         "baseline": [],
         "sweep --jobs 1": [],
+        f"sweep --jobs {cores}": [],
         "torch start-up": [],
         f"winit sweep --jobs {cores} (process)": [],
     }
@@ -128,6 +129,9 @@ def main() -> None:
             runs["baseline"].append(baseline(spec))
             seconds, reference = swept(spec, root, "local", 1)
             runs["sweep --jobs 1"].append(seconds)
+            seconds, rows = swept(spec, root, "local", cores)
+            runs[f"sweep --jobs {cores}"].append(seconds)
+            assert rows == reference, "parallel and sequential sweeps differ"
             runs["torch start-up"].append(torch_start())
             seconds, rows = swept_process(GRID, SEEDS, root, cores)
             runs[f"winit sweep --jobs {cores} (process)"].append(seconds)
@@ -157,6 +161,9 @@ def main() -> None:
     print(f"| plain PyTorch, one after another | {med['baseline']:.2f} | 1.00 | |")
     jobs1 = result["ratio"]["jobs 1 / baseline"]
     print(f"| `winit sweep --jobs 1` | {med['sweep --jobs 1']:.2f} | {jobs1:.2f} | <= 1.10 |")
+    inside = med[f"sweep --jobs {cores}"]
+    share = inside / med["baseline"]
+    print(f"| `sweep --jobs {cores}`, in this process | {inside:.2f} | {share:.2f} | |")
     print(
         f"| ideal on {cores} cores (torch start-up + baseline / {cores}) | {ideal:.2f} | 1.00 | |"
     )

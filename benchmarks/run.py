@@ -32,12 +32,14 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PY = sys.executable
 
-# The targets of issue 6, as ratios to the baseline (at most).
+# The targets, as ratios to the baseline (at most): winit --help against importing typer
+# and rich, winit train against a plain script that does the same training and writes the
+# same files, the statistics probe against a plain forward and backward pass.
 TARGETS = {
     "startup": 2.0,
     "train_wall": 1.10,
     "train_loop": 1.05,
-    "stats_time": 1.5,
+    "stats_time": 1.25,
     "stats_memory": 1.2,
 }
 
@@ -182,7 +184,9 @@ def bench_startup(quick: bool) -> dict[str, Any]:
             [
                 f"`{label}`",
                 f"{ms:.0f}",
-                "1.00x" if label == "baseline" else ratio_cell(ratio, TARGETS["startup"]),
+                "1.00x"
+                if label == "baseline"
+                else ratio_cell(ratio, TARGETS["startup"] if "--help" in label else None),
                 ", ".join(heavy) or "none" if label != "baseline" else "",
             ]
         )

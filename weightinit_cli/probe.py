@@ -75,15 +75,16 @@ def _summary_values(t: torch.Tensor) -> list[Value]:
 
 
 def _unit_values(t: torch.Tensor) -> list[Value]:
-    """[mean, std, min, max, dead fraction] of a layer's output, where a unit (a feature, or
-    a conv channel) is dead when it is exactly 0 for every example and position."""
+    """[mean, std, min, max, dead fraction, E[x²]] of a layer's output, where a unit (a
+    feature, or a conv channel) is dead when it is exactly 0 for every example and
+    position."""
     t = t.detach().float()
-    mean, std, _ = _moments(t.reshape(-1))
+    mean, std, second = _moments(t.reshape(-1))
     dims = [0, *range(2, t.dim())]
     low, high = t.amin(dim=dims), t.amax(dim=dims)
     dead = _value(((low == 0) & (high == 0)).float().mean())
     low, high = _value(low.min()), _value(high.max())
-    return [mean, _zero_if_equal(low, high, std), low, high, dead]
+    return [mean, _zero_if_equal(low, high, std), low, high, dead, second]
 
 
 def _grad_values(t: torch.Tensor | None) -> list[Value]:
@@ -241,10 +242,17 @@ def probe(
     out_grad: dict[str, list[Value]] = {}
     handles = []
 
+    # A layer whose input is the activated output of the layer before (only activations
+    # and flattens between them, as the plan says) has the E[x²] of that output, measured.
+    previous = {
+        b.name: a.name for a, b in zip(plan.weighted, plan.weighted[1:], strict=False) if b.chained
+    }
+
     def on_output(name: str):
         @torch.no_grad()
         def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-            moments[name] = _second_moment(inputs[0])
+            before = post.get(previous.get(name, ""))
+            moments[name] = before[5] if before is not None else _second_moment(inputs[0])
             if layers[name].activation_layer is None:
                 post[name] = _unit_values(output)
                 pre[name] = post[name][:4]
@@ -289,7 +297,7 @@ def probe(
             pending += [
                 moments[name],
                 *pre[name],
-                *post[name],
+                *post[name][:5],
                 saturated.get(name, 0.0),
                 *_summary_values(module.weight),
                 *_grad_values(grad),
