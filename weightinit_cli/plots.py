@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 # Fixed margins for the two-panel figures every `winit train` and `stats --out` writes:
 # constrained layout measures every label first and costs more than drawing (~0.4 s).
-TWO_PANELS = {"left": 0.07, "right": 0.985, "bottom": 0.14, "top": 0.86, "wspace": 0.28}
+TWO_PANELS = {"left": 0.085, "right": 0.985, "bottom": 0.14, "top": 0.86, "wspace": 0.3}
 
 
 def _figure(

@@ -160,6 +160,7 @@ def sweep_table(result: SweepResult, width: int = 120) -> Table:
         header_style="bold",
         title_justify="left",
         box=box.SIMPLE_HEAD,
+        show_edge=False,
     )
     if len(result.groups) > MAX_ROWS:
         shown_rows = (
