@@ -190,6 +190,13 @@ def _check_var(name: str, value: float) -> float:
     return v
 
 
+def _check_fixed_point(needed_by: str, q_star: float) -> float:
+    q = float(q_star)
+    if not math.isfinite(q) or q <= 0:
+        raise ValueError(f"{needed_by} needs a finite fixed point q* > 0; got {q_star}")
+    return q
+
+
 def _bisect(g: Callable[[float], float], a: float, b: float) -> float:
     """A root of g in [a, b], given g(a) > 0 > g(b) (a < b), to rounding."""
     for _ in range(2000):
@@ -334,9 +341,7 @@ def correlation_map(
     negative_slope: float = 0.01,
 ) -> float:
     """c -> (sigma_w^2 E[phi(u1) phi(u2)] + sigma_b^2) / q*, with u1, u2 ~ N(0, q*), corr c."""
-    q = float(q_star)
-    if not math.isfinite(q) or q <= 0:
-        raise ValueError(f"the correlation map needs a finite fixed point q* > 0; got {q_star}")
+    q = _check_fixed_point("the correlation map", q_star)
     phi = sloped(get_activation(activation).value, negative_slope)
     w2, b2 = _check_var("weight_var", weight_var), _check_var("bias_var", bias_var)
     return (w2 * expect2(phi, phi, q, float(c)) + b2) / q
@@ -377,9 +382,7 @@ def chi_c(
     negative_slope: float = 0.01,
 ) -> float:
     """chi_c = sigma_w^2 E[phi'(u1) phi'(u2)]: the correlation map's slope at c."""
-    q = float(q_star)
-    if not math.isfinite(q) or q <= 0:
-        raise ValueError(f"chi_c needs a finite q* > 0; got {q_star}")
+    q = _check_fixed_point("chi_c", q_star)
     dphi = sloped(get_activation(activation).derivative, negative_slope)
     return _check_var("weight_var", weight_var) * expect2(dphi, dphi, q, float(c))
 
