@@ -4,7 +4,7 @@ Each entry holds the function, its first and second derivatives (NumPy, float64,
 torch.nn.functional and torch's autograd), the torch module that applies it, its gain
 (fans.calculate_gain), the init a net of it should try, and, for tanh and sigmoid,
 where it saturates. The config's `activation` choices, the modules models.py builds and
-apply.py recognises, the mean-field theory (meanfield.py) and the verdict all read it.
+apply.py recognises, the mean-field theory (meanfield/) and the verdict all read it.
 
 Gaussian expectations E[f(√q z)], z ~ N(0, 1), use Gauss-Legendre quadrature split at
 z = 0, where every activation here has its kink, on panels graded towards 0: plain

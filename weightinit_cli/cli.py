@@ -232,18 +232,10 @@ def show_train(recorded: Any, as_json: bool) -> None:
         shown.print(train_view(result, str(recorded.run_dir), shown.width))
     if recorded.exit_code:
         raise typer.Exit(recorded.exit_code)
-    history = result.history
-    if history.status == "diverged":
-        where = (
-            f"the first inf/nan came out of layer {history.diverged_layer}"
-            if history.diverged_layer
-            else "the loss overflowed"
-        )
-        fail(
-            f"training diverged at step {history.diverged_at} ({where}); lower train.lr, "
-            "or pick an init that keeps the signal finite",
-            1,
-        )
+    if result.history.status == "diverged":
+        from .render.results import divergence_error
+
+        fail(divergence_error(result.history), 1)
 
 
 @app.command()
@@ -335,12 +327,9 @@ def reproduce(
 
     if list_ or name is None:
         if as_json:
-            print_json(
-                [
-                    {"name": r.name, "paper": r.paper, "claim": r.claim}
-                    for r in REPRODUCTIONS.values()
-                ]
-            )
+            from .serialize import reproductions_json
+
+            print_json(reproductions_json(list(REPRODUCTIONS.values())))
             return
         from .render.reference import reproductions_table
 
@@ -432,15 +421,10 @@ def sweep(
         shown.print(sweep_view(result, shown.width))
     if exit_code:
         raise typer.Exit(exit_code)
-    failed = result.failed()
-    if failed:
-        first = failed[0]
-        fail(
-            f"{len(failed)} of {len(result.results)} trials failed (first: {first.trial.dirname}: "
-            f"{first.error}); the others' results are saved: run the same command again to "
-            "retry the failed ones",
-            1,
-        )
+    if result.failed():
+        from .sweep.view import failures_error
+
+        fail(failures_error(result), 1)
 
 
 @app.command()
@@ -453,8 +437,6 @@ def critical(
     as_json: opts.JsonOpt = False,
 ) -> None:
     """The order-to-chaos critical line of an activation (mean-field theory)."""
-    from dataclasses import asdict
-
     from .meanfield import around_the_line, criticality
 
     line = criticality(activation, bias_var, negative_slope=negative_slope)
@@ -465,12 +447,9 @@ def critical(
         else None
     )
     if as_json:
-        from .serialize import json_safe
+        from .serialize import critical_json
 
-        data = {"critical": asdict(line), "around": [asdict(s) for s in around]}
-        if chosen is not None:
-            data["chosen"] = {**asdict(chosen), "phase": chosen.phase()}
-        print_json(json_safe(data))
+        print_json(critical_json(line, around, chosen))
         return
     from .render.reference import critical_view
 

@@ -3,20 +3,18 @@
 The field defaults are the `train` / `compare` defaults and COMMAND_DEFAULTS holds what
 other commands change. Validation plans the network once (`ModelConfig.plan`) and
 resolves the init once (`InitConfig.spec`); both travel with the config. Reading YAML,
-`--set` overrides and error messages are in loading.py. No torch.
+`--set` overrides and error messages are in loading.py; writing a config back as YAML,
+and its hash, in serialize.py. No torch.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import replace
 from functools import cached_property
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, get_args
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -423,43 +421,6 @@ LAYER_DEFAULTS: dict[str, dict[str, Any]] = {
         "data": {"name": "shapes3d"},
     },
 }
-
-
-def config_data(cfg: Config) -> dict[str, Any]:
-    """The resolved config as plain YAML/JSON data, with the keys a config file uses."""
-    return cfg.model_dump(mode="json", by_alias=True)
-
-
-class _Dumper(yaml.SafeDumper):
-    """Block-style sections, but lists of plain values inline: `input_shape: [1, 16, 16]`."""
-
-
-def _represent_list(dumper: yaml.SafeDumper, items: list[Any]) -> yaml.Node:
-    inline = not any(isinstance(item, (dict, list)) for item in items)
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=inline)
-
-
-_Dumper.add_representer(list, _represent_list)
-
-
-def to_yaml(data: Any) -> str:
-    """Plain data as YAML in the style of winit's config files."""
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
-
-
-def config_to_yaml(cfg: Config) -> str:
-    """The resolved config as YAML that load_config reads back to the same config."""
-    return to_yaml(config_data(cfg))
-
-
-def config_hash(cfg: Config) -> str:
-    """12 hex digits identifying the experiment: sha256 of its canonical JSON, name excluded."""
-    canonical = json.dumps(
-        {k: v for k, v in config_data(cfg).items() if k != "name"},
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 def _draft7(node: Any) -> Any:

@@ -171,6 +171,19 @@ def train_status(history: Any, symmetric: bool = False) -> Text:
     return Text("completed", style="green")
 
 
+def divergence_error(history: Any) -> str:
+    """Why `winit train` exits with 1 after a diverged run, and what to change."""
+    where = (
+        f"the first inf/nan came out of layer {history.diverged_layer}"
+        if history.diverged_layer
+        else "the loss overflowed"
+    )
+    return (
+        f"training diverged at step {history.diverged_at} ({where}); lower train.lr, "
+        "or pick an init that keeps the signal finite"
+    )
+
+
 def train_table(
     rows: Sequence[tuple[str, Any, bool]], title: str = "Training", width: int = 120
 ) -> Table:

@@ -73,8 +73,8 @@ class Reproduction:
 
 def with_overrides(cfg: Config, *overrides: str) -> Config:
     """The config with `--set`-style overrides applied (and validated again)."""
-    from ..config import config_data
     from ..loading import apply_overrides, config_from_data
+    from ..serialize import config_data
 
     return config_from_data(apply_overrides(config_data(cfg), list(overrides)))
 

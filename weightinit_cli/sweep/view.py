@@ -195,6 +195,17 @@ def sweep_view(result: SweepResult, width: int = 120) -> Group:
     return Group(*parts)
 
 
+def failures_error(result: SweepResult) -> str:
+    """Why a sweep exits with 1 when trials failed, and how to retry them."""
+    failed = result.failed()
+    first = failed[0]
+    return (
+        f"{len(failed)} of {len(result.results)} trials failed (first: {first.trial.dirname}: "
+        f"{first.error}); the others' results are saved: run the same command again to "
+        "retry the failed ones"
+    )
+
+
 def sweep_plan(plan: SweepPlan) -> Group:
     """`--dry-run`: the axes, the number of trials, and where they would go."""
     sweep = plan.sweep
