@@ -12,8 +12,7 @@ import yaml
 
 from weightinit_cli.config import Config, InitConfig, json_schema
 from weightinit_cli.errors import WinitError
-from weightinit_cli.loading import apply_overrides, load_config
-from weightinit_cli.serialize import config_hash, config_to_yaml
+from weightinit_cli.loading import apply_overrides, config_hash, config_to_yaml, load_config
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
 

@@ -22,8 +22,7 @@ from typer.testing import CliRunner
 
 from weightinit_cli.cli import app
 from weightinit_cli.errors import WinitError
-from weightinit_cli.loading import load_config
-from weightinit_cli.serialize import config_hash
+from weightinit_cli.loading import config_hash, load_config
 from weightinit_cli.sweep.grid import load_sweep
 
 runner = CliRunner()
@@ -89,7 +88,7 @@ def test_a_sweep_file_and_the_command_line_make_one_grid(tmp_path):
     assert len({t.dirname for t in spec.trials}) == 8
 
     # sweep.yaml (the spec) is itself a sweep file for the same trials
-    from weightinit_cli.serialize import to_yaml
+    from weightinit_cli.loading import to_yaml
 
     again = tmp_path / "again.yaml"
     again.write_text(to_yaml(spec.spec()))

@@ -327,9 +327,7 @@ def reproduce(
 
     if list_ or name is None:
         if as_json:
-            from .serialize import reproductions_json
-
-            print_json(reproductions_json(list(REPRODUCTIONS.values())))
+            print_json([r.to_dict() for r in REPRODUCTIONS.values()])
             return
         from .render.reference import reproductions_table
 

@@ -3,8 +3,8 @@
 The field defaults are the `train` / `compare` defaults and COMMAND_DEFAULTS holds what
 other commands change. Validation plans the network once (`ModelConfig.plan`) and
 resolves the init once (`InitConfig.spec`); both travel with the config. Reading YAML,
-`--set` overrides and error messages are in loading.py; writing a config back as YAML,
-and its hash, in serialize.py. No torch.
+`--set` overrides, error messages, writing a config back as YAML and its hash are in
+loading.py. No torch.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Reading configs: YAML files, `--set` overrides, and errors people can act on.
+"""Configs in and out: YAML files, `--set` overrides, errors people can act on, and the
+YAML and hash a run directory keeps.
 
 A file is merged over the command's defaults, then short options and each `--set` apply
 in order, and pydantic validates the result (config.py). Every mistake becomes a
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import copy
 import difflib
+import hashlib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -377,3 +380,40 @@ def _load(
     if data.get("name") is None:
         data["name"] = name
     return _validate(apply_overrides(data, overrides), source, overrides)
+
+
+def config_data(cfg: Config) -> dict[str, Any]:
+    """The resolved config as plain YAML/JSON data, with the keys a config file uses."""
+    return cfg.model_dump(mode="json", by_alias=True)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block-style sections, but lists of plain values inline: `input_shape: [1, 16, 16]`."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, items: list[Any]) -> yaml.Node:
+    inline = not any(isinstance(item, (dict, list)) for item in items)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=inline)
+
+
+_Dumper.add_representer(list, _represent_list)
+
+
+def to_yaml(data: Any) -> str:
+    """Plain data as YAML in the style of winit's config files."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+
+
+def config_to_yaml(cfg: Config) -> str:
+    """The resolved config as YAML that load_config reads back to the same config."""
+    return to_yaml(config_data(cfg))
+
+
+def config_hash(cfg: Config) -> str:
+    """12 hex digits identifying the experiment: sha256 of its canonical JSON, name excluded."""
+    canonical = json.dumps(
+        {k: v for k, v in config_data(cfg).items() if k != "name"},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]

@@ -228,7 +228,7 @@ class RunWriter:
         device: str,
         path: Path | None = None,
     ) -> None:
-        from .serialize import config_hash, config_to_yaml
+        from .loading import config_hash, config_to_yaml
 
         self.path, self.live = path, path is not None
         self.meta: dict[str, Any] = {

@@ -1,5 +1,4 @@
-"""Results as the public JSON schema (`--json`, summary files) and as flat CSV rows, and
-configs as the YAML a run directory keeps, with the hash that identifies the experiment.
+"""Results as the public JSON schema (`--json`, summary files) and as flat CSV rows.
 
 The key names here are a stable interface: README.md documents them. Non-finite
 numbers become null, since JSON has no NaN or inf.
@@ -7,59 +6,16 @@ numbers become null, since JSON has no NaN or inf.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 if TYPE_CHECKING:
-    from .config import Config
     from .experiments import CompareResult, StatsResult, TrainResult
     from .meanfield import Criticality
     from .probe import LayerStats
-    from .reproduce import Reproduction
     from .sweep.results import SweepPlan, SweepResult
     from .train import LogPoint, TrainHistory
-
-
-def config_data(cfg: Config) -> dict[str, Any]:
-    """The resolved config as plain YAML/JSON data, with the keys a config file uses."""
-    return cfg.model_dump(mode="json", by_alias=True)
-
-
-class _Dumper(yaml.SafeDumper):
-    """Block-style sections, but lists of plain values inline: `input_shape: [1, 16, 16]`."""
-
-
-def _represent_list(dumper: yaml.SafeDumper, items: list[Any]) -> yaml.Node:
-    inline = not any(isinstance(item, (dict, list)) for item in items)
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=inline)
-
-
-_Dumper.add_representer(list, _represent_list)
-
-
-def to_yaml(data: Any) -> str:
-    """Plain data as YAML in the style of winit's config files."""
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
-
-
-def config_to_yaml(cfg: Config) -> str:
-    """The resolved config as YAML that load_config reads back to the same config."""
-    return to_yaml(config_data(cfg))
-
-
-def config_hash(cfg: Config) -> str:
-    """12 hex digits identifying the experiment: sha256 of its canonical JSON, name excluded."""
-    canonical = json.dumps(
-        {k: v for k, v in config_data(cfg).items() if k != "name"},
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 def json_safe(value: Any) -> Any:
@@ -247,8 +203,3 @@ def critical_json(
     if chosen is not None:
         data["chosen"] = {**asdict(chosen), "phase": chosen.phase()}
     return json_safe(data)
-
-
-def reproductions_json(reproductions: list[Reproduction]) -> list[dict[str, str]]:
-    """`winit reproduce --list --json`: each reproduction's name, paper and claim."""
-    return [{"name": r.name, "paper": r.paper, "claim": r.claim} for r in reproductions]

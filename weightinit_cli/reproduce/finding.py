@@ -56,6 +56,10 @@ class Reproduction:
     def config_path(self) -> Path:
         return PAPERS / f"{self.name}.yaml"
 
+    def to_dict(self) -> dict[str, str]:
+        """What `winit reproduce --list --json` shows of it."""
+        return {"name": self.name, "paper": self.paper, "claim": self.claim}
+
     def config(self, overrides: Sequence[str] = ()) -> Config:
         from ..loading import load_config
 
@@ -73,8 +77,7 @@ class Reproduction:
 
 def with_overrides(cfg: Config, *overrides: str) -> Config:
     """The config with `--set`-style overrides applied (and validated again)."""
-    from ..loading import apply_overrides, config_from_data
-    from ..serialize import config_data
+    from ..loading import apply_overrides, config_data, config_from_data
 
     return config_from_data(apply_overrides(config_data(cfg), list(overrides)))
 

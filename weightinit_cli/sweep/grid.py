@@ -61,14 +61,14 @@ class Sweep:
 
     def spec(self) -> dict[str, Any]:
         """What sweep.yaml holds: the resolved base config plus the grid; itself a sweep file."""
-        from ..serialize import config_data
+        from ..loading import config_data
 
         return {**config_data(self.base), "grid": {a.key: list(a.values) for a in self.axes}}
 
     def spec_hash(self) -> str:
         """12 hex digits identifying the sweep's experiments (its name left out). The axes
         keep their order: it decides the trials' directory names."""
-        from ..serialize import config_data
+        from ..loading import config_data
 
         base = {k: v for k, v in config_data(self.base).items() if k != "name"}
         spec = {"base": base, "grid": [[a.key, list(a.values)] for a in self.axes]}
@@ -192,8 +192,7 @@ def build_sweep(
     source: str,
 ) -> Sweep:
     """Every grid point as a validated trial config; the first bad one is a WinitError."""
-    from ..loading import config_from_data, set_dotted
-    from ..serialize import config_data, config_hash
+    from ..loading import config_data, config_from_data, config_hash, set_dotted
 
     if not axes:
         raise WinitError(
