@@ -198,6 +198,18 @@ CASES = [
         "zeros takes no gain",
     ),
     yaml_case("gain-word", "init:\n  gain: loud\n", "init.gain", "default, auto or a number"),
+    yaml_case(
+        "param-gain-negative",
+        "init:\n  method: xavier_normal\n  params: {gain: -1}\n",
+        "init.params",
+        "gain must be >= 0",
+    ),
+    yaml_case(
+        "variance-scaling-gain-zero",
+        "init:\n  method: variance_scaling\n  gain: 0\n",
+        "init.gain",
+        "gain must be > 0",
+    ),
     yaml_case("lr-zero", "train:\n  lr: 0\n", "train.lr", "greater than 0"),
     yaml_case("lr-negative", "train:\n  lr: -0.1\n", "train.lr", "greater than 0"),
     yaml_case("momentum-one", "train:\n  momentum: 1\n", "train.momentum", "less than 1"),

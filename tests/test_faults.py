@@ -159,6 +159,18 @@ def test_rerun_of_a_stats_directory(tmp_path, runs):
     assert result.exit_code == 0 and json.loads(result.output)["identical"]
 
 
+def test_rerun_of_spp_runs_measures_spp_again(tmp_path, runs):
+    conv = ["--layer", "conv2d", "--depth", "3", "--spp"]
+    out = tmp_path / "stats"
+    assert invoke("stats", *conv, "--out", str(out)).exit_code == 0
+    assert invoke("compare", "--methods", "he", "zero", *conv, "--steps", "5").exit_code == 0
+    (compared,) = runs.iterdir()
+    for original in (out, compared):
+        assert json.loads((original / "meta.json").read_text())["experiment"]["spp"] is True
+        result = invoke("rerun", str(original), "--json")
+        assert result.exit_code == 0 and json.loads(result.output)["identical"], result.output
+
+
 def test_rerun_says_where_numbers_differ(runs):
     invoke("train", *TINY)
     (original,) = runs.iterdir()

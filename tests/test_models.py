@@ -137,6 +137,22 @@ def test_activation_is_found_past_batchnorm_and_pooling() -> None:
     assert [p.chained for p in EVERY_LAYER.plan.weighted] == [False, False, False, False]
 
 
+def test_theory_chains_through_one_activation_only() -> None:
+    # dense, relu, sigmoid, dense: theory knows the relu after dense1, not the sigmoid too
+    stacked = ModelConfig(
+        input_shape=[8],
+        layers=[
+            {"type": "dense", "units": 16},
+            {"type": "activation", "fn": "relu"},
+            {"type": "activation", "fn": "sigmoid"},
+            {"type": "dense", "units": 16},
+            {"type": "activation", "fn": "relu"},
+            {"type": "dense", "units": 16},
+        ],
+    )
+    assert [p.chained for p in stacked.plan.weighted] == [False, False, True]
+
+
 def test_mixed_contains_the_seeds_layers() -> None:
     net = build_model(MODELS["mixed"].plan)
     described = {repr(module) for module in net.children()}

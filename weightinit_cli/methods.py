@@ -372,6 +372,9 @@ def _check_ranges(name: str, p: dict[str, Any]) -> None:
         if not ok:
             raise WinitError(f"{name}: {what}")
 
+    if p.get("gain") is not None:
+        # a negative gain flips bounds and stds, which the samplers cannot take
+        need(p["gain"] >= 0, f"gain must be >= 0; got {p['gain']}")
     if name in ("normal", "trunc_normal", "sparse"):
         need(p["std"] >= 0, f"std must be >= 0; got {p['std']}")
     if name == "uniform":
@@ -383,6 +386,7 @@ def _check_ranges(name: str, p: dict[str, Any]) -> None:
         need(0 <= p["sparsity"] < 1, f"sparsity must be in [0, 1); got {p['sparsity']}")
     if name == "variance_scaling":
         need(p["scale"] > 0, f"scale must be > 0; got {p['scale']}")
+        need(p["gain"] > 0, f"gain must be > 0; got {p['gain']}")
         need(p["bias_var"] >= 0, f"bias_var must be >= 0; got {p['bias_var']}")
     if name == "lsuv":
         need(p["tol"] > 0, f"tol must be > 0; got {p['tol']}")

@@ -262,7 +262,13 @@ def linked(layers: Sequence[Layer]) -> tuple[Layer, ...]:
             if later.kind not in TRANSPARENT:
                 found["activation_source"] = "assumed"
                 break
-        chained = previous_weighted and all(kind in CHAINING for kind in between)
+        # Theory applies the one activation recorded on the layer before; a second one
+        # in between would go unmodelled, so the prediction restarts from the measurement.
+        chained = (
+            previous_weighted
+            and all(kind in CHAINING for kind in between)
+            and between.count("activation") <= 1
+        )
         out[i] = replace(layer, chained=chained, **found)
         previous_weighted, between = True, []
     return tuple(out)

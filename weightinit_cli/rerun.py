@@ -139,8 +139,17 @@ def rerun(
         )
     elif experiment["command"] == "compare":
         specs = [cfg.init.spec_for(m["method"], m["params"]) for m in experiment["methods"]]
-        recorded = session.compare(cfg, specs, runs_dir=root, progress=progress, command=command)
+        recorded = session.compare(
+            cfg,
+            specs,
+            runs_dir=root,
+            progress=progress,
+            command=command,
+            spp=experiment.get("spp") is True,
+        )
     else:
-        recorded = session.stats(cfg, keep=True, runs_dir=root, command=command)
+        recorded = session.stats(
+            cfg, spp=experiment.get("spp") is True, keep=True, runs_dir=root, command=command
+        )
     assert recorded.run_dir is not None
     return saved, recorded, match_runs(saved.path, recorded.run_dir)

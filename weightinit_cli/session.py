@@ -277,10 +277,12 @@ def compare(
     for spec in specs:  # an init that cannot make a layer: refused before a directory exists
         spec.check_plan(cfg.model.plan)
     device, data = _prepare(cfg)
-    experiment = {
+    experiment: dict[str, Any] = {
         "command": "compare",
         "methods": [{"method": s.method, "params": dict(s.given)} for s in specs],
     }
+    if spp:
+        experiment["spp"] = True
     path = (
         exact_run_dir(out)
         if out is not None
@@ -331,7 +333,8 @@ def stats(
     from .plots import png_bytes, std_profiles
     from .serialize import layer_row, stats_json
 
-    writer = RunWriter(cfg, {"command": "stats"}, command=command, device=device)
+    experiment: dict[str, Any] = {"command": "stats", **({"spp": True} if spp else {})}
+    writer = RunWriter(cfg, experiment, command=command, device=device)
     started = time.perf_counter()
     result = run_stats(cfg, data, device, spp=spp)
     writer.add("layers.csv", csv_text([layer_row(layer) for layer in result.layers]))
@@ -358,9 +361,9 @@ def reproduce(
     whole: config.yaml, meta.json, finding.json and its plots."""
     from .plots import chart_figures, png_bytes
 
-    device = resolve_device(cfg.device)
+    # Every reproduction runs on the CPU (same seed, same numbers), whatever cfg.device says.
     experiment = {"command": "reproduce", "name": repro.name}
-    writer = RunWriter(cfg, experiment, command=command, device=device)
+    writer = RunWriter(cfg, experiment, command=command, device="cpu")
     started = time.perf_counter()
     finding = repro.run(cfg, fast)
     writer.add("finding.json", json.dumps(finding.to_dict(), indent=2) + "\n")
