@@ -518,6 +518,22 @@ def test_the_ray_backend_on_a_local_ray_gives_the_local_numbers(tmp_path):
     assert not ray.is_initialized()  # the instance winit started is stopped again
 
 
+def test_a_ray_the_caller_connected_is_used_and_left_running(tmp_path):
+    """In Python, after ray.init(): the sweep runs on that Ray and leaves it connected."""
+    _ray_or_skip()
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        result, ray_run = sweep(*GRID, *SMALL, "--backend", "ray", runs=tmp_path / "r")
+        assert result.exit_code == 0, result.output
+        assert ray.is_initialized()
+    finally:
+        ray.shutdown()
+    result, local = sweep(*GRID, *SMALL, "--jobs", "1", runs=tmp_path / "l")
+    assert_same_trials(Path(ray_run["run_dir"]), Path(local["run_dir"]))
+
+
 # ------------------------------------------------------------------ results
 
 

@@ -199,10 +199,15 @@ def sloped(f: SlopedFn, negative_slope: float) -> Fn:
     return lambda x: f(np.asarray(x, dtype=float), float(negative_slope))
 
 
+def _panel_edges() -> Array:
+    """[0, 12] in Gauss-Legendre panels, graded towards 0 (2^-12 ... 1/2, then 1 ... 12)."""
+    return np.concatenate([[0.0], 2.0 ** np.arange(-12, 0), np.arange(1.0, 13.0)])
+
+
 @lru_cache(maxsize=1)
 def _line_rule() -> tuple[Array, Array]:
     """Nodes z and weights w with sum(w * f(z)) = E[f(z)], z ~ N(0, 1)."""
-    edges = np.concatenate([[0.0], 2.0 ** np.arange(-12, 0), np.arange(1.0, 13.0)])
+    edges = _panel_edges()
     x, w = np.polynomial.legendre.leggauss(16)
     lo, hi = edges[:-1, None], edges[1:, None]
     half_z = (lo + (hi - lo) * (x + 1) / 2).ravel()
@@ -229,7 +234,7 @@ def expect(f: Fn, q: float) -> tuple[float, float]:
 def _radial_rule() -> tuple[Array, Array]:
     """Nodes r and weights with sum(w * f(r)) = integral_0^inf f(r) r exp(-r²/2) dr."""
     # graded towards 0 as the line rule: at large q, tanh(√q r) turns within r ~ 1/√q
-    edges = np.concatenate([[0.0], 2.0 ** np.arange(-12, 0), np.arange(1.0, 13.0)])
+    edges = _panel_edges()
     x, w = np.polynomial.legendre.leggauss(10)
     lo, hi = edges[:-1, None], edges[1:, None]
     r = (lo + (hi - lo) * (x + 1) / 2).ravel()

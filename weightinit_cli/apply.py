@@ -103,7 +103,8 @@ class InitReport:
         return self.layers[index]
 
 
-def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
+def leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The modules with no children, named, in registration order."""
     return [(n, m) for n, m in model.named_modules() if not list(m.children())]
 
 
@@ -122,7 +123,7 @@ def _kind(module: nn.Module) -> str:
 def plan_module(model: nn.Module) -> NetworkPlan:
     """The plan of any module, from the order of its leaf modules (shapes are not traced)."""
     layers = []
-    for index, (name, module) in enumerate(_leaves(model)):
+    for index, (name, module) in enumerate(leaves(model)):
         weighted = isinstance(module, WEIGHTED_LAYERS)
         activation = ACTIVATION_MODULES.get(type(module))
         slope = module.negative_slope if isinstance(module, nn.LeakyReLU) else 0.0
@@ -186,25 +187,29 @@ def apply_init(
         report.layers.append(_init_layer(layer, modules[layer.name], layer_spec, rng, generator))
     report.skipped = [
         name
-        for name, module in _leaves(model)
+        for name, module in leaves(model)
         if not isinstance(module, WEIGHTED_LAYERS)
         and any(True for _ in module.parameters(recurse=False))
     ]
     if spec.data_dependent:
-        _lsuv(model, report, data, spec)
+        _lsuv(model, modules, report, data, spec)
     return report
 
 
-def _lsuv(model: nn.Module, report: InitReport, data: torch.Tensor, spec: InitSpec) -> None:
+def _lsuv(
+    model: nn.Module,
+    modules: dict[str, nn.Module],
+    report: InitReport,
+    data: torch.Tensor,
+    spec: InitSpec,
+) -> None:
     """Rescale the orthogonal pre-init layer by layer to unit output variance."""
     from .lsuv import rescale_layers
 
-    modules = dict(model.named_modules())
     steps = rescale_layers(
         model,
         [(r.name, modules[r.name]) for r in report.layers],
         data,
-        backend=spec.backend,
         tol=spec.params["tol"],
         max_iters=int(spec.params["max_iters"]),
     )
@@ -225,18 +230,17 @@ def _init_layer(
     generator: torch.Generator | None,
 ) -> AppliedInit:
     shape, groups = tuple(module.weight.shape), getattr(module, "groups", 1)
-    spec.check_shape(shape, groups, layer.name)
-    drawn = spec.initial()  # lsuv: its orthogonal pre-init, rescaled with data after
+    spec.check_shape(shape, groups, layer.name)  # first, for an error that names the layer
+    # lsuv draws its orthogonal pre-init here, and is rescaled with data after
     if spec.backend == "scratch":
-        values = torch.from_numpy(scratch.sample(drawn, shape, rng, groups))
+        values = torch.from_numpy(scratch.sample(spec, shape, rng, groups))
     else:
-        values = torch_init.fill_(torch.empty(shape), drawn, generator=generator, groups=groups)
+        values = torch_init.fill_(torch.empty(shape), spec, generator=generator, groups=groups)
     module.weight.copy_(values)
     fan_in, fan_out = layer.fans
-    bias_var = spec.bias_variance(fan_in) if module.bias is not None else 0.0
-    bias = None
+    bias, bias_var = None, 0.0
     if module.bias is not None:
-        bias = "normal" if spec.params.get("bias_var") else spec.bias
+        bias, bias_var = spec.bias_init, spec.bias_variance(fan_in)
         module.bias.copy_(
             _bias_values(module.bias, bias, bias_var, shape, spec.backend, rng, generator)
         )

@@ -438,9 +438,15 @@ def critical(
     from .meanfield import around_the_line, criticality
 
     line = criticality(activation, bias_var, negative_slope=negative_slope)
-    around = around_the_line(activation, bias_var, negative_slope=negative_slope)
+    around = around_the_line(activation, bias_var, negative_slope=negative_slope, line=line)
     chosen = (
-        criticality(activation, bias_var, weight_var, negative_slope)
+        criticality(
+            activation,
+            bias_var,
+            weight_var,
+            negative_slope,
+            critical_weight_var=line.critical_weight_var,
+        )
         if weight_var is not None
         else None
     )

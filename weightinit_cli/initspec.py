@@ -227,11 +227,16 @@ class InitSpec:
         """The std of the weights this method aims for on a weight of `shape`."""
         return target_std(self.method, shape, self.params, groups)
 
+    @property
+    def bias_init(self) -> str:
+        """How the biases are drawn: normal with variance_scaling's bias_var, else `bias`."""
+        return "normal" if self.params.get("bias_var") else self.bias
+
     def bias_variance(self, fan_in: int) -> float:
         """The variance of the biases this init gives a layer (theory's σ_b²)."""
-        if self.params.get("bias_var"):
+        if self.bias_init == "normal":
             return float(self.params["bias_var"])
-        if self.bias == "torch_default":
+        if self.bias_init == "torch_default":
             return 1.0 / (3 * fan_in) if fan_in else 0.0
         return 0.0
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -51,15 +50,11 @@ def rescale_layers(
     layers: list[tuple[str, nn.Module]],
     x: torch.Tensor,
     *,
-    backend: str = "scratch",
     tol: float = 0.1,
     max_iters: int = 10,
 ) -> list[LsuvLayer]:
     """Rescale each layer's weight until Var(output) is 1 within tol; report per layer.
-
-    The scratch backend scales the weights in NumPy and copies them back; the torch
-    backend scales the parameter in place. Both compute the same numbers.
-    """
+    The same for both backends: a float32 multiply in place."""
     was_training = model.training
     model.eval()
     records = []
@@ -68,11 +63,7 @@ def rescale_layers(
             iterations, variance = 0, _output_variance(model, layer, x)
             while abs(variance - 1.0) > tol and iterations < max_iters and variance > 0:
                 scale = 1.0 / variance**0.5
-                if backend == "scratch":
-                    weights = layer.weight.detach().cpu().numpy() * np.float32(scale)
-                    layer.weight.copy_(torch.from_numpy(weights))
-                else:
-                    layer.weight.mul_(scale)
+                layer.weight.mul_(scale)
                 iterations += 1
                 variance = _output_variance(model, layer, x)
             records.append(LsuvLayer(name, iterations, variance))

@@ -94,15 +94,7 @@ SHARED = [
     _option(
         "steps", Annotated[int | None, typer.Option(help="Training steps (0: statistics only).")]
     ),
-    _option(
-        "set_",
-        Annotated[
-            list[str] | None,
-            typer.Option(
-                "--set", "-s", help="Any config field: --set model.depth=30 (repeatable)."
-            ),
-        ],
-    ),
+    _option("set_", SetOpt),
 ]
 
 

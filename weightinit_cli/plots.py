@@ -375,7 +375,7 @@ def sweep_heatmap(result: SweepResult, metric: str) -> Figure:
                     fontsize=8,
                     color="white" if dark else "black",
                 )
-        ax.set_yticks(range(len(rows.values)), [_tick(v) for v in rows.values])
+        ax.set_yticks(range(len(rows.values)), ticks)
         ax.set_ylabel(labels[rows.key])
         if cols is not None:
             ax.set_xticks(range(len(col_values)), [_tick(v) for v in col_values])

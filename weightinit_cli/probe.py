@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .activations import get_activation
-from .apply import WEIGHTED_LAYERS
+from .apply import WEIGHTED_LAYERS, leaves
 
 if TYPE_CHECKING:
     from .plan import NetworkPlan
@@ -358,8 +358,7 @@ def first_nonfinite_layer(model: nn.Module, x: torch.Tensor) -> str | None:
 
         return hook
 
-    leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
-    handles = [m.register_forward_hook(watch(n)) for n, m in leaves]
+    handles = [m.register_forward_hook(watch(n)) for n, m in leaves(model)]
     try:
         model(x)
     finally:

@@ -171,7 +171,7 @@ def sweep_json(result: SweepResult) -> dict[str, Any]:
             "name": result.sweep.name,
             "run_dir": result.run_dir,
             "status": result.status,
-            "grid": {axis.key: list(axis.values) for axis in result.sweep.axes},
+            "grid": result.sweep.grid(),
             "counts": result.counts,
             "ran": result.ran,
             "resumed": result.resumed,
@@ -188,7 +188,7 @@ def sweep_plan_json(plan: SweepPlan) -> dict[str, Any]:
     sweep = plan.sweep
     return {
         "name": sweep.name,
-        "grid": {axis.key: list(axis.values) for axis in sweep.axes},
+        "grid": sweep.grid(),
         "trials": [{"trial": t.dirname, "point": point_text(t.point)} for t in sweep.trials],
         "resumes": str(plan.resumes) if plan.resumes is not None else None,
         "finished": plan.finished,

@@ -159,6 +159,27 @@ def _train_files(
     return history.status
 
 
+def _training(
+    cfg: Config, data: Dataset, device: str, measure_after: bool, threads: int | None = None
+) -> Callable[[Callable, Callable[[], bool]], TrainResult]:
+    """The experiment of a training run, for _run: its log points are those of label 0."""
+    from .experiments import run_train
+    from .parallel import one_torch_thread
+
+    def run(on_log: Callable, stop: Callable[[], bool]) -> TrainResult:
+        with one_torch_thread() if threads == 1 else nullcontext():
+            return run_train(
+                cfg,
+                data,
+                device,
+                on_log=lambda point: on_log(0, point),
+                should_stop=stop,
+                measure_after=measure_after,
+            )
+
+    return run
+
+
 def _run_status(history_status: str) -> str:
     """A train run directory's status: a stuck run completed (a sweep's trial says stuck)."""
     return history_status if history_status in ("diverged", "interrupted") else "completed"
@@ -176,9 +197,6 @@ def train(
     """`winit train`: the config's init, trained, in a new run directory. `threads`: the
     torch threads to train on, and `measure_after`: whether the layers are measured again
     after training (1 and no: `winit rerun` of a sweep's trial, which ran so)."""
-    from .experiments import run_train
-    from .parallel import one_torch_thread
-
     device, data = _prepare(cfg)
     experiment: dict[str, Any] = {"command": "train"}
     if threads:
@@ -187,18 +205,10 @@ def train(
         experiment["measured_after"] = False
     path = new_run_dir(runs_root(runs_dir), cfg.name or "run")
     writer = RunWriter(cfg, experiment, command=command, device=device, path=path)
-
-    def run(on_log: Callable, stop: Callable[[], bool]) -> TrainResult:
-        log = lambda point: on_log(0, point)  # noqa: E731
-        with one_torch_thread() if threads == 1 else nullcontext():
-            return run_train(
-                cfg, data, device, on_log=log, should_stop=stop, measure_after=measure_after
-            )
-
     result, code = _run(
         writer,
         cfg,
-        run,
+        _training(cfg, data, device, measure_after, threads),
         [cfg.init.method],
         lambda w, r: _run_status(_train_files(w, r, str(path))),
         progress=progress,
@@ -219,19 +229,12 @@ def train_in_memory(
     """A training run whose files are handed back as data, not written (a sweep's trial,
     in a worker that may be on another machine; `run_dir` is where the driver will put
     them). The second statistics pass and loss.png are left out unless `plots`."""
-    from .experiments import run_train
-
     device, data = _prepare(cfg, data)
     writer = RunWriter(cfg, experiment, command=command, device=device)
-
-    def run(on_log: Callable, stop: Callable[[], bool]) -> TrainResult:
-        log = lambda point: on_log(0, point)  # noqa: E731
-        return run_train(cfg, data, device, on_log=log, should_stop=stop, measure_after=plots)
-
     result, _ = _run(
         writer,
         cfg,
-        run,
+        _training(cfg, data, device, measure_after=plots),
         [cfg.init.method],
         lambda w, r: _train_files(w, r, run_dir, plots),
         should_stop=should_stop or (lambda: False),

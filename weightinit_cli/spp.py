@@ -34,7 +34,7 @@ class SppLayer:
 def signal_propagation(model: nn.Module, x: torch.Tensor, plan: NetworkPlan) -> list[SppLayer]:
     """Average channel squared mean and variance at each conv layer's activated output."""
     modules = dict(model.named_modules())
-    convs = [layer for layer in plan.weighted if layer.kind.startswith("conv")]
+    convs = [layer for layer in plan.weighted if layer.kind in ("conv2d", "conv3d")]
     measured: dict[str, tuple[float, float]] = {}
 
     def record(conv: str):

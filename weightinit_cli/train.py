@@ -142,6 +142,7 @@ def train(
             on_log(point)
 
     started = time.perf_counter()
+    step = 0  # the steps done when a stop comes
     try:
         for step in range(cfg.steps):
             if should_stop is not None and should_stop():
@@ -164,8 +165,6 @@ def train(
             if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
                 log(step + 1, loss_sum / since_log)
                 loss_sum, since_log = 0.0, 0
-        else:
-            step = cfg.steps
     except KeyboardInterrupt:
         status = "interrupted"
     steps_done = step if status != "completed" else cfg.steps

@@ -326,16 +326,22 @@ def criticality(
     bias_var: float,
     weight_var: float | None = None,
     negative_slope: float = 0.01,
+    *,
+    critical_weight_var: float | None = None,
 ) -> Criticality:
-    """The critical sigma_w^2 and q*, chi's and depth scales there (or at weight_var)."""
+    """The critical sigma_w^2 and q*, chi's and depth scales there (or at weight_var).
+    `critical_weight_var`: the line, where it is known already (it takes a bisection)."""
     name = get_activation(activation).name
     b2 = _check_var("bias_var", bias_var)
-    try:
-        w_crit = critical_weight_variance(name, b2, negative_slope)
-    except WinitError:
-        if weight_var is None:
-            raise
-        w_crit = math.nan
+    if critical_weight_var is not None:
+        w_crit = float(critical_weight_var)
+    else:
+        try:
+            w_crit = critical_weight_variance(name, b2, negative_slope)
+        except WinitError:
+            if weight_var is None:
+                raise
+            w_crit = math.nan
     w2 = w_crit if weight_var is None else _check_var("weight_var", weight_var)
     q = fixed_point(name, w2, b2, negative_slope)
     x1 = chi1(name, w2, q, negative_slope)
@@ -368,10 +374,14 @@ def around_the_line(
     bias_var: float,
     factors: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 2.0),
     negative_slope: float = 0.01,
+    line: Criticality | None = None,
 ) -> list[Criticality]:
-    """The state at multiples of the critical sigma_w^2: ordered below, chaotic above."""
-    line = criticality(activation, bias_var, negative_slope=negative_slope)
+    """The state at multiples of the critical sigma_w^2 (of `line`, where it is known):
+    ordered below, chaotic above."""
+    if line is None:
+        line = criticality(activation, bias_var, negative_slope=negative_slope)
+    w_crit = line.critical_weight_var
     return [
-        criticality(activation, bias_var, line.critical_weight_var * f, negative_slope)
+        criticality(activation, bias_var, w_crit * f, negative_slope, critical_weight_var=w_crit)
         for f in factors
     ]

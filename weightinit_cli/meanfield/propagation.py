@@ -57,15 +57,20 @@ def predict_signal(
     (m,) = _check("input_second_moment", [input_second_moment])
     out: list[LayerPrediction] = []
     for w2, b2, act in zip(sw, sb, activations, strict=True):
-        q = w2 * m + b2
-        key = get_activation(act).name
-        if key == "linear":
-            mean, m = 0.0, q
-        else:
-            mean, m = gaussian_moments(key, q, negative_slope)
-        std = math.sqrt(max(m - mean * mean, 0.0))
-        out.append(LayerPrediction(q, math.sqrt(q), mean, std, m))
+        out.append(_predict_one(w2, b2, act, m, negative_slope))
+        m = out[-1].post_second_moment
     return out
+
+
+def _predict_one(
+    weight_var: float, bias_var: float, activation: str | None, moment: float, slope: float
+) -> LayerPrediction:
+    """One layer's prediction from the second moment of its input."""
+    q = weight_var * moment + bias_var
+    key = get_activation(activation).name
+    mean, m = (0.0, q) if key == "linear" else gaussian_moments(key, q, slope)
+    std = math.sqrt(max(m - mean * mean, 0.0))
+    return LayerPrediction(q, math.sqrt(q), mean, std, m)
 
 
 def predict_layers(
@@ -92,7 +97,7 @@ def predict_layers(
             out.append(LayerPrediction(math.inf, math.inf, math.nan, math.inf, math.inf))
             moment = math.inf
             continue
-        (prediction,) = predict_signal([w2], [b2], [act], moment, slope)
+        prediction = _predict_one(w2, b2, act, moment, slope)
         out.append(prediction)
         moment = prediction.post_second_moment
     return out

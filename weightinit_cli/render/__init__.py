@@ -84,12 +84,17 @@ def fitted_table(
             [len(columns[i].header), *(len(line) for r in plain for line in r[i].split("\n"))]
         )
 
-    def least(i: int) -> int:
+    def narrowest(i: int) -> int:
         header = max(_words(columns[i].header))
         if columns[i].number:
             return max(header, *(len(line) for r in plain for line in r[i].split("\n")), 1)
         cells = max((w for r in plain for w in _words(r[i])), default=0)
         return max(min(max(header, cells), LONGEST_WORD), 1)
+
+    narrowest_of = [narrowest(i) for i in range(len(columns))]  # read once per shrink step
+
+    def least(i: int) -> int:
+        return narrowest_of[i]
 
     boxed = options.get("box", "none") is not None
     edges = boxed and options.get("show_edge", True)

@@ -14,7 +14,7 @@ from . import fmt, percent
 class TrainProgress:
     """A live Rich progress display for one or more training runs (to stderr)."""
 
-    def __init__(self, total: int, labels: Sequence[str], enabled: bool = True) -> None:
+    def __init__(self, total: int, labels: Sequence[str]) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -23,7 +23,6 @@ class TrainProgress:
             TimeElapsedColumn,
         )
 
-        self.enabled = enabled and total > 0
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -31,7 +30,7 @@ class TrainProgress:
             TextColumn("loss {task.fields[loss]}  acc {task.fields[acc]}  {task.fields[rate]}"),
             TimeElapsedColumn(),
             console=Console(stderr=True),
-            disable=not self.enabled,
+            disable=total <= 0,
             # The numbers change only at log steps; between them a redraw only moves the
             # clock, and every redraw takes the GIL from the training loop (Rich's default
             # is 10 per second).

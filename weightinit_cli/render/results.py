@@ -26,11 +26,6 @@ if TYPE_CHECKING:
 SIGNAL_STYLES = {"vanishing": "red", "exploding": "magenta"}
 
 
-def _numbers(table: Table, *names: str) -> None:
-    for name in names:
-        table.add_column(name, justify="right", no_wrap=True)
-
-
 def weight_stats_table(
     stats: Sequence[WeightStats], title: str = "Weight statistics", width: int = 120
 ) -> Table:
@@ -238,19 +233,28 @@ def train_view(result: TrainResult, run_dir: str | None, width: int = 120) -> Gr
     return Group(*parts)
 
 
-def per_method_tables(
+# A method's columns in a per-layer table: (header, a cell per layer, the footer's cell).
+MethodColumns = list[tuple[str, list[str], str]]
+
+
+def _layers_by_method(
     title: str,
-    runs: Sequence[MethodRun],
-    cell: Callable[[LayerStats], str],
+    layers: Sequence[Any],
+    methods: Sequence[MethodColumns],
     width: int,
+    footer: str = "",
 ) -> list[Table]:
-    """Layers as rows, methods as columns, `cell(layer)` in each; as many tables as it takes
-    to fit `width` (the methods that do not fit go on in the next)."""
-    layers = runs[0].stats.layers
-    cells = [[cell(run.stats.layers[i]) for i in range(len(layers))] for run in runs]
-    fixed = max(len(str(len(layers))), 1) + max(len(x.name) for x in layers) + 4
+    """Layers (with .index and .name) as rows and each method's columns beside them, with
+    a footer row named `footer` if given: as many tables as it takes to fit `width` (the
+    methods that do not fit go on in the next)."""
+    names = [x.name for x in layers] + ([footer] if footer else [])
+    fixed = max(len(str(len(layers))), 1) + max(map(len, names)) + 4
     widths = [
-        max(len(run.method), *map(len, column)) + 2 for run, column in zip(runs, cells, strict=True)
+        sum(
+            max(*map(len, header.split("\n")), *map(len, cells), len(foot)) + 2
+            for header, cells, foot in columns
+        )
+        for columns in methods
     ]
     tables = []
     for group, members in enumerate(column_groups(widths, width - fixed)):
@@ -258,12 +262,26 @@ def per_method_tables(
         table = Table(title=shown, header_style="bold", box=None, padding=(0, 1))
         table.add_column("#", justify="right", no_wrap=True)
         table.add_column("layer", overflow="fold")
-        for m in members:
-            table.add_column(runs[m].method, justify="right", no_wrap=True)
+        chosen = [column for m in members for column in methods[m]]
+        for header, _, _ in chosen:
+            table.add_column(header, justify="right", no_wrap=True)
         for i, layer in enumerate(layers):
-            table.add_row(str(layer.index), layer.name, *(cells[m][i] for m in members))
+            table.add_row(str(layer.index), layer.name, *(cells[i] for _, cells, _ in chosen))
+        if footer:
+            table.add_row("", footer, *(foot for _, _, foot in chosen))
         tables.append(table)
     return tables
+
+
+def per_method_tables(
+    title: str,
+    runs: Sequence[MethodRun],
+    cell: Callable[[LayerStats], str],
+    width: int,
+) -> list[Table]:
+    """Layers as rows, methods as columns, `cell(layer)` in each."""
+    methods = [[(run.method, [cell(layer) for layer in run.stats.layers], "")] for run in runs]
+    return _layers_by_method(title, runs[0].stats.layers, methods, width)
 
 
 def _profiles(runs: Sequence[MethodRun], width: int) -> Table:
@@ -329,43 +347,21 @@ def compare_view(result: CompareResult, run_dir: str | None = None, width: int =
 
 def spp_tables(profiles: dict[str, Sequence[Any]], width: int = 120) -> list[Table]:
     """Signal propagation (Brock et al. 2021): per conv layer, each method's average
-    channel squared mean and average channel variance, with sparklines across depth; the
-    methods that do not fit `width` go on in a second table."""
-    methods = list(profiles)
-    layers = profiles[methods[0]]
-    cells = {
-        m: [(fmt(x.channel_squared_mean, 3), fmt(x.channel_variance, 3)) for x in profiles[m]]
-        for m in methods
-    }
-    fixed = max(len(str(len(layers))), 1) + max(len("depth"), *(len(x.name) for x in layers)) + 4
-    widths = [
-        max(len(m), len("channel mean²"), len(layers)) + max(len(m), len("channel var")) + 4
-        for m in methods
+    channel squared mean and average channel variance, with sparklines across depth."""
+    methods = [
+        [
+            (
+                f"{method}\nchannel mean²",
+                [fmt(x.channel_squared_mean, 3) for x in layers],
+                sparkline([x.channel_squared_mean for x in layers]),
+            ),
+            (
+                f"{method}\nchannel var",
+                [fmt(x.channel_variance, 3) for x in layers],
+                sparkline([x.channel_variance for x in layers]),
+            ),
+        ]
+        for method, layers in profiles.items()
     ]
-    tables = []
-    for group, members in enumerate(column_groups(widths, width - fixed)):
-        title = "Signal propagation at init (conv layers, after the activation)"
-        table = Table(
-            title=title if group == 0 else f"{title}, continued",
-            header_style="bold",
-            box=None,
-            padding=(0, 1),
-        )
-        table.add_column("#", justify="right", no_wrap=True)
-        table.add_column("layer", overflow="fold")
-        for m in members:
-            _numbers(table, f"{methods[m]}\nchannel mean²", f"{methods[m]}\nchannel var")
-        for i, layer in enumerate(layers):
-            table.add_row(
-                str(layer.index), layer.name, *(v for m in members for v in cells[methods[m]][i])
-            )
-        sparks = []
-        for m in members:
-            spp = profiles[methods[m]]
-            sparks += [
-                sparkline([x.channel_squared_mean for x in spp]),
-                sparkline([x.channel_variance for x in spp]),
-            ]
-        table.add_row("", "depth", *sparks)
-        tables.append(table)
-    return tables
+    title = "Signal propagation at init (conv layers, after the activation)"
+    return _layers_by_method(title, next(iter(profiles.values())), methods, width, "depth")

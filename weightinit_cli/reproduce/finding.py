@@ -3,6 +3,7 @@ numbers, and charts as data (plots.py draws them)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,8 @@ from ..plots import Chart
 if TYPE_CHECKING:
     from ..config import Config
     from ..data import Dataset
-    from ..initspec import InitSpec
+    from ..experiments import CompareResult
+    from ..train import TrainHistory
 
 PAPERS = Path(__file__).parent.parent / "papers"
 
@@ -82,12 +84,18 @@ def with_overrides(cfg: Config, *overrides: str) -> Config:
     return config_from_data(apply_overrides(config_data(cfg), list(overrides)))
 
 
-def data_of(cfg: Config) -> Dataset:
-    from ..experiments import load_dataset
+def compare_at(
+    cfg: Config, methods: Sequence[tuple[str, dict[str, Any]]], data: Dataset, *overrides: str
+) -> CompareResult:
+    """Each (method, params), with the config's gain, bias and backend, on the config
+    (with `--set`-style overrides) and the same data, on the CPU."""
+    from ..experiments import run_compare
 
-    return load_dataset(cfg)
+    run_cfg = with_overrides(cfg, *overrides) if overrides else cfg
+    specs = [run_cfg.init.spec_for(method, params) for method, params in methods]
+    return run_compare(run_cfg, specs, data, "cpu")
 
 
-def specs(cfg: Config, methods: Sequence[tuple[str, dict[str, Any]]]) -> list[InitSpec]:
-    """Each (method, params) with the config's gain, bias and backend."""
-    return [cfg.init.spec_for(method, params) for method, params in methods]
+def learned(history: TrainHistory, cfg: Config) -> bool:
+    """The loss ended well below chance (the log of the class count): the net learned."""
+    return history.final_loss < math.log(cfg.model.num_classes) - 0.4

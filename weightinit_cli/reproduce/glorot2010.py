@@ -9,7 +9,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from ..plots import Chart
-from .finding import Finding, Reproduction, data_of
+from .finding import Finding, Reproduction
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -42,10 +42,10 @@ def gradient_theory_error(result: StatsResult) -> float:
 
 
 def run(cfg: Config, fast: bool) -> Finding:
-    from ..experiments import run_stats
+    from ..experiments import load_dataset, run_stats
     from ..meanfield import per_layer_decay
 
-    data = data_of(cfg)
+    data = load_dataset(cfg)
     rows: list[dict[str, Any]] = []
     profiles = {}
     for label, (method, params) in INITS.items():

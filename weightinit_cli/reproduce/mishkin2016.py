@@ -7,18 +7,18 @@ import math
 from typing import TYPE_CHECKING
 
 from ..plots import Chart
-from .finding import Finding, Reproduction, data_of, specs
+from .finding import Finding, Reproduction, compare_at, learned
 
 if TYPE_CHECKING:
     from ..config import Config
 
 
 def run(cfg: Config, fast: bool) -> Finding:
-    from ..experiments import run_compare
+    from ..experiments import load_dataset
 
     chance = math.log(cfg.model.num_classes)
     methods = [("lsuv", dict(cfg.init.params)), ("orthogonal", {})]
-    result = run_compare(cfg, specs(cfg, methods), data_of(cfg), "cpu")
+    result = compare_at(cfg, methods, load_dataset(cfg))
     lsuv, orthogonal = result.runs
     tol = lsuv.stats.init.layers[0].params["tol"]
     variances = [r.lsuv_variance for r in lsuv.stats.init.layers]
@@ -26,7 +26,7 @@ def run(cfg: Config, fast: bool) -> Finding:
     unit = all(abs(v - 1) <= tol for v in variances) and all(
         abs(v - 1) <= tol + 1e-6 for v in measured_var
     )
-    trains = lsuv.train.final_loss < chance - 0.4
+    trains = learned(lsuv.train, cfg)
     rows = [
         {
             "layer": record.name,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..plots import Chart
-from .finding import Finding, Reproduction, data_of, specs, with_overrides
+from .finding import Finding, Reproduction, compare_at
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -16,15 +16,14 @@ METHODS = [("orthogonal", {}), ("lecun_normal", {})]
 
 
 def run(cfg: Config, fast: bool) -> Finding:
-    from ..experiments import run_compare
+    from ..experiments import load_dataset
 
     depths = [8, 32, 64] if fast else [8, 16, 32, 64]
-    data = data_of(cfg)
+    data = load_dataset(cfg)
     steps: dict[str, list[int | None]] = {m: [] for m, _ in METHODS}
     rows: list[dict[str, Any]] = []
     for depth in depths:
-        run_cfg = with_overrides(cfg, f"model.depth={depth}")
-        for method_run in run_compare(run_cfg, specs(run_cfg, METHODS), data, "cpu").runs:
+        for method_run in compare_at(cfg, METHODS, data, f"model.depth={depth}").runs:
             reached = method_run.train.steps_to_target
             steps[method_run.method].append(reached)
             rows.append({"depth": depth, "init": method_run.method, "steps to target": reached})

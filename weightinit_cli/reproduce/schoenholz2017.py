@@ -5,26 +5,28 @@ layers."""
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 from ..plots import Chart
-from .finding import Finding, Reproduction, data_of, specs, with_overrides
+from .finding import Finding, Reproduction, compare_at, learned
 
 if TYPE_CHECKING:
     from ..config import Config
 
 
 def run(cfg: Config, fast: bool) -> Finding:
-    from ..experiments import run_compare
+    from ..experiments import load_dataset
     from ..meanfield import criticality
 
     bias_var = cfg.init.params.get("bias_var", 0.05)
     line = criticality(cfg.model.activation, bias_var).critical_weight_var
     weight_vars = [0.5, line, 5.0] if fast else [0.5, 1.0, line, 2.5, 5.0]
+    states = {
+        w: criticality(cfg.model.activation, bias_var, w, critical_weight_var=line)
+        for w in weight_vars
+    }
     depths = [cfg.model.depth] if fast else [20, cfg.model.depth, 100]
-    chance = math.log(cfg.model.num_classes)
-    data = data_of(cfg)
+    data = load_dataset(cfg)
     rows: list[dict[str, Any]] = []
     charts, verdicts = {}, []
     for depth in depths:
@@ -32,12 +34,11 @@ def run(cfg: Config, fast: bool) -> Finding:
             ("variance_scaling", {**cfg.init.params, "scale": w, "bias_var": bias_var})
             for w in weight_vars
         ]
-        run_cfg = with_overrides(cfg, f"model.depth={depth}")
-        result = run_compare(run_cfg, specs(run_cfg, methods), data, "cpu")
+        result = compare_at(cfg, methods, data, f"model.depth={depth}")
         histories = {}
         for w, method_run in zip(weight_vars, result.runs, strict=True):
-            state = criticality(cfg.model.activation, bias_var, w)
-            trained = method_run.train.final_loss < chance - 0.4
+            state = states[w]
+            trained = learned(method_run.train, cfg)
             predicted = depth < 6 * state.depth_scale_c
             verdicts.append(trained == predicted)
             rows.append(

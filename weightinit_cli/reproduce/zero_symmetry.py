@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .finding import Finding, Reproduction, data_of, with_overrides
+from .finding import Finding, Reproduction, with_overrides
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..data import Dataset
 
 
-def symmetry_after_training(cfg: Config) -> list[dict[str, Any]]:
+def symmetry_after_training(cfg: Config, data: Dataset) -> list[dict[str, Any]]:
     """Per weighted layer of a zero-initialized net: is its weight gradient zero at step 0,
     and are all its rows still identical after cfg.train.steps steps?"""
     import torch
@@ -21,11 +22,11 @@ def symmetry_after_training(cfg: Config) -> list[dict[str, Any]]:
     from ..experiments import first_batch, initialized
     from ..train import train
 
-    data = data_of(cfg)
     model, report = initialized(cfg, cfg.init.spec_for("zeros", {}), data)
     x, y = first_batch(data, cfg.train.batch_size, "cpu")
     torch.nn.functional.cross_entropy(model(x), y).backward()
-    layers = [(r.name, dict(model.named_modules())[r.name]) for r in report]
+    modules = dict(model.named_modules())
+    layers = [(r.name, modules[r.name]) for r in report]
     zero_grad = {name: bool((m.weight.grad == 0).all()) for name, m in layers}
     model.zero_grad(set_to_none=True)
     train(model, data, cfg.train, cfg.model.plan, seed=cfg.seed)
@@ -44,11 +45,15 @@ def symmetry_after_training(cfg: Config) -> list[dict[str, Any]]:
 
 
 def run(cfg: Config, fast: bool) -> Finding:
+    from ..experiments import load_dataset
+
+    data = load_dataset(cfg)  # the activation changes the net, not the data
     rows = []
     summary = []
     agree = True
     for activation in ("relu", "tanh", "sigmoid"):
-        layer_rows = symmetry_after_training(with_overrides(cfg, f"model.activation={activation}"))
+        run_cfg = with_overrides(cfg, f"model.activation={activation}")
+        layer_rows = symmetry_after_training(run_cfg, data)
         hidden, head = layer_rows[:-1], layer_rows[-1]
         for row in layer_rows:
             rows.append({"activation": activation, **row})

@@ -59,11 +59,15 @@ class Sweep:
         """The axes a result is reported by: all but the replicate (seed) axis."""
         return [axis for axis in self.axes if axis.key != REPLICATE_AXIS]
 
+    def grid(self) -> dict[str, list[Any]]:
+        """Each axis's field and its values, in axis order."""
+        return {axis.key: list(axis.values) for axis in self.axes}
+
     def spec(self) -> dict[str, Any]:
         """What sweep.yaml holds: the resolved base config plus the grid; itself a sweep file."""
         from ..loading import config_data
 
-        return {**config_data(self.base), "grid": {a.key: list(a.values) for a in self.axes}}
+        return {**config_data(self.base), "grid": self.grid()}
 
     def spec_hash(self) -> str:
         """12 hex digits identifying the sweep's experiments (its name left out). The axes
@@ -71,7 +75,7 @@ class Sweep:
         from ..loading import config_data
 
         base = {k: v for k, v in config_data(self.base).items() if k != "name"}
-        spec = {"base": base, "grid": [[a.key, list(a.values)] for a in self.axes]}
+        spec = {"base": base, "grid": [[key, values] for key, values in self.grid().items()]}
         canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import fcntl
 import json
 import shutil
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
@@ -196,11 +195,7 @@ def write_results(path: Path, result: SweepResult) -> list[str]:
     for metric in ("final_loss", "final_accuracy", "steps_to_target"):
         if result.sweep.group_axes and any(g.metrics[metric].n for g in result.groups):
             name = f"heatmap_{metric}.png"
-            with warnings.catch_warnings():
-                # a one-cell grid or long labels defeat constrained layout; the PNG is fine
-                warnings.filterwarnings("ignore", "constrained_layout not applied")
-                png = png_bytes(sweep_heatmap(result, metric))
-            write_atomic(path / name, png)
+            write_atomic(path / name, png_bytes(sweep_heatmap(result, metric)))
             figures.append(name)
     return figures
 
