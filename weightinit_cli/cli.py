@@ -439,17 +439,10 @@ def critical(
 
     line = criticality(activation, bias_var, negative_slope=negative_slope)
     around = around_the_line(activation, bias_var, negative_slope=negative_slope, line=line)
-    chosen = (
-        criticality(
-            activation,
-            bias_var,
-            weight_var,
-            negative_slope,
-            critical_weight_var=line.critical_weight_var,
-        )
-        if weight_var is not None
-        else None
-    )
+    chosen = None
+    if weight_var is not None:
+        known = {"critical_weight_var": line.critical_weight_var}
+        chosen = criticality(activation, bias_var, weight_var, negative_slope, **known)
     if as_json:
         from .serialize import critical_json
 
