@@ -25,6 +25,7 @@ import numpy as np
 
 from .errors import WinitError
 from .fans import calculate_gain
+from .limits import excerpt
 
 Array = np.ndarray
 Fn = Callable[[Array], Array]
@@ -190,7 +191,9 @@ def get_activation(name: str | None) -> Activation:
     key = "linear" if name is None else name.strip().lower()
     key = "linear" if key == "identity" else key
     if key not in ACTIVATIONS:
-        raise WinitError(f"unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}")
+        raise WinitError(
+            f"unknown activation {excerpt(name)}; expected one of {', '.join(ACTIVATIONS)}"
+        )
     return ACTIVATIONS[key]
 
 

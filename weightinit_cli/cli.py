@@ -6,66 +6,24 @@ Only typer is imported at module level; every command imports what it needs, so
 
 from __future__ import annotations
 
-import functools
-import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from . import __version__
 from . import options as opts
 from .options import ConfigOptions, config_options, invocation
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def fail(message: str, code: int = 2) -> None:
-    """Print an error for a user's mistake and exit; never a traceback. One line, or a
-    line per problem where a config has several."""
-    first, *rest = message.splitlines() or [""]
-    typer.echo(f"Error: {first}", err=True)
-    for line in rest:
-        typer.echo(f"       {line}", err=True)
-    raise typer.Exit(code)
-
-
-class OneLineErrors(TyperGroup):
-    """Command-line mistakes (unknown option, bad value, typo'd command) as one Error line,
-    like every other user error, instead of click's boxed usage message."""
-
-    def format_commands(self, ctx: Any, formatter: Any) -> None:
-        """One line per command: its whole first sentence, not click's 45-character cut."""
-        rows = []
-        for name in self.list_commands(ctx):
-            command = self.get_command(ctx, name)
-            if command is not None and not command.hidden:
-                rows.append((name, command.get_short_help_str(limit=200)))
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
-
-    @staticmethod
-    def _fail(err: typer.TyperException) -> None:
-        ctx = getattr(err, "ctx", None)
-        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
-        fail(" ".join(err.format_message().split()) + hint, getattr(err, "exit_code", 2))
-
-    def make_context(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().make_context(*args, **kwargs)
-        except typer.TyperException as err:
-            self._fail(err)
-
-    def invoke(self, ctx: Any) -> Any:
-        try:
-            return super().invoke(ctx)
-        except typer.TyperException as err:
-            self._fail(err)
-
+from .terminal import (
+    OneLineCommand,
+    OneLineErrors,
+    console,
+    fail,
+    print_json,
+    show,
+    user_errors,
+    write_out,
+)
 
 app = typer.Typer(
     cls=OneLineErrors,
@@ -83,36 +41,9 @@ app = typer.Typer(
 )
 
 
-def user_errors(fn: F) -> F:
-    """Turn a WinitError raised anywhere below a command into `Error: ...` and its exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .errors import ConfigErrors, WinitError
-
-        try:
-            return fn(*args, **kwargs)
-        except ConfigErrors as err:
-            fail(str(err), err.exit_code)
-        except WinitError as err:
-            fail(" ".join(str(err).splitlines()), err.exit_code)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
-
-
-def console() -> Any:
-    from rich.console import Console
-
-    return Console()
-
-
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"winit {__version__}")
+        write_out(f"winit {__version__}\n")
         raise typer.Exit()
 
 
@@ -130,7 +61,7 @@ def main(
         raise typer.Exit(2)
 
 
-@app.command()
+@app.command(cls=OneLineCommand)
 @user_errors
 def methods(
     name: opts.MethodNameArg = None,
@@ -146,10 +77,10 @@ def methods(
         return
     from .render.reference import method_detail, methods_table
 
-    console().print(method_detail(chosen[0]) if name else methods_table(chosen))
+    show(method_detail(chosen[0]) if name else methods_table(chosen))
 
 
-@app.command()
+@app.command(cls=OneLineCommand)
 @user_errors
 @config_options(without=("steps",))
 def stats(
@@ -170,23 +101,22 @@ def stats(
 
         print_json(stats_json(result))
         return
-    from rich.text import Text
-
+    from .render import literal
     from .render.results import stats_view
 
     shown = console()
-    shown.print(stats_view(result, shown.width))
+    show(stats_view(result, shown.width), shown)
     if out is not None:
-        shown.print(Text(f"wrote {out}/", style="dim"))
+        show(literal(f"wrote {out}/", "dim"), shown)
 
 
-@app.command()
+@app.command(cls=OneLineCommand)
 @user_errors
 def schema() -> None:
     """Print the config JSON Schema (draft-7), for editor autocompletion."""
     # The schema ships with the package, generated from config.json_schema() (a test
     # checks they are equal), so printing it imports no pydantic.
-    sys.stdout.write((Path(__file__).parent / "schema.json").read_text(encoding="utf-8"))
+    write_out((Path(__file__).parent / "schema.json").read_text(encoding="utf-8"))
 
 
 def _progress(as_json: bool) -> Any:
@@ -198,7 +128,7 @@ def _progress(as_json: bool) -> Any:
     return TrainProgress
 
 
-@app.command()
+@app.command(cls=OneLineCommand)
 @user_errors
 @config_options()
 def train(
@@ -229,7 +159,7 @@ def show_train(recorded: Any, as_json: bool) -> None:
         from .render.results import train_view
 
         shown = console()
-        shown.print(train_view(result, str(recorded.run_dir), shown.width))
+        show(train_view(result, str(recorded.run_dir), shown.width), shown)
     if recorded.exit_code:
         raise typer.Exit(recorded.exit_code)
     if result.history.status == "diverged":
@@ -238,7 +168,7 @@ def show_train(recorded: Any, as_json: bool) -> None:
         fail(divergence_error(result.history), 1)
 
 
-@app.command()
+@app.command(cls=OneLineCommand)
 @user_errors
 @config_options(without=("method",))
 def compare(
@@ -280,12 +210,12 @@ def compare(
         from .render.results import compare_view
 
         shown = console()
-        shown.print(compare_view(recorded.result, str(recorded.run_dir), shown.width))
+        show(compare_view(recorded.result, str(recorded.run_dir), shown.width), shown)
     if recorded.exit_code:
         raise typer.Exit(recorded.exit_code)
 
 
-@app.command()
+@app.command(cls=OneLineCommand)
 @user_errors
 def rerun(
     ctx: typer.Context,
@@ -304,14 +234,14 @@ def rerun(
     else:
         from .render.reference import rerun_view
 
-        console().print(rerun_view(str(saved.path), str(recorded.run_dir), match))
+        show(rerun_view(str(saved.path), str(recorded.run_dir), match))
     if recorded.exit_code:
         raise typer.Exit(recorded.exit_code)
     if not match.identical:
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=OneLineCommand)
 @user_errors
 def reproduce(
     ctx: typer.Context,
@@ -331,7 +261,7 @@ def reproduce(
             return
         from .render.reference import reproductions_table
 
-        console().print(reproductions_table(list(REPRODUCTIONS.values())))
+        show(reproductions_table(list(REPRODUCTIONS.values())))
         if name is None and not list_:
             raise typer.Exit(2)
         return
@@ -348,16 +278,16 @@ def reproduce(
         findings.append(finding)
         out.append({**finding.to_dict(), "run_dir": str(run_dir)})
         if not as_json:
-            shown.print(finding_view(finding, str(run_dir), shown.width))
+            show(finding_view(finding, str(run_dir), shown.width), shown)
     if as_json:
         print_json(out if name == "all" else out[0])
     elif len(findings) > 1:
-        shown.print(findings_table(findings))
+        show(findings_table(findings), shown)
     if not all(f.agree for f in findings):
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=OneLineCommand)
 @user_errors
 @config_options(without=("backend",), steps_help="Training steps of each trial.")
 def sweep(
@@ -392,7 +322,7 @@ def sweep(
         else:
             from .sweep.view import sweep_plan
 
-            console().print(sweep_plan(planned))
+            show(sweep_plan(planned))
         return
     from .sweep.outputs import run_sweep
     from .sweep.view import SweepProgress
@@ -416,7 +346,7 @@ def sweep(
         from .sweep.view import sweep_view
 
         shown = console()
-        shown.print(sweep_view(result, shown.width))
+        show(sweep_view(result, shown.width), shown)
     if exit_code:
         raise typer.Exit(exit_code)
     if result.failed():
@@ -425,7 +355,7 @@ def sweep(
         fail(failures_error(result), 1)
 
 
-@app.command()
+@app.command(cls=OneLineCommand)
 @user_errors
 def critical(
     activation: opts.CriticalActivationOpt = "tanh",
@@ -450,4 +380,4 @@ def critical(
         return
     from .render.reference import critical_view
 
-    console().print(critical_view(line, around, chosen))
+    show(critical_view(line, around, chosen))

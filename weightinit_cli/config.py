@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -30,6 +31,7 @@ from .activations import ACTIVATIONS
 from .data import DATASETS, DIGITS_AVAILABLE
 from .errors import ShapeError, WinitError
 from .initspec import InitSpec, InitSpecError, InitSpecErrors
+from .limits import FLOAT32_MAX, excerpt
 from .methods import canonical_name
 from .plan import INPUT_FORMS, NetworkPlan, plan_network
 
@@ -47,6 +49,19 @@ DatasetName = Literal[tuple(DATASETS)]  # type: ignore[valid-type]
 
 Size = Annotated[int, Field(ge=1, le=MAX_SIZE)]
 Kernel = Annotated[int, Field(ge=1, le=MAX_KERNEL)]
+
+
+def _within_float32(value: float) -> float:
+    """A number torch can hold: larger ones become inf there, and a crash or NaN later."""
+    if abs(value) > FLOAT32_MAX:
+        raise _invalid(
+            f"must be within ±{FLOAT32_MAX:.4g}, the range of float32, which torch computes "
+            f"in; got {value:g}"
+        )
+    return value
+
+
+Float32 = Annotated[float, AfterValidator(_within_float32)]
 
 
 def _invalid(message: str) -> PydanticCustomError:
@@ -72,8 +87,8 @@ def _choice_or_number(choices: tuple[str, ...], number: type | tuple[type, ...])
             return value
         is_number = isinstance(value, number) and not isinstance(value, bool)
         if is_number and math.isfinite(value) and value >= 0:
-            return value
-        raise _invalid(f"must be {expected}; got {value!r}")
+            return _within_float32(value)
+        raise _invalid(f"must be {expected}; got {excerpt(value)}")
 
     return BeforeValidator(check)
 
@@ -114,7 +129,7 @@ class FlattenLayer(_Section):
 class ActivationLayer(_Section):
     type: Literal["activation"]
     fn: ActivationName
-    negative_slope: float = 0.01
+    negative_slope: Float32 = 0.01
     """slope for x < 0 (leaky_relu only)"""
 
 
@@ -164,7 +179,7 @@ class ModelConfig(_Section):
     kernel_size: Kernel = 3
     padding: Literal["same", "valid"] = "same"
     activation: ActivationName = "relu"
-    negative_slope: float = 0.01
+    negative_slope: Float32 = 0.01
     """slope for x < 0 (leaky_relu only)"""
     bias: bool = True
     num_classes: int = Field(3, ge=2, le=MAX_SIZE)
@@ -304,7 +319,7 @@ class DataConfig(_Section):
     samples: int = Field(2048, ge=8, le=MAX_SAMPLES)
     path: str | None = None
     """the .npz file to load (data.name npz)"""
-    noise: float = Field(0.1, ge=0)
+    noise: Float32 = Field(0.1, ge=0)
     test_fraction: float = Field(0.2, gt=0, lt=1)
 
     # after the fields, so that the error blames whichever of name and path a --set changed
@@ -322,12 +337,12 @@ class TrainConfig(_Section):
     # Plain SGD at 0.02 rather than momentum 0.9 at 0.01: with momentum a 20-layer He ReLU
     # net on spirals overshoots and climbs back to chance, and Xavier still trains (half the
     # chance loss by step 190), which hides the textbook contrast; at 0.05 He's loss spikes.
-    lr: float = Field(0.02, gt=0)
+    lr: Float32 = Field(0.02, gt=0)
     momentum: float = Field(0.0, ge=0, lt=1)
     """sgd only"""
-    weight_decay: float = Field(0.0, ge=0)
+    weight_decay: Float32 = Field(0.0, ge=0)
     log_every: int = Field(10, ge=1)
-    target_loss: float | None = Field(None, gt=0)
+    target_loss: Annotated[float, Field(gt=0), AfterValidator(_within_float32)] | None = None
     """the loss whose first crossing compare reports; default half the chance loss ln(K)/2"""
 
 

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import WinitError
+from .limits import MAX_ARRAY_BYTES, MAX_ARRAY_VALUES, clip, excerpt, size_text
 from .shapes import balanced_labels, require_shape, shapes2d, shapes3d
 
 DATASETS: dict[str, str] = {
@@ -333,8 +334,9 @@ def _load_npz(
         arrays = {}
         for key in ("x", "y"):
             if key not in archive.files:
-                found = ", ".join(archive.files) or "nothing"
+                found = clip(", ".join(archive.files) or "nothing")
                 raise bad(f"missing array {key!r} (the file holds: {found})")
+            _check_array_size(archive, key, bad)
             try:
                 arrays[key] = archive[key]
             except (ValueError, OSError, zipfile.BadZipFile) as exc:
@@ -368,6 +370,34 @@ def _load_npz(
             f"for model.num_classes={k}"
         )
     return x, y.astype(np.int64)
+
+
+def _check_array_size(
+    archive: np.lib.npyio.NpzFile, key: str, bad: Callable[[str], WinitError]
+) -> None:
+    """Refuse an array of the archive whose header claims more than winit will hold, before
+    any of it is allocated or unpacked (600 bytes can claim 10^12 values)."""
+    try:
+        member = archive.zip.getinfo(f"{key}.npy")
+        with archive.zip.open(member) as f:
+            version = np.lib.format.read_magic(f)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = read_header(f)
+    except (KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile):
+        raise bad(f"array {key!r} has no readable .npy header") from None
+    values = math.prod(shape)
+    if values > MAX_ARRAY_VALUES or values * dtype.itemsize > MAX_ARRAY_BYTES:
+        raise bad(
+            f"array {key!r} has shape {excerpt(list(shape))} ({values:,} values of "
+            f"{dtype.itemsize} bytes); the limit is {MAX_ARRAY_VALUES:,} values and "
+            f"{size_text(MAX_ARRAY_BYTES)}"
+        )
+    if member.file_size > values * dtype.itemsize + (1 << 16):  # a header is under 64 KiB
+        raise bad(f"array {key!r} unpacks to more bytes than its header says it holds")
 
 
 _GENERATORS: dict[str, _Maker] = {

@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 
 from .errors import ShapeError
+from .limits import excerpt
 
 FAN_MODES = ("fan_in", "fan_out", "fan_avg")
 
@@ -66,7 +67,7 @@ def fan(shape: Sequence[int], mode: str = "fan_in") -> float:
         return float(fan_out)
     if mode == "fan_avg":
         return (fan_in + fan_out) / 2.0
-    raise ShapeError(f"mode must be one of {', '.join(FAN_MODES)}; got {mode!r}")
+    raise ShapeError(f"mode must be one of {', '.join(FAN_MODES)}; got {excerpt(mode)}")
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
@@ -95,5 +96,6 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     if nonlinearity in VARIANCE_PRESERVING_GAINS:
         return VARIANCE_PRESERVING_GAINS[nonlinearity]
     raise ValueError(
-        f"unsupported nonlinearity {nonlinearity!r}; expected one of {', '.join(NONLINEARITIES)}"
+        f"unsupported nonlinearity {excerpt(nonlinearity)}; "
+        f"expected one of {', '.join(NONLINEARITIES)}"
     )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ShapeError, WinitError
 from .fans import calculate_gain, fan, fan_in_and_fan_out
+from .limits import excerpt
 from .methods import METHODS, canonical_name, resolve_params
 
 if TYPE_CHECKING:
@@ -139,7 +140,9 @@ class InitSpec:
 
         if backend not in BACKENDS:
             problems.append(
-                InitSpecError("backend", f"backend must be scratch or torch; got {backend!r}")
+                InitSpecError(
+                    "backend", f"backend must be scratch or torch; got {excerpt(backend)}"
+                )
             )
         if mode is not None:
             if "mode" in given:
@@ -149,7 +152,9 @@ class InitSpec:
         fixed_gain: dict[str, Any] = {}
         if isinstance(gain, str) and gain != "auto":
             problems.append(
-                InitSpecError("gain", f"gain must be default, auto or a number; got {gain!r}")
+                InitSpecError(
+                    "gain", f"gain must be default, auto or a number; got {excerpt(gain)}"
+                )
             )
         elif gain is not None:
             if "gain" in given:
@@ -165,7 +170,7 @@ class InitSpec:
         bias = bias or ("torch_default" if name == "torch_default" else "zeros")
         if bias not in BIASES:
             problems.append(
-                InitSpecError("bias", f"bias must be zeros or torch_default; got {bias!r}")
+                InitSpecError("bias", f"bias must be zeros or torch_default; got {excerpt(bias)}")
             )
         if mode is not None and "mode" not in given:
             given["mode"] = mode

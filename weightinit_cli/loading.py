@@ -24,6 +24,8 @@ from pydantic import BaseModel, ValidationError
 
 from .config import COMMAND_DEFAULTS, LAYER_DEFAULTS, LAYER_TYPES, Config
 from .errors import ConfigErrors, WinitError
+from .limits import MAX_CONFIG_BYTES, MAX_NESTING, MAX_VALUES, clip, excerpt, read_capped
+from .printable import printable
 
 
 class _Loader(yaml.SafeLoader):
@@ -41,7 +43,7 @@ class _Loader(yaml.SafeLoader):
                 continue
             if duplicate:
                 raise yaml.constructor.ConstructorError(
-                    problem=f"duplicate key {key!r} (first on line {first_line[key]})",
+                    problem=f"duplicate key {excerpt(key)} (first on line {first_line[key]})",
                     problem_mark=key_node.start_mark,
                 )
             first_line[key] = key_node.start_mark.line + 1
@@ -56,8 +58,73 @@ _Loader.add_implicit_resolver(
 )
 
 
+class _TooBig(yaml.YAMLError):
+    """YAML refused before it is built: nested too deep, or too many values once aliases
+    are expanded (a 400-byte alias bomb holds billions)."""
+
+
+_OPEN = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_CLOSE = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+
+
+def _check_size(text: str) -> None:
+    """Count what `text` would build, from the parser's events, before building any of it.
+
+    The parser is not recursive, so 100,000 brackets cost a loop here instead of a
+    RecursionError in the composer. An alias counts as many values as its anchor holds.
+    """
+    # anchor -> the values it holds; while its mapping or list is still open, that node
+    anchored: dict[str, int | list[Any]] = {}
+    open_nodes: list[list[Any]] = []  # [anchor, values inside it and itself] per open node
+    total = 0
+
+    def count(values: int, inside: bool = True) -> None:
+        nonlocal total
+        if open_nodes and inside:
+            open_nodes[-1][1] += values
+        total += values
+        if total > MAX_VALUES:
+            raise _TooBig(
+                f"more than {MAX_VALUES:,} values once its aliases are expanded; "
+                "a config needs a few dozen"
+            )
+
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, _OPEN):
+            if len(open_nodes) >= MAX_NESTING:
+                raise _TooBig(f"nested deeper than {MAX_NESTING} levels")
+            count(1, inside=False)
+            node = [event.anchor, 1]
+            open_nodes.append(node)
+            if event.anchor is not None:
+                anchored[event.anchor] = node
+        elif isinstance(event, _CLOSE):
+            node = open_nodes.pop()
+            if node[0] is not None and anchored.get(node[0]) is node:
+                anchored[node[0]] = node[1]
+            if open_nodes:
+                open_nodes[-1][1] += node[1]  # in the total already, value by value
+        elif isinstance(event, yaml.ScalarEvent):
+            if event.anchor is not None:
+                anchored[event.anchor] = 1
+            count(1)
+        elif isinstance(event, yaml.AliasEvent):
+            values = anchored.get(event.anchor, 1)  # an unknown anchor: the composer says so
+            if isinstance(values, list):
+                raise _TooBig(
+                    f"the alias *{excerpt(event.anchor)[1:-1]} refers to a mapping or list it is in"
+                )
+            count(values)
+
+
 def _parse_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 -- _Loader is a SafeLoader
+    _check_size(text)
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 -- _Loader is a SafeLoader
+    except ValueError as err:
+        if "digits" in str(err):  # int() refuses numbers of more than 4,300 digits
+            raise _TooBig("a number with more than 4,300 digits") from None
+        raise
 
 
 def _shown(value: Any) -> str:
@@ -66,8 +133,7 @@ def _shown(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return str(value).lower()
-    text = repr(value)
-    text = text if len(text) <= 40 else text[:37] + "..."
+    text = excerpt(value)
     if isinstance(value, str):
         return f"a string {text}"
     if isinstance(value, (list, tuple)):
@@ -104,7 +170,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if path.is_dir():
         raise WinitError(f"{path}: is a directory, not a config file")
     try:
-        raw = path.read_bytes()
+        raw = read_capped(path, MAX_CONFIG_BYTES, "config file")
     except FileNotFoundError:
         raise WinitError(f"{path}: no such config file") from None
     except OSError as exc:
@@ -118,7 +184,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         content = _parse_yaml(text)
     except yaml.YAMLError as exc:
-        raise WinitError(f"{path}:{_yaml_problem(exc)}") from None
+        where = f"{path}:" if getattr(exc, "problem_mark", None) else f"{path}: "
+        raise WinitError(where + _yaml_problem(exc)) from None
     if content is None:
         raise WinitError(
             f"{path}: the file is empty; expected sections model:, init:, data:, train:"
@@ -156,14 +223,20 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     key, equals, value = text.partition("=")
     key = key.strip()
     if not equals or not key:
-        raise WinitError(f"--set needs KEY=VALUE; got {text!r}")
+        raise WinitError(f"--set needs KEY=VALUE; got {excerpt(text)}")
     keys = key.split(".")
     if "" in keys:
-        raise WinitError(f"--set {text}: {key!r} has an empty part")
+        raise WinitError(f"{set_label(text)}: {excerpt(key)} has an empty part")
     try:
         return keys, _parse_yaml(value)
     except yaml.YAMLError as exc:
-        raise WinitError(f"--set {text}: cannot parse the value: {_yaml_problem(exc)}") from None
+        problem = _yaml_problem(exc)
+        raise WinitError(f"{set_label(text)}: cannot parse the value: {problem}") from None
+
+
+def set_label(text: str) -> str:
+    """How an error names a `--set` (cut short: the value may be long)."""
+    return f"--set {clip(text)}"
 
 
 def parse_value(text: str) -> Any:
@@ -171,7 +244,7 @@ def parse_value(text: str) -> Any:
     try:
         return _parse_yaml(text)
     except yaml.YAMLError as exc:
-        raise WinitError(f"cannot parse {text!r}: {_yaml_problem(exc)}") from None
+        raise WinitError(f"cannot parse {excerpt(text)}: {_yaml_problem(exc)}") from None
 
 
 def set_dotted(data: dict[str, Any], keys: Sequence[str], value: Any, source: str) -> None:
@@ -189,8 +262,8 @@ def set_dotted(data: dict[str, Any], keys: Sequence[str], value: Any, source: st
             key = int(key)
         else:
             where = ".".join(keys[:depth])
-            what = f"a list of {len(node)}" if isinstance(node, list) else repr(node)
-            raise WinitError(f"{source}: {where} is {what}; it has no {key!r}")
+            what = f"a list of {len(node)}" if isinstance(node, list) else excerpt(node)
+            raise WinitError(f"{source}: {where} is {what}; it has no {excerpt(key)}")
         if last:
             node[key] = value
         else:
@@ -202,7 +275,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
     data = copy.deepcopy(data)
     for text in overrides:
         keys, value = _parse_override(text)
-        set_dotted(data, keys, value, f"--set {text}")
+        set_dotted(data, keys, value, set_label(text))
     return data
 
 
@@ -265,12 +338,12 @@ def _describe(error: Mapping[str, Any]) -> str:
     if kind == "located":
         return error["msg"]
     loc = _readable_loc(error["loc"])
-    path = ".".join(map(str, loc))
+    path = ".".join(clip(str(key), 40) for key in loc)  # a key may be 100,000 characters
     if kind == "extra_forbidden" and loc in (("grid",), ("seeds",)):
         return f"unknown field {path}: a sweep file's {path}; run the file with winit sweep"
     if kind in ("extra_forbidden", "invalid_key"):
         known = _fields_at(error["loc"])
-        parent = "".join(f"{key}." for key in loc[:-1])
+        parent = "".join(f"{clip(str(key), 40)}." for key in loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), known, n=1)
         hint = f"did you mean {parent}{close[0]}?" if close else f"expected {', '.join(known)}"
         return f"unknown field {path} ({hint})"
@@ -285,7 +358,7 @@ def _describe(error: Mapping[str, Any]) -> str:
             f"{path}: expected a mapping with a type ({_QUOTED}) and that layer's fields; "
             f"got {_shown(value)}"
         )
-    message = error["msg"]
+    message = clip(error["msg"], 200)  # pydantic may quote the input
     if kind == "literal_error" and isinstance(value, str):
         message += f"; got {_shown(value).removeprefix('a string ')}"
     elif kind in _TYPE_ERRORS:
@@ -303,7 +376,7 @@ def _blame(locs: Sequence[tuple[Any, ...]], source: str, overrides: Sequence[str
         for path in paths:
             shared = min(len(keys), len(path))
             if keys[:shared] == path[:shared]:
-                return f"--set {text}"
+                return set_label(text)
     return source
 
 
@@ -356,8 +429,8 @@ def load_config(
 
 
 def _one_line(text: str) -> str:
-    """`text` with line breaks and other unprintable characters escaped, as repr() does."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    """`text` with line breaks and other control characters escaped (a line of its own)."""
+    return printable(text)
 
 
 def _load(
@@ -370,7 +443,9 @@ def _load(
     data = _command_defaults(command)
     if layer is not None:
         if layer not in LAYER_DEFAULTS:
-            raise WinitError(f"--layer must be one of {', '.join(LAYER_DEFAULTS)}; got {layer!r}")
+            raise WinitError(
+                f"--layer must be one of {', '.join(LAYER_DEFAULTS)}; got {excerpt(layer)}"
+            )
         data = _deep_merge(data, copy.deepcopy(LAYER_DEFAULTS[layer]))
     source, name = "defaults", "default"
     if path is not None:

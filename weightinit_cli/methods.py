@@ -25,11 +25,11 @@ from typing import Any
 
 from .errors import WinitError
 from .fans import FAN_MODES, NONLINEARITIES
+from .limits import FLOAT32_MAX, excerpt  # beyond FLOAT32_MAX no weight is finite
 
 # Keras and JAX divide by this so that a normal truncated at +-2 sigma keeps the
 # requested std: it is the std of a standard normal truncated to [-2, 2].
 TRUNCATED_NORMAL_STD_CORRECTION = 0.87962566103423978
-FLOAT32_MAX = 3.4028234663852886e38  # a parameter beyond it cannot give a finite weight
 
 
 @dataclass(frozen=True)
@@ -325,7 +325,7 @@ def canonical_name(name: str) -> str:
     known = [*METHODS, *ALIASES]
     close = difflib.get_close_matches(key, known, n=3, cutoff=0.75)
     hint = f"did you mean {', '.join(close)}? " if close else ""
-    raise WinitError(f"unknown init method {name!r}; {hint}`winit methods` lists them all")
+    raise WinitError(f"unknown init method {excerpt(name)}; {hint}`winit methods` lists them all")
 
 
 def get_method(name: str) -> Method:
@@ -333,21 +333,21 @@ def get_method(name: str) -> Method:
 
 
 def _coerce(method: str, p: Param, value: Any) -> Any:
-    where = f"parameter {p.name!r} of {method}"
+    where = f"parameter {excerpt(p.name)} of {method}"
     if value is None and p.default is None:
         return None
     if p.kind == "str":
         if not isinstance(value, str) or (p.choices and value not in p.choices):
-            raise WinitError(f"{where} must be one of {', '.join(p.choices)}; got {value!r}")
+            raise WinitError(f"{where} must be one of {', '.join(p.choices)}; got {excerpt(value)}")
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise WinitError(f"{where} must be a number; got {value!r}")
+        raise WinitError(f"{where} must be a number; got {excerpt(value)}")
     if not math.isfinite(value):
-        raise WinitError(f"{where} must be finite; got {value!r}")
+        raise WinitError(f"{where} must be finite; got {excerpt(value)}")
     if abs(value) > FLOAT32_MAX:
         raise WinitError(
             f"{where} must be within ±{FLOAT32_MAX:.4g}, the range of the float32 weights; "
-            f"got {value!r}"
+            f"got {excerpt(value)}"
         )
     return float(value)
 

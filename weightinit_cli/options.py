@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,13 +108,50 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (the schema in
 SppOpt = Annotated[
     bool, typer.Option("--spp", help="Signal propagation of conv layers (Brock et al. 2021).")
 ]
+
+
+def _no_dangling_link(value: Path | None) -> Path | None:
+    """Refuse a directory path through a symbolic link to nowhere (it, or a folder above
+    it): nothing could be created there, and the error would come only after the run."""
+    try:
+        for step in [] if value is None else [*reversed(value.parents), value]:
+            if step.is_symlink() and not step.exists():
+                target = os.readlink(step)
+                raise typer.BadParameter(
+                    f"{step} is a symbolic link to {target}, which does not exist"
+                )
+    except OSError:  # unreadable on the way: creating the directory will say so
+        pass
+    return value
+
+
+def _followed(value: Path | None) -> Path | None:
+    """--out through a symbolic link to a directory: that directory (a run written whole
+    is renamed into place, which cannot replace a link)."""
+    value = _no_dangling_link(value)
+    try:
+        if value is not None and value.is_symlink() and value.is_dir():
+            return value.resolve()
+    except OSError:
+        pass
+    return value
+
+
 OutOpt = Annotated[
     Path | None,
-    typer.Option("--out", help="Also write CSV, config, JSON and plots into this new directory."),
+    typer.Option(
+        "--out",
+        callback=_followed,
+        help="Also write CSV, config, JSON and plots into this new directory.",
+    ),
 ]
 RunsDirOpt = Annotated[
     Path | None,
-    typer.Option("--runs-dir", help="Where run directories go (default $WINIT_RUNS_DIR or runs/)."),
+    typer.Option(
+        "--runs-dir",
+        callback=_no_dangling_link,
+        help="Where run directories go (default $WINIT_RUNS_DIR or runs/).",
+    ),
 ]
 MethodNameArg = Annotated[
     str | None, typer.Argument(help="Show one method in detail (a name or alias).")
@@ -181,11 +220,23 @@ DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Show the grid and where it would run; run nothing.")
 ]
 CriticalActivationOpt = Annotated[str, typer.Option(help="The activation.")]
-BiasVarOpt = Annotated[float, typer.Option("--bias-var", min=0.0, help="Bias variance σ_b².")]
-WeightVarOpt = Annotated[
-    float | None, typer.Option("--weight-var", min=0.0, help="Also describe this σ_w².")
+
+
+def _finite(value: float | None) -> float | None:
+    """Refuse inf and nan, which typer's min= lets through (inf >= 0)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"must be a finite number; got {value}")
+    return value
+
+
+BiasVarOpt = Annotated[
+    float, typer.Option("--bias-var", min=0.0, callback=_finite, help="Bias variance σ_b².")
 ]
-SlopeOpt = Annotated[float, typer.Option(help="leaky_relu's slope.")]
+WeightVarOpt = Annotated[
+    float | None,
+    typer.Option("--weight-var", min=0.0, callback=_finite, help="Also describe this σ_w²."),
+]
+SlopeOpt = Annotated[float, typer.Option(callback=_finite, help="leaky_relu's slope.")]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,12 @@ Log points stream back through a queue and are handled in the parent (which owns
 run directory and the progress display). A stop request (Ctrl-C, SIGTERM) in the parent
 sets a shared event that the workers poll between steps; workers ignore the signals
 themselves, so the parent decides.
+
+A worker dies with its parent, however the parent ends (kill -9 included): the kernel
+kills it when the parent exits (Linux's parent-death signal), and a watchdog thread in
+the worker notices within a second where that is not available. Otherwise a worker whose
+parent was killed could wait forever to hand a result to a pipe nobody reads, holding
+what the parent held (a sweep's lock among them).
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -85,6 +94,43 @@ def _claim(counter: Any, count: int) -> int | None:
         return index
 
 
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent exits
+PARENT_POLL_SECONDS = 0.25  # how often the watchdog looks for the parent
+
+
+def _kill_me_with_parent() -> bool:
+    """Ask Linux for SIGKILL when the parent exits; whether it agreed. (SIGKILL, as the
+    workers ignore SIGTERM; they write no files, so nothing is left half-written.)"""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent: int) -> None:
+    """End this process as soon as `parent` is no longer its parent, from a thread of its
+    own: the main thread may be blocked in a pipe write, or in the join of the queue's
+    feeder thread at exit, both of which wait for a reader that is gone."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this (forked) process end when `parent` does, even if it is blocked."""
+    _kill_me_with_parent()
+    # also where the kernel agreed: its signal follows the thread that forked us, and a
+    # parent that died before the prctl call sent nothing
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def _worker(
     task: Callable[..., Any],
     counter: Any,
@@ -93,6 +139,7 @@ def _worker(
     stop: Any,
     parent: int,
 ) -> None:
+    die_with_parent(parent)
     one_thread_worker()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -177,11 +224,27 @@ def run_parallel(
                 on_done(index, payload)
     finally:
         stop.set()
-        for worker in workers:
-            worker.join(timeout=30)
-            if worker.is_alive():
-                worker.kill()
+        _drain_and_join(workers, messages)
     return results
+
+
+def _drain_and_join(workers: list[Any], messages: Any, timeout: float = 30) -> None:
+    """Wait for the workers to exit, reading what they still send: after an error here
+    (a user error in one worker, a second Ctrl-C) a worker can be handing over a result
+    too big for the pipe, and would never exit while nobody reads it."""
+    deadline = time.monotonic() + timeout
+    while any(w.is_alive() for w in workers) and time.monotonic() < deadline:
+        try:
+            messages.get(timeout=0.05)
+        except queue.Empty:
+            pass
+        except Exception:  # noqa: BLE001 -- a half-sent message from a killed worker
+            time.sleep(0.05)
+    for worker in workers:
+        worker.join(timeout=1)
+        if worker.is_alive():
+            worker.kill()
+            worker.join(timeout=5)
 
 
 def run_sequential(

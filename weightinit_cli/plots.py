@@ -15,6 +15,15 @@ if TYPE_CHECKING:
     from .train import TrainHistory
 
 
+def _shown(text: object) -> str:
+    """User text (a name, a grid value) for a figure, drawn as it is: control characters
+    escaped (render.printable; an undecodable file-name byte would crash the font code)
+    and `$` escaped, which matplotlib would otherwise read as the start of math."""
+    from .printable import printable
+
+    return printable(text).replace("$", r"\$")
+
+
 # Fixed margins for the two-panel figures every `winit train` and `stats --out` writes:
 # constrained layout measures every label first and costs more than drawing (~0.4 s).
 TWO_PANELS = {"left": 0.085, "right": 0.985, "bottom": 0.14, "top": 0.86, "wspace": 0.3}
@@ -45,9 +54,13 @@ def _positive(values: Sequence[float | None]) -> list[float]:
 def png_bytes(fig: Figure) -> bytes:
     """The PNG bytes of a figure (the caller writes them atomically)."""
     import io
+    import warnings
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    with warnings.catch_warnings():
+        # a character of a name that the font lacks is drawn as a box, not a warning per glyph
+        warnings.filterwarnings("ignore", "Glyph .* missing from", UserWarning)
+        fig.savefig(buffer, format="png", dpi=110)
     return buffer.getvalue()
 
 
@@ -76,11 +89,16 @@ def _profile_axes(act_ax, grad_ax, profiles: dict[str, Sequence[LayerStats]]) ->
                     "v:",
                     color=colour,
                     markersize=4,
-                    label=f"{label}{suffix}: 0 at every layer",
+                    label=_shown(f"{label}{suffix}: 0 at every layer"),
                 )
                 continue
             ax.plot(
-                depth, _positive(values), "o-", color=colour, markersize=3, label=f"{label}{suffix}"
+                depth,
+                _positive(values),
+                "o-",
+                color=colour,
+                markersize=3,
+                label=_shown(f"{label}{suffix}"),
             )
             zeros = [d for d, v in zip(depth, values, strict=True) if v == 0]
             if zeros:
@@ -95,7 +113,7 @@ def _profile_axes(act_ax, grad_ax, profiles: dict[str, Sequence[LayerStats]]) ->
                         "--",
                         color=f"C{i}",
                         alpha=0.7,
-                        label=f"{label} theory",
+                        label=_shown(f"{label} theory"),
                     )
         ax.set_yscale("log")
         ax.set_xlabel("layer")
@@ -136,7 +154,7 @@ def std_profiles(profiles: dict[str, Sequence[LayerStats]], title: str = "") -> 
     fig = _figure(2, margins=TWO_PANELS)
     _profile_axes(*fig.subplots(1, 2), profiles)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(_shown(title))
     return fig
 
 
@@ -148,9 +166,10 @@ def _loss_axes(loss_ax, acc_ax, histories: dict[str, TrainHistory]) -> None:
             steps,
             _positive([p.loss for p in history.history]),
             color=f"C{i}",
-            label=f"{label}{status}",
+            label=_shown(f"{label}{status}"),
         )
-        acc_ax.plot(steps, [p.accuracy for p in history.history], color=f"C{i}", label=label)
+        accuracy = [p.accuracy for p in history.history]
+        acc_ax.plot(steps, accuracy, color=f"C{i}", label=_shown(label))
         if history.diverged_at is not None:
             loss_ax.axvline(history.diverged_at, color=f"C{i}", linestyle=":", alpha=0.7)
     if histories:
@@ -174,7 +193,7 @@ def loss_curves(histories: dict[str, TrainHistory], title: str = "") -> Figure:
     fig = _figure(2, margins=TWO_PANELS)
     _loss_axes(*fig.subplots(1, 2), histories)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(_shown(title))
     return fig
 
 
@@ -188,7 +207,7 @@ def compare_figure(result: CompareResult) -> Figure:
     _loss_axes(*top.subplots(1, 2), histories)
     act_ax, grad_ax = bottom.subplots(1, 2)
     _profile_axes(act_ax, grad_ax, profiles)
-    fig.suptitle(f"{result.name}: " + ", ".join(profiles))
+    fig.suptitle(_shown(f"{result.name}: " + ", ".join(profiles)))
     return fig
 
 
@@ -205,7 +224,7 @@ def steps_against(
     ax = fig.subplots()
     for i, (label, ys) in enumerate(series.items()):
         shown = [y if y is not None else ceiling for y in ys]
-        ax.plot(xs, shown, "-", color=f"C{i}", label=label)
+        ax.plot(xs, shown, "-", color=f"C{i}", label=_shown(label))
         for x, y in zip(xs, ys, strict=True):
             ax.plot(
                 x,
@@ -230,7 +249,7 @@ def steps_against(
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     if title:
-        ax.set_title(title)
+        ax.set_title(_shown(title))
     return fig
 
 
@@ -248,7 +267,7 @@ def spread_against(
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     if title:
-        ax.set_title(title)
+        ax.set_title(_shown(title))
     return fig
 
 
@@ -376,15 +395,17 @@ def sweep_heatmap(result: SweepResult, metric: str) -> Figure:
                     color="white" if dark else "black",
                 )
         ax.set_yticks(range(len(rows.values)), ticks)
-        ax.set_ylabel(labels[rows.key])
+        ax.set_ylabel(_shown(labels[rows.key]))
         if cols is not None:
             ax.set_xticks(range(len(col_values)), [_tick(v) for v in col_values])
-            ax.set_xlabel(labels[cols.key])
+            ax.set_xlabel(_shown(labels[cols.key]))
         else:
             ax.set_xticks([])
         if rest:
             ax.set_title(
-                ", ".join(f"{labels[a.key]}={_tick(v)}" for a, v in zip(rest, panel, strict=True)),
+                ", ".join(
+                    f"{_shown(labels[a.key])}={_tick(v)}" for a, v in zip(rest, panel, strict=True)
+                ),
                 fontsize=9,
             )
     if image is not None:
@@ -394,7 +415,7 @@ def sweep_heatmap(result: SweepResult, metric: str) -> Figure:
     title += f", mean over {seeds} seeds" if seeds > 1 else ""
     if len(panels) > MAX_PANELS:
         title += f" (first {MAX_PANELS} of {len(panels)} panels)"
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(_shown(title), fontsize=10)
     return fig
 
 
@@ -403,4 +424,4 @@ def _tick(value: object, width: int = 24) -> str:
     from .sweep.grid import value_text
 
     text = value_text(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return _shown(text if len(text) <= width else text[: width - 1] + "…")

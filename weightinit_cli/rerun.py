@@ -9,25 +9,20 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import WinitError
+from .limits import read_json
+from .saved_run import COMPARED, SavedRun, load_saved_run, shown
 
 if TYPE_CHECKING:
     from .session import ProgressFactory, Recorded
 
-# What must match bit for bit; summary.json names its own run directory, so that key is
-# left out of the comparison.
-COMPARED = ("metrics.csv", "layers.csv", "summary.json")
-
-
-@dataclass
-class SavedRun:
-    path: Path
-    config: Any
-    experiment: dict[str, Any]
+__all__ = ["COMPARED", "RunMatch", "SavedRun", "load_saved_run", "match_runs", "rerun"]
 
 
 @dataclass
@@ -39,63 +34,59 @@ class RunMatch:
         return {"identical": self.identical, "files": self.files}
 
 
-def load_saved_run(path: str | Path) -> SavedRun:
-    """The config and experiment of a run directory, or a WinitError saying what is missing."""
-    from .loading import load_config
-
-    path = Path(path)
-    if not path.is_dir():
-        raise WinitError(f"{path}: not a run directory")
-    if (path / "sweep.yaml").is_file():
-        raise WinitError(
-            f"{path} is a sweep: `winit sweep {path / 'sweep.yaml'} --fresh` repeats it "
-            "(without --fresh it resumes), and `winit rerun` repeats one of its trials/"
-        )
-    for name in ("config.yaml", "meta.json"):
-        if not (path / name).is_file():
-            raise WinitError(f"{path}: no {name}; is it a run directory written by winit?")
-    try:
-        meta = json.loads((path / "meta.json").read_text())
-    except (OSError, ValueError) as err:
-        raise WinitError(f"{path / 'meta.json'}: unreadable ({err})") from None
-    experiment = meta.get("experiment") if isinstance(meta, dict) else None
-    if not isinstance(experiment, dict) or experiment.get("command") not in (
-        "train",
-        "compare",
-        "stats",
-    ):
-        raise WinitError(f"{path / 'meta.json'}: does not say which experiment ran")
-    return SavedRun(path, load_config(path / "config.yaml"), experiment)
+def _rows(f: Any) -> Any:
+    return (row for row in csv.reader(f) if row)  # blank lines are no rows
 
 
 def _csv_difference(old: Path, new: Path) -> str | None:
-    with open(old, newline="") as a, open(new, newline="") as b:
-        old_rows, new_rows = list(csv.reader(a)), list(csv.reader(b))
-    header = old_rows[0] if old_rows else []
-    for i, (x, y) in enumerate(zip(old_rows, new_rows, strict=False)):
-        if x != y:
+    """The first cell that differs, or how many rows each has; read row by row (a
+    metrics.csv may be large). Rows of any width compare."""
+    with open(old, encoding="utf-8", newline="") as a, open(new, encoding="utf-8", newline="") as b:
+        header: list[str] = []
+        counts = [0, 0]
+        for i, (x, y) in enumerate(zip_longest(_rows(a), _rows(b))):
+            if i == 0:
+                header = x or []
+            counts[0] += x is not None
+            counts[1] += y is not None
+            if x is None or y is None or x == y:
+                continue
             column = next(j for j in range(max(len(x), len(y))) if x[j : j + 1] != y[j : j + 1])
-            name = header[column] if column < len(header) else f"column {column + 1}"
-            was, now = (row[column] if column < len(row) else "-" for row in (x, y))
+            name = shown(header[column]) if column < len(header) else f"column {column + 1}"
+            was, now = (shown(row[column]) if column < len(row) else "-" for row in (x, y))
             return f"row {i} differs first in {name}: {was} before, {now} now"
-    if len(old_rows) != len(new_rows):
-        return f"{len(old_rows) - 1} rows before, {len(new_rows) - 1} now"
+    if counts[0] != counts[1]:
+        if not all(counts):
+            return "empty now" if counts[0] else "empty before"
+        return f"{counts[0] - 1} rows before, {counts[1] - 1} now"
     return None
 
 
+def _canonical(value: Any) -> str:
+    # as text, so that a NaN a hand edit put in equals itself
+    return json.dumps(value, sort_keys=True)
+
+
 def _json_difference(old: Path, new: Path) -> str | None:
-    a, b = (json.loads(p.read_text()) for p in (old, new))
-    for data in (a, b):
-        if isinstance(data, dict):
-            data.pop("run_dir", None)
-    if a == b:
-        return None
-    keys = [k for k in a if a.get(k) != b.get(k)] if isinstance(a, dict) else []
-    return f"differs in {', '.join(keys[:5])}" if keys else "differs"
+    a, b = (read_json(p) for p in (old, new))
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return None if _canonical(a) == _canonical(b) else "differs"
+    a.pop("run_dir", None)
+    b.pop("run_dir", None)
+    missing = object()
+    keys = [
+        k
+        for k in {**a, **b}
+        if a.get(k, missing) is missing
+        or b.get(k, missing) is missing
+        or _canonical(a[k]) != _canonical(b[k])
+    ]
+    return f"differs in {', '.join(shown(k) for k in keys[:5])}" if keys else None
 
 
 def match_runs(original: str | Path, rerun: str | Path) -> RunMatch:
-    """Compare the result files the two run directories both have."""
+    """Compare the result files the two run directories both have. A file that cannot be
+    read now (changed while the rerun ran) is a difference, said as such."""
     original, rerun = Path(original), Path(rerun)
     files: dict[str, str] = {}
     for name in COMPARED:
@@ -106,10 +97,28 @@ def match_runs(original: str | Path, rerun: str | Path) -> RunMatch:
             files[name] = "missing from the rerun"
             continue
         check = _csv_difference if name.endswith(".csv") else _json_difference
-        files[name] = check(old, new) or "identical"
+        try:
+            files[name] = check(old, new) or "identical"
+        except (OSError, UnicodeDecodeError, csv.Error, WinitError) as err:
+            files[name] = f"unreadable now ({shown(str(err), 120)})"
     if not files:
         raise WinitError(f"{original}: has none of {', '.join(COMPARED)} to compare against")
     return RunMatch(all(v == "identical" for v in files.values()), files)
+
+
+def rerun_home(saved: SavedRun) -> Path:
+    """Where a rerun goes without --runs-dir: beside the original; for a sweep's trial that
+    still sits in its sweep (<sweep>/trials/<trial>/, sweep.yaml there), beside the sweep,
+    not among its trials. A trial copied out of its sweep is rerun beside itself."""
+    original = Path(os.path.abspath(saved.path))  # `.` and `..` too: never inside it
+    trials = original.parent
+    if (
+        saved.experiment.sweep is not None
+        and trials.name == "trials"
+        and (trials.parent / "sweep.yaml").is_file()
+    ):
+        return trials.parent.parent
+    return original.parent
 
 
 def rerun(
@@ -123,33 +132,24 @@ def rerun(
     beside the sweep, not among its trials) or under `runs_dir`; and compare the two."""
     from . import session
 
-    saved = load_saved_run(run_dir)
+    saved = load_saved_run(run_dir)  # every file it reads, checked before anything runs
     cfg, experiment = saved.config, saved.experiment
-    home = saved.path.parent.parent.parent if "sweep" in experiment else saved.path.parent
-    root = runs_dir or home
-    if experiment["command"] == "train":
+    root = runs_dir or rerun_home(saved)
+    if experiment.command == "train":
         recorded = session.train(
             cfg,
             runs_dir=root,
             progress=progress,
             command=command,
             # conv kernels round differently with another thread count: as the original
-            threads=experiment.get("threads"),
-            measure_after=experiment.get("measured_after", True),
+            threads=experiment.threads,
+            measure_after=experiment.measured_after,
         )
-    elif experiment["command"] == "compare":
-        specs = [cfg.init.spec_for(m["method"], m["params"]) for m in experiment["methods"]]
+    elif experiment.command == "compare":
         recorded = session.compare(
-            cfg,
-            specs,
-            runs_dir=root,
-            progress=progress,
-            command=command,
-            spp=experiment.get("spp") is True,
+            cfg, saved.specs, runs_dir=root, progress=progress, command=command, spp=experiment.spp
         )
     else:
-        recorded = session.stats(
-            cfg, spp=experiment.get("spp") is True, keep=True, runs_dir=root, command=command
-        )
+        recorded = session.stats(cfg, spp=experiment.spp, keep=True, runs_dir=root, command=command)
     assert recorded.run_dir is not None
     return saved, recorded, match_runs(saved.path, recorded.run_dir)

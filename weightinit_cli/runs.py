@@ -40,9 +40,26 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")[:100].rstrip("-") or "run"
 
 
+def _in_the_way(path: Path) -> tuple[Path, str] | None:
+    """What keeps `path` from being a directory: it, or a folder above it, is a file or a
+    symbolic link to nowhere (mkdir would say only "File exists")."""
+    try:
+        for step in [*reversed(path.parents), path]:
+            if step.is_symlink() and not step.exists():
+                return step, f"a symbolic link to {os.readlink(step)}, which does not exist"
+            if step.exists() and not step.is_dir():
+                return step, "a file, not a directory"
+    except OSError:  # unreadable on the way: mkdir says why
+        return None
+    return None
+
+
 def _writable_dir(path: Path, what: str = "the runs directory") -> Path:
-    if path.exists() and not path.is_dir():
-        raise WinitError(f"{what} {path} is a file, not a directory")
+    blocked = _in_the_way(path)
+    if blocked is not None:
+        step, why = blocked
+        where = f"{what} {path}" if step == path else f"{what} {path}: {step}"
+        raise WinitError(f"{where} is {why}")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -75,7 +92,13 @@ def new_run_dir(root: str | Path, name: str, now: datetime | None = None, prefix
 
 def refuse_overwrite(target: Path) -> None:
     """A WinitError where `--out` names a directory (or file) that holds something."""
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+    if target.exists() and not target.is_dir():
+        raise WinitError(f"--out {target} already exists as a file; winit never overwrites")
+    try:
+        full = target.is_dir() and any(target.iterdir())
+    except OSError as err:
+        raise WinitError(f"--out {target}: cannot list it ({err.strerror})") from None
+    if full:
         raise WinitError(f"--out {target} already exists and is not empty; winit never overwrites")
 
 
@@ -86,14 +109,23 @@ def exact_run_dir(target: str | Path) -> Path:
     return _writable_dir(target, "--out")
 
 
+# A staging directory is named `.<target>.winit-staging-<8 random characters>`: the name is
+# what proves to a later clean-up (a resumed sweep) that winit made it and may remove it.
+STAGING_MARK = ".winit-staging-"
+
+
 @contextmanager
 def staged_dir(target: str | Path) -> Iterator[Path]:
     """Yield a temporary directory that becomes `target` only if the block completes."""
     target = Path(target)
     refuse_overwrite(target)
     parent = _writable_dir(target.parent, f"--out {target}: the parent directory")
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    stem = os.fsdecode(os.fsencode(target.name)[:200])  # the mark must fit in 255 bytes
+    staging = Path(tempfile.mkdtemp(prefix=f".{stem}{STAGING_MARK}", dir=parent))
     try:
+        # mkdtemp makes it 0700; a run directory gets what any new directory would (the
+        # umask's mode: searchable by whoever may read its files)
+        os.chmod(staging, FILE_MODE | ((FILE_MODE & 0o444) >> 2))
         yield staging
         if target.exists():
             target.rmdir()
@@ -114,6 +146,11 @@ def _umask() -> int:
 FILE_MODE = 0o666 & ~_umask()
 
 
+# Text files are UTF-8. A file name that is not (a grid value naming one, held as the
+# surrogates of os.fsdecode) is written as the escape JSON writes too: \udcff.
+TEXT = {"encoding": "utf-8", "errors": "backslashreplace"}
+
+
 def write_atomic(path: str | Path, data: str | bytes) -> Path:
     """Write a whole file so that readers see the old state or the new, never a part."""
     path = Path(path)
@@ -121,7 +158,7 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as f:
+        with os.fdopen(fd, mode, **({} if mode == "wb" else TEXT)) as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -164,7 +201,7 @@ class CsvAppender:
         self.path = Path(path)
         self.columns = list(columns)
         try:
-            self._file = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+            self._file = open(self.path, "w", newline="", **TEXT)  # noqa: SIM115
         except OSError as err:
             raise WinitError(f"cannot write {self.path}: {err.strerror}", exit_code=1) from None
         self._writer = csv.DictWriter(self._file, fieldnames=self.columns, lineterminator="\n")
@@ -309,3 +346,19 @@ def write_run_files(target: str | Path, files: dict[str, str | bytes]) -> Path:
         for name, data in files.items():
             write_atomic(staging / name, data)
     return Path(target)
+
+
+def check_creatable(path: str | Path, what: str = "the runs directory") -> None:
+    """Refuse before a run what would refuse its files after it: something in the way of
+    `path` (a file, a link to nowhere), or no write access to the nearest folder of it
+    that exists. Creates nothing."""
+    path = Path(path)
+    blocked = _in_the_way(path)
+    if blocked is not None:
+        step, why = blocked
+        raise WinitError(f"{what} {path}" + ("" if step == path else f": {step}") + f" is {why}")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise WinitError(f"{what} {path}: {existing} is not writable")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .errors import WinitError
 from .runs import (
     RunWriter,
+    check_creatable,
     csv_text,
     exact_run_dir,
     new_run_dir,
@@ -330,6 +331,9 @@ def stats(
         check_spp(cfg)
     if out is not None:
         refuse_overwrite(Path(out))
+        check_creatable(Path(out).parent, f"--out {out}: the parent directory")
+    elif keep:
+        check_creatable(runs_root(runs_dir))
     device, data = _prepare(cfg)
     if out is None and not keep:
         return Recorded(run_stats(cfg, data, device, spp=spp), None)
@@ -365,6 +369,7 @@ def reproduce(
     from .plots import chart_figures, png_bytes
 
     # Every reproduction runs on the CPU (same seed, same numbers), whatever cfg.device says.
+    check_creatable(runs_root(runs_dir))  # before minutes of work, not after
     experiment = {"command": "reproduce", "name": repro.name}
     writer = RunWriter(cfg, experiment, command=command, device="cpu")
     started = time.perf_counter()

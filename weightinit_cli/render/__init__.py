@@ -3,7 +3,9 @@
 Every table fits the terminal it is printed on, down to 80 columns, without cutting a
 number: number cells never wrap, names and words wrap or fold, per-method columns that
 do not fit go to a second table, and sparklines show every k-th layer when a net is
-deeper than the room for them (the JSON and CSVs hold everything).
+deeper than the room for them (the JSON and CSVs hold everything). User text (a name,
+a path, a value) is shown as it is, through `literal` (never read as Rich markup, its
+control characters escaped); `printable` is the same for plain strings (Error lines, PNGs).
 
 - results.py: `winit stats`, `train` and `compare`, and the library's weight table
 - charts.py: sparklines and the terminal line chart
@@ -19,6 +21,15 @@ from typing import Any
 
 from rich.table import Table
 from rich.text import Text
+
+from ..printable import printable
+
+
+def literal(text: object, style: str = "") -> Text:
+    """User text for Rich, shown as it is: never read as markup (`[bold]`, `[/]`), and
+    with control characters escaped (printable). Every name, path and value that the
+    user gave reaches the terminal through this."""
+    return Text(printable(text), style=style)
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
@@ -76,16 +87,17 @@ def fitted_table(
     """A table of these rows in `width` columns, with widths chosen here rather than by
     Rich (whose shrinking can cut a word): every column gets at least its longest word
     (a number column its widest cell), the text columns give up their slack, and where
-    even that is too wide the optional columns go, noted in the caption."""
-    plain = [[cell.plain if isinstance(cell, Text) else cell for cell in row] for row in rows]
+    even that is too wide the optional columns go, noted in the caption. A str cell,
+    header or title is user text, shown literally (a Text cell keeps its styles)."""
+    texts = [[cell if isinstance(cell, Text) else literal(cell) for cell in row] for row in rows]
+    plain = [[cell.plain for cell in row] for row in texts]
+    headers = [printable(column.header) for column in columns]
 
     def widest(i: int) -> int:
-        return max(
-            [len(columns[i].header), *(len(line) for r in plain for line in r[i].split("\n"))]
-        )
+        return max([len(headers[i]), *(len(line) for r in plain for line in r[i].split("\n"))])
 
     def narrowest(i: int) -> int:
-        header = max(_words(columns[i].header))
+        header = max(_words(headers[i]))
         if columns[i].number:
             return max(header, *(len(line) for r in plain for line in r[i].split("\n")), 1)
         cells = max((w for r in plain for w in _words(r[i])), default=0)
@@ -112,7 +124,7 @@ def fitted_table(
     while sum(least(i) for i in shown) > room(len(shown)) and optional:
         dropped = optional.pop()
         shown.remove(dropped)
-        left_out.insert(0, columns[dropped].header)
+        left_out.insert(0, headers[dropped])
     widths = {i: widest(i) for i in shown}
     excess = sum(widths.values()) - room(len(shown))
     for floor in (least, lambda i: 4):  # last, words of text fold: never a number
@@ -127,19 +139,24 @@ def fitted_table(
             take = max(slack, key=lambda i: (slack[i], -i))
             widths[take] -= 1
             excess -= 1
+    if isinstance(options.get("title"), str):  # a Text title takes no title_style: given here
+        options["title"] = literal(options["title"], options.get("title_style") or "table.title")
     table = Table(padding=(0, pad), pad_edge=edges, collapse_padding=False, **options)
     for i in shown:
         column = columns[i]
         table.add_column(
-            column.header,
+            Text(headers[i]),
             justify=column.justify,  # type: ignore[arg-type]
             style=column.style,
             width=widths[i],  # a number column's is at least its widest cell: never wraps
             overflow="fold",
         )
-    for r, row in enumerate(rows):
+    for r, row in enumerate(texts):
         style = row_styles[r] if row_styles else None
         table.add_row(*(row[i] for i in shown), style=style)
     if left_out:
-        table.caption = f"{', '.join(left_out)}: not shown at this width (see --json and the CSVs)"
+        table.caption = Text(
+            f"{', '.join(left_out)}: not shown at this width (see --json and the CSVs)",
+            style="table.caption",
+        )
     return table

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
-from . import fmt
+from . import fmt, printable
 
 SPARKS = "▁▂▃▄▅▆▇█"
 
@@ -106,5 +106,5 @@ def line_chart(
     )
     for i, name in enumerate(series):
         text.append("  • ", style=PALETTE[i % len(PALETTE)])
-        text.append(name)
+        text.append(printable(name))
     return text

@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from . import fmt, percent
+from . import fmt, percent, printable
 
 
 class TrainProgress:
@@ -23,11 +23,13 @@ class TrainProgress:
             TimeElapsedColumn,
         )
 
+        # The label (a method, a config's name) is user text: shown literally, not as markup.
+        fields = "loss {task.fields[loss]}  acc {task.fields[acc]}  {task.fields[rate]}"
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}  acc {task.fields[acc]}  {task.fields[rate]}"),
+            TextColumn(fields, markup=False),
             TimeElapsedColumn(),
             console=Console(stderr=True),
             disable=total <= 0,
@@ -37,7 +39,7 @@ class TrainProgress:
             refresh_per_second=4,
         )
         self.tasks = {
-            label: self.progress.add_task(label, total=total, loss="-", acc="-", rate="")
+            label: self.progress.add_task(printable(label), total=total, loss="-", acc="-", rate="")
             for label in labels
         }
 

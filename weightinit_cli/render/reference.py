@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from . import Column, fitted_table, fmt
+from . import Column, fitted_table, fmt, literal
 
 if TYPE_CHECKING:
     from ..methods import Method
@@ -25,10 +25,11 @@ def methods_table(methods: Iterable[Method]) -> Table:
     table.add_column("layers", ratio=1, min_width=11, overflow="fold")
     table.add_column("reference", style="dim", ratio=2, overflow="fold")
     for m in methods:
-        name = Text(m.name, style="bold cyan")
+        name = literal(m.name, "bold cyan")
         if m.aliases:
-            name.append("\n" + ", ".join(m.aliases), style="dim")
-        table.add_row(name, m.formula, m.best_for, m.layers, m.reference)
+            name.append_text(Text("\n") + literal(", ".join(m.aliases), "dim"))
+        cells = (m.formula, m.best_for, m.layers, m.reference)  # "[a, b]" is no markup
+        table.add_row(name, *map(literal, cells))
     return table
 
 
@@ -36,13 +37,17 @@ def method_detail(method: Method) -> Panel:
     lines = Table.grid(padding=(0, 2))
     lines.add_column(style="bold")
     lines.add_column()
-    lines.add_row("summary", method.summary)
-    lines.add_row("formula", method.formula)
-    lines.add_row("aliases", ", ".join(method.aliases) or "-")
-    lines.add_row("suits", method.best_for)
-    lines.add_row("layers", method.layers)
-    lines.add_row("random", "yes" if method.random else "no (deterministic)")
-    lines.add_row("reference", method.reference)
+    rows = {
+        "summary": method.summary,
+        "formula": method.formula,
+        "aliases": ", ".join(method.aliases) or "-",
+        "suits": method.best_for,
+        "layers": method.layers,
+        "random": "yes" if method.random else "no (deterministic)",
+        "reference": method.reference,
+    }
+    for name, value in rows.items():
+        lines.add_row(name, literal(value))
     parts: list[Any] = [lines]
     if method.params:
         params = Table(title="parameters", header_style="bold", title_justify="left")
@@ -51,13 +56,13 @@ def method_detail(method: Method) -> Panel:
         params.add_column("meaning")
         for p in method.params:
             choices = f" ({' | '.join(p.choices)})" if p.choices and len(p.choices) < 8 else ""
-            params.add_row(p.name, repr(p.default), p.help + choices)
+            params.add_row(literal(p.name), literal(repr(p.default)), literal(p.help + choices))
         parts.append(params)
     else:
         parts.append(Text("parameters: none"))
     if method.note:
-        parts.append(Text(method.note, style="italic"))
-    return Panel(Group(*parts), title=f"[bold]{method.name}[/]", expand=False)
+        parts.append(literal(method.note, "italic"))
+    return Panel(Group(*parts), title=literal(method.name, "bold"), expand=False)
 
 
 def rerun_view(original: str, rerun: str, match: Any) -> Group:
@@ -66,13 +71,15 @@ def rerun_view(original: str, rerun: str, match: Any) -> Group:
     table.add_column(style="bold")
     table.add_column()
     for name, verdict in match.files.items():
-        table.add_row(name, Text(verdict, style="green" if verdict == "identical" else "red"))
+        colour = "green" if verdict == "identical" else "red"
+        table.add_row(literal(name), literal(verdict, colour))
     headline = (
         Text("identical: the rerun reproduced every number", style="bold green")
         if match.identical
         else Text("different: the rerun did not reproduce the original", style="bold red")
     )
-    return Group(Text(f"original {original}/\nrerun    {rerun}/", style="dim"), table, headline)
+    paths = [literal(f"original {original}/", "dim"), literal(f"rerun    {rerun}/", "dim")]
+    return Group(*paths, table, headline)
 
 
 def finding_view(finding: Any, run_dir: str | None = None, width: int = 120) -> Group:
@@ -83,11 +90,11 @@ def finding_view(finding: Any, run_dir: str | None = None, width: int = 120) -> 
     head = Table.grid(padding=(0, 1))
     head.add_column(style="bold")
     head.add_column()
-    head.add_row("paper", finding.paper)
-    head.add_row("claim", finding.claim)
-    head.add_row("measured", finding.measured)
+    head.add_row("paper", literal(finding.paper))
+    head.add_row("claim", literal(finding.claim))
+    head.add_row("measured", literal(finding.measured))
     head.add_row("verdict", verdict)
-    parts: list[Any] = [Text(finding.name, style="bold cyan"), head]
+    parts: list[Any] = [literal(finding.name, "bold cyan"), head]
     if finding.rows:
         names = list(finding.rows[0])
         text = ("init", "net", "layer", "activation", "phase")
@@ -97,7 +104,7 @@ def finding_view(finding: Any, run_dir: str | None = None, width: int = 120) -> 
         rows = [[_cell(row[n]) for n in names] for row in finding.rows]
         parts.append(fitted_table(columns, rows, width, header_style="bold", box=None))
     if run_dir:
-        parts.append(Text(f"wrote {run_dir}/", style="dim"))
+        parts.append(literal(f"wrote {run_dir}/", "dim"))
     return Group(*parts, Text())
 
 
@@ -117,7 +124,7 @@ def findings_table(findings: Sequence[Any]) -> Table:
     table.add_column("verdict", no_wrap=True)
     for finding in findings:
         verdict = Text("agree", style="green") if finding.agree else Text("disagree", style="red")
-        table.add_row(finding.name, finding.paper, verdict)
+        table.add_row(literal(finding.name), literal(finding.paper), verdict)
     return table
 
 
@@ -128,7 +135,7 @@ def reproductions_table(reproductions: Sequence[Any]) -> Table:
     table.add_column("paper", no_wrap=True)
     table.add_column("claim")
     for r in reproductions:
-        table.add_row(r.name, r.paper, r.claim)
+        table.add_row(literal(r.name), literal(r.paper), literal(r.claim))
     return table
 
 
@@ -167,10 +174,10 @@ def critical_view(line: Any, sweep: Sequence[Any], chosen: Any | None = None) ->
             scale(state.depth_scale_c),
             Text(phase, style=colours[phase]),
         )
-    title = Text(
+    title = literal(
         f"Order-to-chaos line: {line.activation}, bias variance σ_b² = {fmt(line.bias_var, 4)} "
         "(mean field, infinite width)",
-        style="bold",
+        "bold",
     )
     parts: list[Any] = [title, head, Text()]
     if chosen is not None:

@@ -14,7 +14,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from . import Column, column_groups, fitted_table, fmt, percent
+from . import Column, column_groups, fitted_table, fmt, literal, percent, printable
 from .charts import line_chart, sparkline
 
 if TYPE_CHECKING:
@@ -137,10 +137,10 @@ def stats_view(result: StatsResult, width: int = 120) -> Group:
     colour = {"stable": "green", "symmetric": "yellow", "dead": "yellow"}.get(
         result.verdict.kind, "red"
     )
-    verdict = Text.assemble(("Verdict: ", f"bold {colour}"), result.verdict.message)
+    verdict = Text.assemble(("Verdict: ", f"bold {colour}"), literal(result.verdict.message))
     m = result.model
     shape = f"{m['depth']}×{m['width']} " if "depth" in m else ""
-    title = Text(
+    title = literal(
         f"{result.method} ({result.backend}) on a {shape}{m['type']} {m['activation']} net, "
         f"input {m['input_shape']}: loss {fmt(result.loss)}",
         style="bold",
@@ -149,7 +149,7 @@ def stats_view(result: StatsResult, width: int = 120) -> Group:
     if result.spp is not None:
         parts += [Text(), *spp_tables({result.method: result.spp}, width)]
     if result.init.skipped:
-        parts.append(Text(f"left as they were: {', '.join(result.init.skipped)}", style="dim"))
+        parts.append(literal(f"left as they were: {', '.join(result.init.skipped)}", "dim"))
     return Group(*parts)
 
 
@@ -157,7 +157,7 @@ def train_status(history: Any, symmetric: bool = False) -> Text:
     """completed / diverged at step k / stuck: loss did not move / interrupted at step k."""
     if history.status == "diverged":
         where = f" ({history.diverged_layer})" if history.diverged_layer else ""
-        return Text(f"diverged at step {history.diverged_at}{where}", style="bold red")
+        return literal(f"diverged at step {history.diverged_at}{where}", "bold red")
     if history.status == "interrupted":
         return Text(f"interrupted at step {history.steps}", style="yellow")
     if history.status == "stuck":
@@ -226,14 +226,15 @@ def train_view(result: TrainResult, run_dir: str | None, width: int = 120) -> Gr
             width=width,
         ),
         Text(),
-        Text.assemble(("At init: ", "bold"), result.before.verdict.message),
+        Text.assemble(("At init: ", "bold"), literal(result.before.verdict.message)),
     ]
     if run_dir:
-        parts.append(Text(f"wrote {run_dir}/", style="dim"))
+        parts.append(literal(f"wrote {run_dir}/", "dim"))
     return Group(*parts)
 
 
-# A method's columns in a per-layer table: (header, a cell per layer, the footer's cell).
+# A method's columns in a per-layer table: (header, a cell per layer, the footer's cell); the
+# header's user text (the method) already printable, its line breaks ours.
 MethodColumns = list[tuple[str, list[str], str]]
 
 
@@ -247,8 +248,8 @@ def _layers_by_method(
     """Layers (with .index and .name) as rows and each method's columns beside them, with
     a footer row named `footer` if given: as many tables as it takes to fit `width` (the
     methods that do not fit go on in the next)."""
-    names = [x.name for x in layers] + ([footer] if footer else [])
-    fixed = max(len(str(len(layers))), 1) + max(map(len, names)) + 4
+    names = [printable(x.name) for x in layers]
+    fixed = max(len(str(len(layers))), 1) + max(map(len, [*names, footer])) + 4
     widths = [
         sum(
             max(*map(len, header.split("\n")), *map(len, cells), len(foot)) + 2
@@ -258,17 +259,17 @@ def _layers_by_method(
     ]
     tables = []
     for group, members in enumerate(column_groups(widths, width - fixed)):
-        shown = title if group == 0 else f"{title}, continued"
+        shown = literal(title if group == 0 else f"{title}, continued", "table.title")
         table = Table(title=shown, header_style="bold", box=None, padding=(0, 1))
         table.add_column("#", justify="right", no_wrap=True)
         table.add_column("layer", overflow="fold")
         chosen = [column for m in members for column in methods[m]]
         for header, _, _ in chosen:
-            table.add_column(header, justify="right", no_wrap=True)
-        for i, layer in enumerate(layers):
-            table.add_row(str(layer.index), layer.name, *(cells[i] for _, cells, _ in chosen))
+            table.add_column(Text(header), justify="right", no_wrap=True)
+        for i, (layer, name) in enumerate(zip(layers, names, strict=True)):
+            table.add_row(str(layer.index), Text(name), *(Text(c[i]) for _, c, _ in chosen))
         if footer:
-            table.add_row("", footer, *(foot for _, _, foot in chosen))
+            table.add_row("", Text(footer), *(Text(foot) for _, _, foot in chosen))
         tables.append(table)
     return tables
 
@@ -280,14 +281,16 @@ def per_method_tables(
     width: int,
 ) -> list[Table]:
     """Layers as rows, methods as columns, `cell(layer)` in each."""
-    methods = [[(run.method, [cell(layer) for layer in run.stats.layers], "")] for run in runs]
+    methods = [
+        [(printable(run.method), [cell(layer) for layer in run.stats.layers], "")] for run in runs
+    ]
     return _layers_by_method(title, runs[0].stats.layers, methods, width)
 
 
 def _profiles(runs: Sequence[MethodRun], width: int) -> Table:
     """Activation and gradient std across the hidden layers, a sparkline per method."""
     depth = max(len(run.stats.layers[:-1] or run.stats.layers) for run in runs)
-    names = max(len("across hidden layers"), *(len(run.method) for run in runs))
+    names = max(len("across hidden layers"), *(len(printable(run.method)) for run in runs))
     room = max(8, (width - names - 6) // 2)
     table = Table(header_style="bold", box=None, padding=(0, 1))
     table.add_column("across hidden layers", overflow="fold")
@@ -298,7 +301,7 @@ def _profiles(runs: Sequence[MethodRun], width: int) -> Table:
     for run in runs:
         hidden = run.stats.layers[:-1] or run.stats.layers
         table.add_row(
-            run.method,
+            literal(run.method),
             sparkline([x.activation.std for x in hidden], width=room),
             sparkline([x.grad.std for x in hidden], width=room),
         )
@@ -329,7 +332,8 @@ def compare_view(result: CompareResult, run_dir: str | None = None, width: int =
     if runs and runs[0].stats.spp is not None:
         parts += [*spp_tables({run.method: run.stats.spp for run in runs}, width), Text()]
     for run in runs:
-        parts.append(Text.assemble((f"{run.method}: ", "bold"), run.stats.verdict.message))
+        name, message = literal(f"{run.method}: ", "bold"), literal(run.stats.verdict.message)
+        parts.append(Text.assemble(name, message))
     trained = [r for r in runs if r.train is not None]
     if trained:
         target = trained[0].train.target_loss
@@ -341,7 +345,7 @@ def compare_view(result: CompareResult, run_dir: str | None = None, width: int =
             line_chart({r.method: [(p.step, p.loss) for p in r.train.history] for r in trained}),
         ]
     if run_dir:
-        parts.append(Text(f"\nwrote {run_dir}/", style="dim"))
+        parts += [Text(), literal(f"wrote {run_dir}/", "dim")]
     return Group(*parts)
 
 
@@ -351,12 +355,12 @@ def spp_tables(profiles: dict[str, Sequence[Any]], width: int = 120) -> list[Tab
     methods = [
         [
             (
-                f"{method}\nchannel mean²",
+                f"{printable(method)}\nchannel mean²",
                 [fmt(x.channel_squared_mean, 3) for x in layers],
                 sparkline([x.channel_squared_mean for x in layers]),
             ),
             (
-                f"{method}\nchannel var",
+                f"{printable(method)}\nchannel var",
                 [fmt(x.channel_variance, 3) for x in layers],
                 sparkline([x.channel_variance for x in layers]),
             ),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 
 from ..errors import WinitError
+from ..limits import excerpt
 from . import glorot2010, hanin2018, he2015, mishkin2016, saxe2013, schoenholz2017, zero_symmetry
 from .finding import Finding, Reproduction
 
@@ -34,7 +35,7 @@ def get_reproduction(name: str) -> Reproduction:
         close = difflib.get_close_matches(name, list(REPRODUCTIONS), n=1)
         hint = f"did you mean {close[0]}? " if close else ""
         raise WinitError(
-            f"unknown reproduction {name!r}; {hint}one of {', '.join(REPRODUCTIONS)}, or all"
+            f"unknown reproduction {excerpt(name)}; {hint}one of {', '.join(REPRODUCTIONS)}, or all"
         )
     return REPRODUCTIONS[name]
 

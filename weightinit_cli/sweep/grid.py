@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import WinitError
+from ..limits import clip, excerpt
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -81,8 +82,13 @@ class Sweep:
 
 
 def value_text(value: Any) -> str:
-    """A grid value as people read it: a string as it is, anything else as JSON."""
-    return value if isinstance(value, str) else json.dumps(value, default=str)
+    """A grid value as people read it: a string as it is, anything else as JSON; a long
+    one cut to an excerpt (a value may hold thousands of items)."""
+    if isinstance(value, str):
+        return clip(value)
+    if isinstance(value, (list, dict)) and len(value) > 16:
+        return excerpt(value)
+    return clip(json.dumps(value, default=str))
 
 
 def point_text(point: Mapping[str, Any]) -> str:
@@ -97,20 +103,24 @@ def parse_grid_option(text: str) -> tuple[str, list[Any]]:
     key, equals, raw = text.partition("=")
     key, raw = key.strip(), raw.strip()
     if not equals or not key or not raw:
-        raise WinitError(f"--grid needs KEY=V1,V2,..., e.g. model.depth=5,10,20; got {text!r}")
+        raise WinitError(
+            f"--grid needs KEY=V1,V2,..., e.g. model.depth=5,10,20; got {excerpt(text)}"
+        )
     try:
         if raw.startswith("["):
             values = parse_value(raw)
             if not isinstance(values, list):
-                raise WinitError(f"{raw!r} is not a list")
+                raise WinitError(f"{excerpt(raw)} is not a list")
         else:
             parts = [part.strip() for part in raw.split(",")]
+            if len(parts) > MAX_TRIALS:  # before each is parsed
+                raise WinitError(f"{len(parts):,} values; the limit is {MAX_TRIALS:,} trials")
             if "" in parts:
                 raise WinitError("an empty value between commas")
             values = [parse_value(part) for part in parts]
     except WinitError as err:
         hint = "" if raw.startswith("[") else " (values with commas go in a list: KEY=[V1, V2])"
-        raise WinitError(f"--grid {text}: {err}{hint}") from None
+        raise WinitError(f"--grid {clip(text)}: {err}{hint}") from None
     return key, values
 
 
@@ -119,7 +129,7 @@ def _flatten(grid: Mapping[str, Any], source: str, prefix: str = "") -> dict[str
     flat: dict[str, Any] = {}
     for key, values in grid.items():
         if not isinstance(key, str) or not key.strip():
-            raise WinitError(f"{source}: grid: {key!r} is not a config field path")
+            raise WinitError(f"{source}: grid: {excerpt(key)} is not a config field path")
         path = f"{prefix}{key}"
         found = (
             _flatten(values, source, f"{path}.") if isinstance(values, Mapping) else {path: values}
@@ -136,32 +146,43 @@ def _axis(key: str, values: Any, where: str) -> Axis:
 
     parts = key.split(".")
     if "" in parts:
-        raise WinitError(f"{where}: {key!r} has an empty part")
+        raise WinitError(f"{where}: {excerpt(key)} has an empty part")
     if parts[0] == "name":
         raise WinitError(f"{where}: name is the sweep's name, not an axis")
     if parts[0] not in Config.model_fields:
         fields = ", ".join(f for f in Config.model_fields if f != "name")
-        raise WinitError(f"{where}: unknown field {parts[0]} (expected one of {fields})")
+        raise WinitError(f"{where}: unknown field {clip(parts[0], 40)} (expected one of {fields})")
     if not isinstance(values, list):
-        raise WinitError(f"{where}: expected a list of values, e.g. [5, 10, 20]; got {values!r}")
+        raise WinitError(
+            f"{where}: expected a list of values, e.g. [5, 10, 20]; got {excerpt(values)}"
+        )
     if not values:
         raise WinitError(f"{where}: the list of values is empty")
-    seen: list[str] = []
+    if len(values) > MAX_TRIALS:  # before anything looks at each value
+        raise WinitError(
+            f"{where}: {len(values):,} values make more than {MAX_TRIALS:,} trials, the limit"
+        )
+    seen: set[str] = set()
     for value in values:
         shown = json.dumps(value, sort_keys=True, default=str)
         if shown in seen:
             raise WinitError(f"{where}: {value_text(value)} is listed twice")
-        seen.append(shown)
+        seen.add(shown)
     return Axis(key, tuple(values))
 
 
 def _seed_axis(base_seed: int, seeds: Any, where: str) -> Axis:
     if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
-        raise WinitError(f"{where}: must be a whole number from 1 to {MAX_SEEDS}; got {seeds!r}")
+        raise WinitError(
+            f"{where}: must be a whole number from 1 to {MAX_SEEDS}; got {excerpt(seeds)}"
+        )
     return Axis(REPLICATE_AXIS, tuple(base_seed + k for k in range(seeds)))
 
 
 def _value_slug(value: Any) -> str:
+    """A value as part of a file name that tells it apart from the axis's other values:
+    -0.1 is not 0.1, 1e+308 is not 1e-308, and a string that had to change ("a b") says
+    so with a digest of what it was."""
     from ..runs import slug
 
     if isinstance(value, (list, tuple)):
@@ -170,7 +191,13 @@ def _value_slug(value: Any) -> str:
         return "-".join(f"{k}-{_value_slug(v)}" for k, v in value.items())
     if isinstance(value, bool):
         return str(value).lower()
-    return slug(str(value))
+    if isinstance(value, (int, float)):
+        return json.dumps(value).replace("+", "")  # digits, ".", "e" and "-" only
+    text = str(value)
+    safe = slug(text)
+    if safe == text:
+        return safe
+    return f"{safe}-{hashlib.sha256(text.encode('utf-8', 'surrogateescape')).hexdigest()[:6]}"
 
 
 def axis_labels(axes: Sequence[Axis]) -> dict[str, str]:
@@ -252,7 +279,7 @@ def load_sweep(
     if grid is not None and not isinstance(grid, Mapping):
         raise WinitError(
             f"{source}: grid: expected a mapping of config fields to lists of values "
-            f"(model.depth: [5, 10, 20]); got {grid!r}"
+            f"(model.depth: [5, 10, 20]); got {excerpt(grid)}"
         )
     axes = {
         key: _axis(key, values, f"{source}: grid.{key}")
@@ -262,9 +289,9 @@ def load_sweep(
     for text in grid_options:
         key, values = parse_grid_option(text)
         if key in given:
-            raise WinitError(f"--grid {key} is given twice; give each axis once")
+            raise WinitError(f"--grid {clip(key)} is given twice; give each axis once")
         given.add(key)
-        axes[key] = _axis(key, values, f"--grid {text}")  # replaces the file's, in its place
+        axes[key] = _axis(key, values, f"--grid {clip(text)}")  # replaces the file's, in its place
     _refuse_overlaps(list(axes))
     if seeds is not None:
         chosen_seeds, where = seeds, "--seeds"

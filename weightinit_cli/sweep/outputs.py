@@ -10,16 +10,15 @@
 
 Re-running the same sweep (same base config and grid) finds its newest directory under
 the runs root and runs only the trials without a summary there; a trial directory
-without one (a failure, or a run killed while it was being written) is replaced.
+without one (a failure, or a run killed while it was being written) is replaced. What an
+earlier run left is read with care, and only winit's own is removed: resume.py.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
-import shutil
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext, suppress
+import os
+from collections.abc import Callable
+from contextlib import nullcontext, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,20 +27,27 @@ from ..runs import (
     environment,
     new_run_dir,
     runs_root,
-    slug,
     utc_now,
     write_atomic,
     write_csv,
     write_json,
     write_run_files,
 )
+from .resume import (
+    PREFIX,
+    clear_temporary_files,
+    clear_unfinished,
+    earlier_runs,
+    find_sweep_dir,
+    finished_trials,
+    sweep_lock,
+)
 
 if TYPE_CHECKING:
     from .grid import Sweep
-    from .results import SweepPlan, SweepResult, TrialResult
+    from .results import SweepPlan, SweepResult
     from .trial import TrialOutcome
 
-PREFIX = "sweep-"
 BACKENDS = ("local", "ray")
 
 
@@ -78,90 +84,6 @@ class _NoDisplay:
 
 # (name, trials, trials done before, work to do) -> a display
 DisplayFactory = Callable[[str, int, int, float], Display]
-
-
-def find_sweep_dir(root: Path, sweep: Sweep) -> Path | None:
-    """The newest sweep directory under `root` of this same sweep, if any."""
-    if not root.is_dir():
-        return None
-    digest = sweep.spec_hash()
-    candidates = sorted(root.glob(f"{PREFIX}*_{slug(sweep.name)}*"), reverse=True)
-    for path in candidates:
-        try:
-            meta = json.loads((path / "meta.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if (
-            isinstance(meta, dict)
-            and meta.get("spec_hash") == digest
-            and (meta.get("experiment") or {}).get("name") == sweep.name
-        ):
-            return path
-    return None
-
-
-@contextmanager
-def sweep_lock(path: Path) -> Iterator[None]:
-    """Hold the sweep directory: a second winit running the same sweep is refused."""
-    handle = open(path / ".lock", "a+")  # noqa: SIM115 -- held for the block
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise WinitError(
-                f"{path} is being run by another winit process; wait for it, or use --fresh "
-                "for a new sweep directory"
-            ) from None
-        yield
-    finally:
-        handle.close()
-
-
-def _load_finished(path: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """(summary, meta) of a trial directory that finished, else None."""
-    from .trial import FINISHED
-
-    try:
-        summary = json.loads((path / "summary.json").read_text())
-        meta = json.loads((path / "meta.json").read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(summary, dict) or not isinstance(meta, dict):
-        return None
-    if meta.get("status") not in FINISHED:
-        return None
-    return summary, meta
-
-
-def finished_trials(sweep: Sweep, trials_dir: Path) -> dict[int, TrialResult]:
-    """The trials of `sweep` that an earlier run finished in `trials_dir` (reads only)."""
-    from .results import TrialResult
-
-    finished: dict[int, TrialResult] = {}
-    for trial in sweep.trials:
-        loaded = _load_finished(trials_dir / trial.dirname)
-        if loaded is None:
-            continue
-        summary, meta = loaded
-        sweep_info = (meta.get("experiment") or {}).get("sweep") or {}
-        if isinstance(sweep_info, dict) and sweep_info.get("grid_point") == trial.point:
-            timing = meta.get("timing") or {}
-            # trials written before run_seconds named it trial_seconds
-            seconds = timing.get("run_seconds", timing.get("trial_seconds"))
-            finished[trial.index] = TrialResult(trial, meta["status"], summary, None, seconds)
-    return finished
-
-
-def clear_unfinished(sweep: Sweep, trials_dir: Path, finished: dict[int, TrialResult]) -> None:
-    """Remove the directories of trials that will run again, and staging directories a
-    killed run left behind; anything else there is not the sweep's and stays."""
-    rerun = {t.dirname for t in sweep.trials if t.index not in finished}
-    for path in trials_dir.iterdir():
-        if path.name in rerun or (path.name.startswith(".") and path.is_dir()):
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
 
 
 def sweep_meta(
@@ -298,30 +220,8 @@ def run_sweep(
         path = open_sweep_dir(sweep, runs_dir, fresh)
         with sweep_lock(path):
             meta = sweep_meta(sweep, "running", command, backend, jobs, full_trials)
-            meta.update(_earlier_runs(path, full_trials))
+            meta.update(earlier_runs(path, full_trials))
             return _run_in(path, sweep, meta, ray, jobs, progress, full_trials)
-
-
-def _earlier_runs(path: Path, full_trials: bool) -> dict[str, Any]:
-    """What a resumed sweep's meta.json keeps of the runs before: the first start, and
-    how many runs there have been. Its trials must all be written one way: with
-    --full-trials or without."""
-    try:
-        earlier = json.loads((path / "meta.json").read_text())
-    except (OSError, ValueError):
-        return {"runs": 1}
-    if not isinstance(earlier, dict) or "started_at" not in earlier:
-        return {"runs": 1}
-    if bool(earlier.get("full_trials", False)) != full_trials:
-        ran = "with" if earlier.get("full_trials") else "without"
-        raise WinitError(
-            f"{path} ran its trials {ran} --full-trials; resume it the same way, or use "
-            "--fresh for a new sweep directory"
-        )
-    return {
-        "first_started_at": earlier.get("first_started_at") or earlier["started_at"],
-        "runs": int(earlier.get("runs") or 1) + 1,
-    }
 
 
 def _run_in(
@@ -339,9 +239,12 @@ def _run_in(
     from .trial import TrialTask, run_local, trial_cost
 
     trials_dir = path / "trials"
+    if os.path.lexists(trials_dir) and not trials_dir.is_dir():
+        raise WinitError(f"{trials_dir}: not a directory; winit keeps a sweep's trials there")
     trials_dir.mkdir(exist_ok=True)
     finished = finished_trials(sweep, trials_dir)
     clear_unfinished(sweep, trials_dir, finished)
+    clear_temporary_files(path)
     earlier = len(finished)
     write_json(path / "meta.json", meta)
     todo = [t for t in sweep.trials if t.index not in finished]

@@ -8,6 +8,11 @@ job (Ray's py_modules), so cluster nodes need only winit's dependencies.
 At most one trial per CPU of the cluster (or `--jobs`) is in flight: what is submitted
 is what runs, which makes "running" in the progress display true and lets a stop
 request cancel the few running trials instead of a queue of thousands.
+
+A driver killed with kill -9 takes a local instance with it: Ray ties the processes that
+ray.init started to the driver (its trial workers end at once, its two agents within a
+minute or two, once they miss their raylet), and the trials that were running are run
+again on resume, as after any kill.
 """
 
 from __future__ import annotations

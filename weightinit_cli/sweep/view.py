@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich import box
@@ -9,7 +10,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from ..render import Column, fitted_table, fmt
+from ..render import Column, fitted_table, fmt, literal, printable
 from .grid import value_text
 
 if TYPE_CHECKING:
@@ -44,7 +45,8 @@ class SweepProgress:
         self.counts = {"done": done, "running": 0, "failed": 0, "diverged": 0}
         self.trials = trials
         self.progress = Progress(
-            TextColumn("[bold]sweep {task.description}"),
+            # the sweep's name is user text: shown literally, not read as markup
+            TextColumn("sweep {task.description}", style="bold", markup=False),
             BarColumn(),
             TextColumn("{task.fields[counts]}"),
             TimeElapsedColumn(),
@@ -53,7 +55,9 @@ class SweepProgress:
             console=Console(stderr=True),
             refresh_per_second=4,
         )
-        self.task = self.progress.add_task(name, total=max(work, 1.0), counts=self._counts())
+        self.task = self.progress.add_task(
+            printable(name), total=max(work, 1.0), counts=self._counts()
+        )
 
     def _counts(self) -> str:
         c = self.counts
@@ -166,7 +170,9 @@ def sweep_table(result: SweepResult, width: int = 120) -> Table:
         shown_rows = (
             f"the first {MAX_ROWS} of {len(result.groups)} grid points; all are in summary.csv"
         )
-        table.caption = f"{shown_rows}; {table.caption}" if table.caption else shown_rows
+        caption = f"{shown_rows}; {table.caption}" if table.caption else shown_rows
+        # the headers in it already printable (fitted_table)
+        table.caption = Text(caption, style="table.caption")
     return table
 
 
@@ -179,7 +185,7 @@ def sweep_view(result: SweepResult, width: int = 120) -> Group:
         line.append(f"  ({result.resumed} from an earlier run, {result.ran} run now)", "dim")
     parts.append(line)
     for trial in result.failed()[:3]:
-        parts.append(Text(f"failed {trial.trial.dirname}: {trial.error}", style="red"))
+        parts.append(literal(f"failed {trial.trial.dirname}: {trial.error}", "red"))
     left = result.counts.get("pending", 0) + result.counts.get("failed", 0)
     if left:
         verb = "was interrupted" if result.status == "interrupted" else "is not complete"
@@ -191,7 +197,7 @@ def sweep_view(result: SweepResult, width: int = 120) -> Group:
             )
         )
     files = ["results.csv", "summary.csv", *result.figures]
-    parts.append(Text(f"wrote {result.run_dir}/ ({', '.join(files)}, trials/)", style="dim"))
+    parts.append(literal(f"wrote {result.run_dir}/ ({', '.join(files)}, trials/)", "dim"))
     return Group(*parts)
 
 
@@ -206,6 +212,14 @@ def failures_error(result: SweepResult) -> str:
     )
 
 
+def _listed(values: Sequence[Any], head: int = 8, tail: int = 2) -> str:
+    """An axis's values, the long ones as the first few, the last and how many."""
+    if len(values) <= head + tail + 1:
+        return ", ".join(value_text(v) for v in values)
+    shown = [value_text(v) for v in (*values[:head], "...", *values[-tail:])]
+    return f"{', '.join(shown)} ({len(values):,} values)"
+
+
 def sweep_plan(plan: SweepPlan) -> Group:
     """`--dry-run`: the axes, the number of trials, and where they would go."""
     sweep = plan.sweep
@@ -213,13 +227,13 @@ def sweep_plan(plan: SweepPlan) -> Group:
     table.add_column(style="bold cyan")
     table.add_column()
     for axis in sweep.axes:
-        table.add_row(axis.key, ", ".join(value_text(v) for v in axis.values))
+        table.add_row(literal(axis.key), literal(_listed(axis.values)))
     where = (
         f"resumes {plan.resumes}: {plan.finished} of them finished there"
         if plan.resumes is not None
         else "a new sweep directory"
     )
-    headline = Text(f"Sweep {sweep.name}: {len(sweep.trials)} trials; {where}", style="bold")
+    headline = literal(f"Sweep {sweep.name}: {len(sweep.trials)} trials; {where}", "bold")
     return Group(headline, table)
 
 
