@@ -170,7 +170,7 @@ def plan_sweep(sweep: Sweep, runs_dir: str | Path | None, fresh: bool, backend: 
 
 def open_sweep_dir(sweep: Sweep, runs_dir: str | Path | None, fresh: bool) -> Path:
     """The sweep's directory: its newest earlier one, or a new one with sweep.yaml."""
-    from ..loading import to_yaml
+    from ..yamlio import to_yaml
 
     root = runs_root(runs_dir)
     found = None if fresh else find_sweep_dir(root, sweep)

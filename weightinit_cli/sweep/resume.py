@@ -70,7 +70,7 @@ def find_sweep_dir(root: Path, sweep: Sweep) -> Path | None:
         if problem is ANOTHER:
             continue
         if spec_text is None:
-            from ..loading import to_yaml
+            from ..yamlio import to_yaml
 
             spec_text = to_yaml(sweep.spec()).encode("utf-8")
         if not _holds(path / "sweep.yaml", spec_text):
