@@ -528,7 +528,9 @@ def test_rerun_of_the_current_directory_goes_beside_it_not_inside(
     monkeypatch.chdir(run)
     result = invoke("rerun", ".", "--json")
     assert result.exit_code == 0, result.output
-    assert Path(json.loads(result.stdout)["rerun"]).parent == run.parent
+    rerun_dir = Path(json.loads(result.stdout)["rerun"])
+    assert not rerun_dir.is_absolute()  # shown as the original was given: relative
+    assert rerun_dir.resolve().parent == run.parent.resolve()
     assert sorted(os.listdir(run)) == inside
 
 

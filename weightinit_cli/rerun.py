@@ -117,8 +117,11 @@ def rerun_home(saved: SavedRun) -> Path:
         and trials.name == "trials"
         and (trials.parent / "sweep.yaml").is_file()
     ):
-        return trials.parent.parent
-    return original.parent
+        home = trials.parent.parent
+    else:
+        home = original.parent
+    # shown as the original was given: relative to here if it was
+    return home if saved.path.is_absolute() else Path(os.path.relpath(home))
 
 
 def rerun(
