@@ -91,6 +91,16 @@ def npz(id: str, content: bytes, *expect: str) -> object:
     return case(id, args, "data.path", *expect, files={"data.npz": content}, max_seconds=10)
 
 
+def chained_nesting(anchors: int = 40, levels: int = 30) -> str:
+    """Anchors each `levels` deep and holding the one before: shallow in the text, 1,200
+    levels once the aliases are followed, and only a few thousand values."""
+    parts = ["&a0 " + "[" * levels + "1" + "]" * levels]
+    for i in range(1, anchors):
+        parts.append(f"&a{i} " + "[" * levels + f"*a{i - 1}" + "]" * levels)
+    return "[" + ", ".join(parts) + "]"
+
+
+CHAINED_NESTING = chained_nesting()
 BOMB = alias_bomb()
 FLOW_BOMB = alias_bomb(flow=True)
 VALUES = f"{MAX_VALUES:,} values"
@@ -167,9 +177,23 @@ CASES = [
         command="stats",
     ),
     yaml_case(
-        "number-of-5000-digits", "seed: " + "9" * 5000 + "\n", "4,300 digits", command="stats"
+        "number-of-5000-digits", "seed: " + "9" * 5000 + "\n", "400 characters", command="stats"
     ),
-    case("set-number-of-5000-digits", ["stats", "--set", "seed=" + "9" * 5000], "4,300 digits"),
+    case("set-number-of-5000-digits", ["stats", "--set", "seed=" + "9" * 5000], "400 characters"),
+    case("set-hex-number", ["stats", "--set", "name=0x" + "f" * 6000], "400 characters"),
+    case("set-binary-number", ["stats", "--set", "seed=0b" + "1" * 6000], "400 characters"),
+    case("gain-past-float", ["stats", "--set", "init.gain=" + "9" * 400], "init.gain", FLOAT32),
+    case(
+        "param-past-float",
+        ["stats", "--method", "normal", "--set", "init.params.std=" + "9" * 400],
+        "init.params",
+        "float32",
+    ),
+    case(
+        "aliases-nest-past-the-limit",
+        ["sweep", "--dry-run", "--grid", "model.input_shape=" + CHAINED_NESTING],
+        NESTING,
+    ),
     yaml_case(
         "grid-axis-100001-values",
         "grid:\n  seed: [" + ", ".join(map(str, range(100_001))) + "]\n",
@@ -401,3 +425,54 @@ def test_a_long_axis_is_shown_as_an_excerpt_in_the_dry_run(tmp_path: Path) -> No
         result.output.split()
     )
     assert len(result.output) < 1000
+
+
+def test_a_long_text_of_letters_is_a_string_not_a_number() -> None:
+    """The number bound is for numbers: a long name of hex-looking letters stays a name."""
+    from weightinit_cli.yamlio import parse_yaml
+
+    assert parse_yaml("name: " + "deadbeef" * 100) == {"name": "deadbeef" * 100}
+
+
+def test_the_dry_run_json_keeps_every_character_of_a_grid_point() -> None:
+    long_path = "p" * 150
+    result = runner.invoke(
+        app, ["sweep", "--dry-run", "--json", "--grid", f"data.path=[{long_path}, b]"]
+    )
+    assert result.exit_code == 0, result.output
+    import json
+
+    points = [t["point"] for t in json.loads(result.stdout)["trials"]]
+    assert points == [f"data.path={long_path}", "data.path=b"]
+
+
+def test_a_long_grid_label_with_an_undecodable_byte_is_named(tmp_path: Path) -> None:
+    from weightinit_cli.sweep.grid import load_sweep
+
+    # YAML's escape of the lone surrogate that stands for a file name's byte 0xff
+    sweep = load_sweep(None, ['data.path=["\\udcff' + "a" * 90 + '", b]'])
+    assert sweep.trials[0].config.data.path == "\udcff" + "a" * 90
+    assert len({t.dirname for t in sweep.trials}) == 2
+
+
+def test_a_named_pipe_where_winit_wrote_json_is_refused_not_waited_on(tmp_path: Path) -> None:
+    from weightinit_cli.errors import WinitError
+    from weightinit_cli.limits import read_json
+
+    os.mkfifo(tmp_path / "summary.json")  # nobody will ever write to it
+    with pytest.raises(WinitError, match="not a regular file"):
+        read_json(tmp_path / "summary.json")
+
+
+def test_the_sweep_lock_never_writes_through_a_link(tmp_path: Path) -> None:
+    from weightinit_cli.errors import WinitError
+    from weightinit_cli.sweep.resume import sweep_lock
+
+    precious = tmp_path / "precious.txt"
+    precious.write_text("my notes\n")
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    (sweep_dir / ".lock").symlink_to(precious)
+    with pytest.raises(WinitError, match="lock"), sweep_lock(sweep_dir):
+        pass
+    assert precious.read_text() == "my notes\n"

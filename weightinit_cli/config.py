@@ -54,9 +54,10 @@ Kernel = Annotated[int, Field(ge=1, le=MAX_KERNEL)]
 def _within_float32(value: float) -> float:
     """A number torch can hold: larger ones become inf there, and a crash or NaN later."""
     if abs(value) > FLOAT32_MAX:
+        got = f"{value:g}" if abs(value) < 1e300 else f"a number of {len(str(value))} digits"
         raise _invalid(
             f"must be within ±{FLOAT32_MAX:.4g}, the range of float32, which torch computes "
-            f"in; got {value:g}"
+            f"in; got {got}"
         )
     return value
 
@@ -86,6 +87,9 @@ def _choice_or_number(choices: tuple[str, ...], number: type | tuple[type, ...])
         if isinstance(value, str) and value in choices:
             return value
         is_number = isinstance(value, number) and not isinstance(value, bool)
+        # an int past float's range would overflow isfinite: it is past float32's anyway
+        if is_number and abs(value) > FLOAT32_MAX:
+            return _within_float32(value)
         if is_number and math.isfinite(value) and value >= 0:
             return _within_float32(value)
         raise _invalid(f"must be {expected}; got {excerpt(value)}")

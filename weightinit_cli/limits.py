@@ -11,7 +11,9 @@ most a short excerpt of the value. No torch, no NumPy.
 from __future__ import annotations
 
 import json
+import os
 import reprlib
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +38,18 @@ def size_text(n: int) -> str:
     return f"{n:,} bytes"
 
 
-def read_capped(path: str | Path, limit: int, what: str) -> bytes:
+def read_capped(path: str | Path, limit: int, what: str, regular_only: bool = False) -> bytes:
     """The bytes of `path`, read only up to `limit` (a device like /dev/zero never ends).
 
-    `what` names the file in errors ("config file", "meta.json"). OSError passes through:
-    the caller says what a missing or unreadable file means for it.
+    `what` names the file in errors ("config file", "JSON file"). `regular_only`: refuse
+    anything but a regular file (a named pipe in a run directory would block forever;
+    a config may come from a pipe). OSError passes through: the caller says what a
+    missing or unreadable file means for it.
     """
-    with open(path, "rb") as f:
+    flags = os.O_RDONLY | (os.O_NONBLOCK if regular_only else 0)
+    with os.fdopen(os.open(path, flags), "rb") as f:
+        if regular_only and not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise WinitError(f"{path}: not a regular file, so not a {what} winit wrote")
         data = f.read(limit + 1)
     if len(data) > limit:
         raise WinitError(f"{path}: larger than {size_text(limit)}, the limit for a {what}")
@@ -67,7 +74,11 @@ _excerpt.maxlong = 24
 def excerpt(value: Any) -> str:
     """repr(value), cut to a short excerpt without building the whole repr first (the repr
     of an alias bomb's value would not fit in memory)."""
-    return clip(_excerpt.repr(value), EXCERPT_CHARS)
+    try:
+        text = _excerpt.repr(value)
+    except ValueError:  # repr() of an int of more than 4,300 digits
+        text = f"an integer of {value.bit_length():,} bits" if isinstance(value, int) else "?"
+    return clip(text, EXCERPT_CHARS)
 
 
 def read_json(path: str | Path, limit: int = MAX_JSON_BYTES) -> Any:
@@ -76,7 +87,7 @@ def read_json(path: str | Path, limit: int = MAX_JSON_BYTES) -> Any:
     aliases: its bytes bound its values, however long the run it describes.)"""
     path = Path(path)
     try:
-        raw = read_capped(path, limit, "JSON file")
+        raw = read_capped(path, limit, "JSON file", regular_only=True)
     except FileNotFoundError:
         raise WinitError(f"{path}: missing") from None
     except IsADirectoryError:

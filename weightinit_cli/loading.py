@@ -33,7 +33,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     try:
         return read_yaml(Path(path))
     except WinitError as exc:
-        exc.args = (_one_line(str(exc)),)
+        exc.args = (printable(str(exc)),)
         raise
 
 
@@ -229,7 +229,7 @@ def _validate(data: dict[str, Any], source: str, overrides: Sequence[str] = ()) 
             blame = (error.get("ctx") or {}).get("blame")
             locs = [tuple(field.split(".")) for field in blame.split()] if blame else []
             where = _blame(locs or [_readable_loc(error["loc"])], source, overrides)
-            line = _one_line(f"{where}: {_describe(error)}")
+            line = printable(f"{where}: {_describe(error)}")
             if line not in lines:
                 lines.append(line)
         raise ConfigErrors(lines) from None
@@ -262,13 +262,8 @@ def load_config(
         raise  # a line per problem, each escaped already
     except WinitError as exc:
         # user text (a key, a --set, a file name) may hold a line break: the error is one line
-        exc.args = (_one_line(str(exc)),)
+        exc.args = (printable(str(exc)),)
         raise
-
-
-def _one_line(text: str) -> str:
-    """`text` with line breaks and other control characters escaped (a line of its own)."""
-    return printable(text)
 
 
 def _load(

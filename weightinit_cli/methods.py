@@ -342,9 +342,9 @@ def _coerce(method: str, p: Param, value: Any) -> Any:
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise WinitError(f"{where} must be a number; got {excerpt(value)}")
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise WinitError(f"{where} must be finite; got {excerpt(value)}")
-    if abs(value) > FLOAT32_MAX:
+    if abs(value) > FLOAT32_MAX:  # an int too: float() of 10**400 would overflow
         raise WinitError(
             f"{where} must be within ±{FLOAT32_MAX:.4g}, the range of the float32 weights; "
             f"got {excerpt(value)}"

@@ -189,7 +189,9 @@ def sweep_plan_json(plan: SweepPlan) -> dict[str, Any]:
     return {
         "name": sweep.name,
         "grid": sweep.grid(),
-        "trials": [{"trial": t.dirname, "point": point_text(t.point)} for t in sweep.trials],
+        "trials": [
+            {"trial": t.dirname, "point": point_text(t.point, whole=True)} for t in sweep.trials
+        ],
         "resumes": str(plan.resumes) if plan.resumes is not None else None,
         "finished": plan.finished,
     }

@@ -62,15 +62,19 @@ def _check_size(text: str) -> None:
     The parser is not recursive, so 100,000 brackets cost a loop here instead of a
     RecursionError in the composer. An alias counts as many values as its anchor holds.
     """
-    # anchor -> the values it holds; while its mapping or list is still open, that node
-    anchored: dict[str, int | list[Any]] = {}
-    open_nodes: list[list[Any]] = []  # [anchor, values inside it and itself] per open node
+    # anchor -> (values it holds, levels it nests); while its mapping or list is open, that node
+    anchored: dict[str, tuple[int, int] | list[Any]] = {}
+    # per open mapping or list: [anchor, values inside it and itself, levels below it]
+    open_nodes: list[list[Any]] = []
     total = 0
 
-    def count(values: int, inside: bool = True) -> None:
+    def count(values: int, levels: int = 0) -> None:
         nonlocal total
-        if open_nodes and inside:
+        if len(open_nodes) + levels > MAX_NESTING:  # an alias brings its anchor's levels
+            raise _TooBig(f"nested deeper than {MAX_NESTING} levels")
+        if open_nodes:
             open_nodes[-1][1] += values
+            open_nodes[-1][2] = max(open_nodes[-1][2], levels)
         total += values
         if total > MAX_VALUES:
             raise _TooBig(
@@ -82,28 +86,47 @@ def _check_size(text: str) -> None:
         if isinstance(event, _OPEN):
             if len(open_nodes) >= MAX_NESTING:
                 raise _TooBig(f"nested deeper than {MAX_NESTING} levels")
-            count(1, inside=False)
-            node = [event.anchor, 1]
+            total += 1
+            node = [event.anchor, 1, 0]
             open_nodes.append(node)
             if event.anchor is not None:
                 anchored[event.anchor] = node
         elif isinstance(event, _CLOSE):
-            node = open_nodes.pop()
-            if node[0] is not None and anchored.get(node[0]) is node:
-                anchored[node[0]] = node[1]
-            if open_nodes:
-                open_nodes[-1][1] += node[1]  # in the total already, value by value
+            closed = open_nodes.pop()
+            anchor, values, below = closed
+            node_levels = below + 1
+            if anchor is not None and anchored.get(anchor) is closed:
+                anchored[anchor] = (values, node_levels)
+            if open_nodes:  # in the total already, value by value
+                open_nodes[-1][1] += values
+                open_nodes[-1][2] = max(open_nodes[-1][2], node_levels)
         elif isinstance(event, yaml.ScalarEvent):
+            if (
+                event.style is None
+                and len(event.value) > MAX_NUMBER_CHARS
+                and _NUMBER.match(event.value)
+            ):
+                raise _TooBig(f"a number of more than {MAX_NUMBER_CHARS} characters")
             if event.anchor is not None:
-                anchored[event.anchor] = 1
+                anchored[event.anchor] = (1, 0)
             count(1)
         elif isinstance(event, yaml.AliasEvent):
-            values = anchored.get(event.anchor, 1)  # an unknown anchor: the composer says so
-            if isinstance(values, list):
+            # an unknown anchor: the composer says so
+            found = anchored.get(event.anchor, (1, 0))
+            if isinstance(found, list):
                 raise _TooBig(
                     f"the alias *{excerpt(event.anchor)[1:-1]} refers to a mapping or list it is in"
                 )
-            count(values)
+            count(*found)
+
+
+# a plain scalar YAML may read as a number: int() and float() of a long one are slow or
+# refused (4,300 digits), and a number that long means nothing to a config anyway
+MAX_NUMBER_CHARS = 400
+_NUMBER = re.compile(
+    r"[-+]?(?:0x[0-9a-fA-F_]+|0o?[0-7_]+|0b[01_]+"
+    r"|(?:[0-9][0-9_:]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?)$"
+)
 
 
 def parse_yaml(text: str) -> Any:
@@ -112,7 +135,7 @@ def parse_yaml(text: str) -> Any:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 -- _Loader is a SafeLoader
     except ValueError as err:
         if "digits" in str(err):  # int() refuses numbers of more than 4,300 digits
-            raise _TooBig("a number with more than 4,300 digits") from None
+            raise _TooBig(f"a number of more than {MAX_NUMBER_CHARS} characters") from None
         raise
 
 

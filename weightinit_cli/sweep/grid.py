@@ -91,8 +91,14 @@ def value_text(value: Any) -> str:
     return clip(json.dumps(value, default=str))
 
 
-def point_text(point: Mapping[str, Any]) -> str:
-    """A grid point as `model.depth=5 init.method=he`."""
+def point_text(point: Mapping[str, Any], whole: bool = False) -> str:
+    """A grid point as `model.depth=5 init.method=he`; long values cut, unless `whole`
+    (the JSON and a trial name's digest need every character)."""
+    if whole:
+        return " ".join(
+            f"{key}={value if isinstance(value, str) else json.dumps(value, default=str)}"
+            for key, value in point.items()
+        )
     return " ".join(f"{key}={value_text(value)}" for key, value in point.items())
 
 
@@ -212,7 +218,8 @@ def axis_labels(axes: Sequence[Axis]) -> dict[str, str]:
 def _dirname(index: int, count: int, point: Mapping[str, Any], labels: Mapping[str, str]) -> str:
     label = "_".join(f"{labels[key]}={_value_slug(value)}" for key, value in point.items())
     if len(label) > 80:  # a file name has room for 255 bytes; a person for less
-        digest = hashlib.sha256(point_text(point).encode()).hexdigest()[:8]
+        whole = point_text(point, whole=True).encode("utf-8", "surrogateescape")
+        digest = hashlib.sha256(whole).hexdigest()[:8]
         label = f"{label[:70]}-{digest}"
     return f"{index:0{len(str(count - 1))}d}_{label}"
 

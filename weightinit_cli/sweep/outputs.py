@@ -242,9 +242,13 @@ def _run_in(
     if os.path.lexists(trials_dir) and not trials_dir.is_dir():
         raise WinitError(f"{trials_dir}: not a directory; winit keeps a sweep's trials there")
     trials_dir.mkdir(exist_ok=True)
-    finished = finished_trials(sweep, trials_dir)
-    clear_unfinished(sweep, trials_dir, finished)
-    clear_temporary_files(path)
+    try:
+        finished = finished_trials(sweep, trials_dir)
+        clear_unfinished(sweep, trials_dir, finished)
+        clear_temporary_files(path)
+    except OSError as err:  # a folder of it that cannot be listed: a hand-made mode 000
+        where = err.filename or trials_dir
+        raise WinitError(f"{where}: cannot read it to resume ({err.strerror})") from None
     earlier = len(finished)
     write_json(path / "meta.json", meta)
     todo = [t for t in sweep.trials if t.index not in finished]

@@ -16,6 +16,7 @@ import math
 import os
 import re
 import shutil
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -106,7 +107,7 @@ def _not_this_sweeps(meta: Any, meta_path: Path, digest: str, name: str) -> str 
 
 def _holds(path: Path, expected: bytes) -> bool:
     try:
-        return read_capped(path, MAX_CONFIG_BYTES, "sweep file") == expected
+        return read_capped(path, MAX_CONFIG_BYTES, "sweep file", regular_only=True) == expected
     except (OSError, WinitError):
         return False
 
@@ -178,9 +179,14 @@ def sweep_lock(path: Path) -> Iterator[None]:
     """
     lock = path / ".lock"
     try:
-        handle = open(lock, "a+", encoding="ascii")  # noqa: SIM115 -- held for the block
+        # never through a link: the pid written below would replace what it points to
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
     except OSError as err:
         raise WinitError(f"cannot lock {path}: {lock}: {err.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise WinitError(f"cannot lock {path}: {lock} is not a regular file; move it away")
+    handle = os.fdopen(fd, "r+", encoding="ascii")
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
