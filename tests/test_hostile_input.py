@@ -101,6 +101,8 @@ def chained_nesting(anchors: int = 40, levels: int = 30) -> str:
 
 
 CHAINED_NESTING = chained_nesting()
+# a 128-byte .npy whose header claims 10^12 float64 values (np.load would allocate them)
+HUGE_NPY = _npy_header((10**6, 10**6), "<f8")
 BOMB = alias_bomb()
 FLOW_BOMB = alias_bomb(flow=True)
 VALUES = f"{MAX_VALUES:,} values"
@@ -189,6 +191,37 @@ CASES = [
         "init.params",
         "float32",
     ),
+    case(
+        "base-60-float-past-float",
+        ["train", "--set", "train.lr=1" + ":0" * 175 + ".0"],
+        "too large for a float",
+    ),
+    yaml_case(
+        "tagged-int-of-1000-parts",
+        'seed: !!int "' + ":".join(["59"] * 1000) + '"\n',
+        "400 characters",
+        command="stats",
+        max_seconds=5,
+    ),
+    npz("npy-claiming-7-tib", HUGE_NPY, "single .npy"),
+    *(
+        case(
+            f"set-index-{name}",
+            ["stats", "{tmp}/lay.yaml", "--set", f"model.layers.{index}=1"],
+            "model.layers is a list of 1",
+            files={"lay.yaml": "model:\n  input_shape: [2]\n  layers:\n    - {type: dense}\n"},
+        )
+        for name, index in [("superscript-two", "²"), ("of-5000-digits", "9" * 5000)]
+    ),
+    case("long-param", ["compare", "--methods", "he", "--param", "x" * 100_000], "--param"),
+    case("long-method", ["compare", "--methods", "x" * 100_000], "--methods", "unknown"),
+    case(
+        "long-grid-key-in-a-point",
+        ["sweep", "-g", "model." + "x" * 100_000 + "=1,2", "--dry-run"],
+        "unknown field",
+    ),
+    case("path-too-long", ["train", "/tmp/" + "x" * 300 + "/c.yaml"], "File name too long"),
+    case("runs-dir-too-long", ["stats", "--out", "/tmp/" + "x" * 300], "File name too long"),
     case(
         "aliases-nest-past-the-limit",
         ["sweep", "--dry-run", "--grid", "model.input_shape=" + CHAINED_NESTING],

@@ -322,14 +322,23 @@ def _load_npz(
     def bad(problem: str) -> WinitError:
         return WinitError(f"data.path: {p}: {problem}")
 
+    # np.load reads a whole .npy at once: tell the kinds apart by their first bytes, so
+    # that only an archive is opened, and only its headers before the size check
+    try:
+        with open(p, "rb") as f:
+            magic = f.read(6)
+    except OSError as err:
+        raise bad(f"cannot read it ({err.strerror})") from None
+    if magic == b"\x93NUMPY":
+        raise bad(
+            "not a .npz archive but a single .npy array; save numpy.savez(path, x=..., y=...)"
+        )
+    if not magic.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        raise bad("not a NumPy .npz file (save one with numpy.savez(path, x=..., y=...))")
     try:
         archive = np.load(p, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         raise bad("not a NumPy .npz file (save one with numpy.savez(path, x=..., y=...))") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise bad(
-            "not a .npz archive but a single .npy array; save numpy.savez(path, x=..., y=...)"
-        )
     with archive:
         arrays = {}
         for key in ("x", "y"):

@@ -88,7 +88,7 @@ def set_dotted(data: dict[str, Any], keys: Sequence[str], value: Any, source: st
         if isinstance(node, dict):
             if not last and not isinstance(node.get(key), (dict, list)):
                 node[key] = {}  # absent: left at its defaults (a scalar: pydantic says so)
-        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+        elif isinstance(node, list) and _index(key) < len(node):
             key = int(key)
         else:
             where = ".".join(keys[:depth])
@@ -98,6 +98,12 @@ def set_dotted(data: dict[str, Any], keys: Sequence[str], value: Any, source: st
             node[key] = value
         else:
             node = node[key]
+
+
+def _index(key: str) -> int:
+    """The list index a dotted key's part names (`layers.2`), else one past any list. ASCII
+    digits only, and few of them: int() of '²', or of 5,000 digits, raises."""
+    return int(key) if key.isascii() and key.isdigit() and len(key) <= 9 else 1 << 62
 
 
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:

@@ -303,6 +303,7 @@ def method_specs(cfg: Config, methods: list[str], params: list[str]) -> list[Ini
     """compare's inits from `--methods` and `--param METHOD.KEY=VALUE`, each with the
     config's gain, bias and backend."""
     from .errors import WinitError
+    from .limits import clip, excerpt
     from .loading import parse_value
     from .methods import canonical_name, resolve_params
 
@@ -312,7 +313,7 @@ def method_specs(cfg: Config, methods: list[str], params: list[str]) -> list[Ini
         except WinitError as err:
             raise WinitError(f"{option}: {err}") from None
 
-    canonical = [named(f"--methods {m}", canonical_name, m) for m in methods]
+    canonical = [named(f"--methods {clip(m)}", canonical_name, m) for m in methods]
     repeated = sorted({m for m in canonical if canonical.count(m) > 1})
     if repeated:
         raise WinitError(f"--methods names {', '.join(repeated)} more than once")
@@ -321,12 +322,15 @@ def method_specs(cfg: Config, methods: list[str], params: list[str]) -> list[Ini
         key, sep, value = text.partition("=")
         method, dot, name = key.partition(".")
         if not sep or not dot or not name:
-            raise WinitError(f"--param needs METHOD.KEY=VALUE, e.g. he.mode=fan_out; got {text!r}")
-        target = named(f"--param {text}", canonical_name, method)
+            raise WinitError(
+                f"--param needs METHOD.KEY=VALUE, e.g. he.mode=fan_out; got {excerpt(text)}"
+            )
+        option = f"--param {clip(text)}"
+        target = named(option, canonical_name, method)
         if target not in by_method:
-            raise WinitError(f"--param {text}: {target} is not one of --methods")
-        by_method[target][name] = named(f"--param {text}", parse_value, value)
-        named(f"--param {text}", resolve_params, target, {name: by_method[target][name]})
+            raise WinitError(f"{option}: {target} is not one of --methods")
+        by_method[target][name] = named(option, parse_value, value)
+        named(option, resolve_params, target, {name: by_method[target][name]})
     return [cfg.init.spec_for(method, values) for method, values in by_method.items()]
 
 

@@ -118,6 +118,13 @@ def user_errors(fn: F) -> F:
             from .printable import printable
 
             fail(printable(err), err.exit_code)  # one line: a line break in it is user text
+        except BrokenPipeError:
+            raise  # the reader went away: click ends quietly
+        except OSError as err:
+            # a path the system refuses before winit can say more (too long, no access on
+            # the way): the user's to fix, as the path is theirs
+            where = f"{err.filename}: " if err.filename else ""
+            fail(f"{where}{err.strerror or err}", 2)
 
     return wrapper  # type: ignore[return-value]
 

@@ -101,11 +101,8 @@ def _check_size(text: str) -> None:
                 open_nodes[-1][1] += values
                 open_nodes[-1][2] = max(open_nodes[-1][2], node_levels)
         elif isinstance(event, yaml.ScalarEvent):
-            if (
-                event.style is None
-                and len(event.value) > MAX_NUMBER_CHARS
-                and _NUMBER.match(event.value)
-            ):
+            plain = event.style is None and _NUMBER.match(event.value)
+            if len(event.value) > MAX_NUMBER_CHARS and (plain or event.tag in _NUMBER_TAGS):
                 raise _TooBig(f"a number of more than {MAX_NUMBER_CHARS} characters")
             if event.anchor is not None:
                 anchored[event.anchor] = (1, 0)
@@ -123,6 +120,7 @@ def _check_size(text: str) -> None:
 # a plain scalar YAML may read as a number: int() and float() of a long one are slow or
 # refused (4,300 digits), and a number that long means nothing to a config anyway
 MAX_NUMBER_CHARS = 400
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")  # !!int "...", quoted
 _NUMBER = re.compile(
     r"[-+]?(?:0x[0-9a-fA-F_]+|0o?[0-7_]+|0b[01_]+"
     r"|(?:[0-9][0-9_:]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?)$"
@@ -133,6 +131,8 @@ def parse_yaml(text: str) -> Any:
     _check_size(text)
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 -- _Loader is a SafeLoader
+    except OverflowError:  # a base-60 float (1:0:0:...:0.0) past float's range
+        raise _TooBig("a number too large for a float") from None
     except ValueError as err:
         if "digits" in str(err):  # int() refuses numbers of more than 4,300 digits
             raise _TooBig(f"a number of more than {MAX_NUMBER_CHARS} characters") from None

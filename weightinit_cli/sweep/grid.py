@@ -99,7 +99,7 @@ def point_text(point: Mapping[str, Any], whole: bool = False) -> str:
             f"{key}={value if isinstance(value, str) else json.dumps(value, default=str)}"
             for key, value in point.items()
         )
-    return " ".join(f"{key}={value_text(value)}" for key, value in point.items())
+    return " ".join(f"{clip(key, 60)}={value_text(value)}" for key, value in point.items())
 
 
 def parse_grid_option(text: str) -> tuple[str, list[Any]]:
