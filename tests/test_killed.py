@@ -88,7 +88,7 @@ def leftovers():
 
 
 def blocked_on_a_pipe(pids: list[int]) -> bool:
-    """Whether a thread of one of `pids` waits to write to a pipe (a queue's feeder)."""
+    """Whether a thread of one of `pids` waits to write to a pipe (handing over a result)."""
     for pid in pids:
         for thread in os.listdir(f"/proc/{pid}/task") if _stat(pid) else ():
             try:
@@ -212,3 +212,67 @@ def test_a_forked_worker_does_not_hold_the_sweep_s_lock(tmp_path):
     finally:
         worker.kill()
         worker.join()
+
+
+# A worker that kills itself (as the out-of-memory killer would) while the parent is busy
+# in on_done, so that its pipe is full: blocked handing over many small log points, or
+# half-way into one bigger than the pipe. The other worker then hands over results bigger
+# than the pipe. Nothing may wait for the dead one: the run ends, its task lost.
+DIES_SENDING = textwrap.dedent(
+    """
+    import json, os, signal, sys, threading, time
+    import torch  # here, so that the forked workers need not import it each
+    from weightinit_cli.parallel import WorkersLost, run_parallel
+
+    marker, small = sys.argv[1], sys.argv[2] == "small"
+
+    def task(index, log, stop):
+        if index == 0:
+            return "zero"
+        while not os.path.exists(marker):  # the parent is in on_done: it reads nothing
+            time.sleep(0.01)
+        if index == 1:
+            threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGKILL)).start()
+            for _ in range(5000 if small else 1):
+                log("x" * (100 if small else 1_000_000))
+            time.sleep(30)
+        if index == 2:  # once the dying one is stuck sending
+            time.sleep(0.3)
+        return "y" * 300_000
+
+    def on_done(index, result):
+        if index == 0:
+            open(marker, "w").close()
+            time.sleep(1.2)
+        done.append(index)
+
+    done = []
+    try:
+        run_parallel(task, 4, 2, on_log=lambda index, point: None, on_done=on_done)
+        print(json.dumps({"done": done}))
+    except WorkersLost as err:
+        print(json.dumps({"done": done, "lost": err.lost, "message": str(err)}))
+    """
+)
+
+
+@pytest.mark.parametrize("sending", ["small", "big"], ids=["many-small-logs", "half-a-message"])
+def test_a_worker_killed_while_sending_loses_its_task_only(tmp_path, sending):
+    process = subprocess.Popen(
+        [sys.executable, "-c", DIES_SENDING, str(tmp_path / "marker"), sending],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: a hang is killed, workers and all
+    )
+    try:
+        out, err = process.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise AssertionError("run_parallel hung on a worker killed while sending") from None
+    assert process.returncode == 0, err
+    report = json.loads(out)
+    assert report["lost"] == [1], report
+    assert sorted(report["done"]) == [0, 2, 3]  # the other worker ran the rest
+    assert "exit codes" in report["message"] and "-9" in report["message"]
