@@ -12,6 +12,7 @@ so that a regression fails here instead of taking the machine down.
 from __future__ import annotations
 
 import io
+import json
 import os
 import resource
 import subprocess
@@ -509,3 +510,30 @@ def test_the_sweep_lock_never_writes_through_a_link(tmp_path: Path) -> None:
     with pytest.raises(WinitError, match="lock"), sweep_lock(sweep_dir):
         pass
     assert precious.read_text() == "my notes\n"
+
+
+def test_a_sweep_named_by_an_older_winit_resumes_without_running_again(tmp_path: Path) -> None:
+    """Before trial names kept signs, -0.1's trial was named negative_slope=0.1: resuming
+    such a sweep finds it by that name (its meta.json proves it), renames it, runs nothing."""
+    from weightinit_cli.sweep.grid import earlier_dirname, load_sweep
+
+    grid = ["model.negative_slope=-0.1,0.1"]
+    sets = ["model.activation=leaky_relu", "model.depth=2", "model.width=8", "train.steps=2"]
+    args = ["sweep", *(a for g in grid for a in ("--grid", g))]
+    args += [*(a for s in sets for a in ("--set", s)), "--runs-dir", str(tmp_path), "--jobs", "1"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    (sweep_dir,) = tmp_path.glob("sweep-*")
+    trials = sweep_dir / "trials"
+    sweep = load_sweep(None, grid, sets)
+    negative = sweep.trials[0]
+    old_name = earlier_dirname(sweep, negative)
+    assert old_name != negative.dirname and old_name.endswith("negative_slope=0.1")
+    (trials / negative.dirname).rename(trials / old_name)
+    before = (trials / old_name / "summary.json").read_bytes()
+
+    again = runner.invoke(app, [*args, "--json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["ran"] == 0
+    assert sorted(p.name for p in trials.iterdir()) == sorted(t.dirname for t in sweep.trials)
+    assert (trials / negative.dirname / "summary.json").read_bytes() == before

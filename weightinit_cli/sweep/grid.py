@@ -215,8 +215,34 @@ def axis_labels(axes: Sequence[Axis]) -> dict[str, str]:
     }
 
 
-def _dirname(index: int, count: int, point: Mapping[str, Any], labels: Mapping[str, str]) -> str:
-    label = "_".join(f"{labels[key]}={_value_slug(value)}" for key, value in point.items())
+def _slug_before_13(value: Any) -> str:
+    """How winit named a value before trial names kept signs and exponents (issue 13): a
+    sweep directory of then is found again on resume by these names."""
+    from ..runs import slug
+
+    if isinstance(value, (list, tuple)):
+        return "x".join(_slug_before_13(v) for v in value)
+    if isinstance(value, Mapping):
+        return "-".join(f"{k}-{_slug_before_13(v)}" for k, v in value.items())
+    if isinstance(value, bool):
+        return str(value).lower()
+    return slug(str(value))
+
+
+def earlier_dirname(sweep: Sweep, trial: Trial) -> str:
+    """The name an older winit gave `trial`'s directory (often the same as today's)."""
+    labels = axis_labels(sweep.axes)
+    return _dirname(trial.index, len(sweep.trials), trial.point, labels, _slug_before_13)
+
+
+def _dirname(
+    index: int,
+    count: int,
+    point: Mapping[str, Any],
+    labels: Mapping[str, str],
+    value_slug: Any = _value_slug,
+) -> str:
+    label = "_".join(f"{labels[key]}={value_slug(value)}" for key, value in point.items())
     if len(label) > 80:  # a file name has room for 255 bytes; a person for less
         whole = point_text(point, whole=True).encode("utf-8", "surrogateescape")
         digest = hashlib.sha256(whole).hexdigest()[:8]

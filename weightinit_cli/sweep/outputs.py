@@ -35,6 +35,7 @@ from ..runs import (
 )
 from .resume import (
     PREFIX,
+    adopt_earlier_names,
     clear_temporary_files,
     clear_unfinished,
     earlier_runs,
@@ -243,6 +244,7 @@ def _run_in(
         raise WinitError(f"{trials_dir}: not a directory; winit keeps a sweep's trials there")
     trials_dir.mkdir(exist_ok=True)
     try:
+        adopt_earlier_names(sweep, trials_dir)
         finished = finished_trials(sweep, trials_dir)
         clear_unfinished(sweep, trials_dir, finished)
         clear_temporary_files(path)

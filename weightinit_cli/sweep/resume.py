@@ -311,9 +311,33 @@ def finished_trials(sweep: Sweep, trials_dir: Path) -> dict[int, TrialResult]:
     finished: dict[int, TrialResult] = {}
     for trial in sweep.trials:
         found = trial_result(trial, trials_dir / trial.dirname)
+        earlier = _earlier_home(sweep, trial, trials_dir) if found is None else None
+        if earlier is not None:
+            found = trial_result(trial, earlier)
         if found is not None:
             finished[trial.index] = TrialResult(trial, found[0], found[1], None, found[2])
     return finished
+
+
+def _earlier_home(sweep: Sweep, trial: Trial, trials_dir: Path) -> Path | None:
+    """Where an older winit finished `trial` under another name (-0.1 was named 0.1),
+    proved by its meta.json, while today's name is free; else None. Reads only."""
+    from .grid import earlier_dirname
+
+    earlier = trials_dir / earlier_dirname(sweep, trial)
+    target = trials_dir / trial.dirname
+    if earlier == target or target.exists() or target.is_symlink() or earlier.is_symlink():
+        return None
+    return earlier if earlier.is_dir() and trial_result(trial, earlier) else None
+
+
+def adopt_earlier_names(sweep: Sweep, trials_dir: Path) -> None:
+    """Give each trial an older winit finished under another name today's name, so that
+    a resume keeps it instead of running it again beside the old directory."""
+    for trial in sweep.trials:
+        earlier = _earlier_home(sweep, trial, trials_dir)
+        if earlier is not None:
+            earlier.rename(trials_dir / trial.dirname)
 
 
 def _not_winits(trial: Trial, path: Path) -> str | None:
