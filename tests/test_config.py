@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from weightinit_cli.config import Config, InitConfig, json_schema
+from weightinit_cli.config import Config, InitConfig
 from weightinit_cli.errors import WinitError
 from weightinit_cli.loading import apply_overrides, config_hash, config_to_yaml, load_config
+from weightinit_cli.schema import json_schema
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
 

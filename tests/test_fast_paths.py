@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from weightinit_cli.apply import plan_module
 from weightinit_cli.cli import app
-from weightinit_cli.config import json_schema
 from weightinit_cli.probe import GradSummary, Summary, probe
+from weightinit_cli.schema import json_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "numpy", "matplotlib", "scipy", "pydantic")
@@ -49,9 +49,9 @@ def test_light_commands_import_no_heavy_module(args, allowed):
 
 def test_shipped_schema_is_the_generated_one():
     """`winit schema` prints weightinit_cli/schema.json without pydantic; it must be exactly
-    what config.json_schema() generates, and the copy at the root the configs point to.
+    what schema.json_schema() generates, and the copy at the root the configs point to.
     Regenerate both with:
-    python -c "import json; from weightinit_cli.config import json_schema;
+    python -c "import json; from weightinit_cli.schema import json_schema;
     print(json.dumps(json_schema(), indent=2))" > weightinit_cli/schema.json"""
     expected = json.dumps(json_schema(), indent=2) + "\n"
     assert (ROOT / "weightinit_cli" / "schema.json").read_text(encoding="utf-8") == expected

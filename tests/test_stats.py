@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from weightinit_cli.cli import app
-from weightinit_cli.config import json_schema
 from weightinit_cli.loading import load_config
+from weightinit_cli.schema import json_schema
 from weightinit_cli.session import stats as run_stats
 from weightinit_cli.verdict import per_layer_factor
 

@@ -114,7 +114,7 @@ def stats(
 @user_errors
 def schema() -> None:
     """Print the config JSON Schema (draft-7), for editor autocompletion."""
-    # The schema ships with the package, generated from config.json_schema() (a test
+    # The schema ships with the package, generated from schema.json_schema() (a test
     # checks they are equal), so printing it imports no pydantic.
     write_out((Path(__file__).parent / "schema.json").read_text(encoding="utf-8"))
 
