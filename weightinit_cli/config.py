@@ -31,7 +31,7 @@ from .activations import ACTIVATIONS
 from .data import DATASETS, DIGITS_AVAILABLE
 from .errors import ShapeError, WinitError
 from .initspec import InitSpec, InitSpecError, InitSpecErrors
-from .limits import FLOAT32_MAX, excerpt
+from .limits import FLOAT32_MAX, excerpt, size_text
 from .methods import canonical_name
 from .plan import INPUT_FORMS, NetworkPlan, plan_network
 
@@ -376,10 +376,6 @@ class Config(_Section):
         return self
 
 
-def _gib(n_bytes: float) -> str:
-    return f"{n_bytes / 2**30:,.{0 if n_bytes % 2**30 == 0 else 1}f} GiB"
-
-
 def _check_memory(cfg: Config) -> None:
     """Refuse data and activations that would not fit, before anything is allocated."""
     model, data = cfg.model, cfg.data
@@ -390,7 +386,7 @@ def _check_memory(cfg: Config) -> None:
     if data.name not in ("digits", "npz") and 4 * samples * per_input > MAX_DATA_BYTES:
         raise _located(
             f"data: {samples:,} samples (data.samples) of input {shape} (model.input_shape) "
-            f"need {_gib(4 * samples * per_input)}; the limit is {_gib(MAX_DATA_BYTES)}: "
+            f"need {size_text(4 * samples * per_input)}; the limit is {size_text(MAX_DATA_BYTES)}: "
             "lower data.samples or model.input_shape",
             blame="data.samples model.input_shape",
         )
@@ -399,9 +395,9 @@ def _check_memory(cfg: Config) -> None:
     needed = 4 * batch * (per_input + every_layer)
     if needed > MAX_ACTIVATION_BYTES:
         raise _located(
-            f"train.batch_size: a batch of {batch:,} needs {_gib(needed)} for the activations "
+            f"train.batch_size: a batch of {batch:,} needs {size_text(needed)} for the activations "
             f"of the model ({per_input + every_layer:,} values per example); the limit is "
-            f"{_gib(MAX_ACTIVATION_BYTES)}: lower train.batch_size, model.width, model.depth "
+            f"{size_text(MAX_ACTIVATION_BYTES)}: lower train.batch_size, model.width, model.depth "
             "or model.input_shape",
             blame="train.batch_size model",
         )
@@ -410,8 +406,8 @@ def _check_memory(cfg: Config) -> None:
     if needed > MAX_ACTIVATION_BYTES:
         raise _located(
             f"data.samples: evaluating the {held_out:,} held-out examples needs "
-            f"{_gib(needed)}; the limit is {_gib(MAX_ACTIVATION_BYTES)}: lower data.samples, "
-            "data.test_fraction or the model's size",
+            f"{size_text(needed)}; the limit is {size_text(MAX_ACTIVATION_BYTES)}: lower "
+            "data.samples, data.test_fraction or the model's size",
             blame="data model",
         )
 

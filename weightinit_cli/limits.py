@@ -30,9 +30,11 @@ FLOAT32_MAX = 3.4028234663852886e38  # torch computes in float32: beyond this is
 EXCERPT_CHARS = 40  # the most of a value an error message shows
 
 
-def size_text(n: int) -> str:
-    """Bytes as people say them: 1 MiB, 64 MiB, 4 GiB."""
-    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+def size_text(n: float) -> str:
+    """Bytes as people say them: 1 MiB, 64 MiB, 4 GiB, 12.5 GiB."""
+    if n >= 1 << 30:
+        return f"{n / 2**30:,.{0 if n % 2**30 == 0 else 1}f} GiB"
+    for unit, shift in (("MiB", 20), ("KiB", 10)):
         if n >= 1 << shift and n % (1 << shift) == 0:
             return f"{n >> shift} {unit}"
     return f"{n:,} bytes"

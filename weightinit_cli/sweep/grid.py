@@ -14,6 +14,7 @@ methods at one seed is the methods' doing, not the sampling's.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import itertools
 import json
@@ -185,21 +186,24 @@ def _seed_axis(base_seed: int, seeds: Any, where: str) -> Axis:
     return Axis(REPLICATE_AXIS, tuple(base_seed + k for k in range(seeds)))
 
 
-def _value_slug(value: Any) -> str:
+def _value_slug(value: Any, before_13: bool = False) -> str:
     """A value as part of a file name that tells it apart from the axis's other values:
     -0.1 is not 0.1, 1e+308 is not 1e-308, and a string that had to change ("a b") says
-    so with a digest of what it was."""
+    so with a digest of what it was. `before_13`: the name winit gave before it kept signs
+    and exponents (issue 13), by which a sweep directory of then is found again."""
     from ..runs import slug
 
     if isinstance(value, (list, tuple)):
-        return "x".join(_value_slug(v) for v in value)
+        return "x".join(_value_slug(v, before_13) for v in value)
     if isinstance(value, Mapping):
-        return "-".join(f"{k}-{_value_slug(v)}" for k, v in value.items())
+        return "-".join(f"{k}-{_value_slug(v, before_13)}" for k, v in value.items())
     if isinstance(value, bool):
         return str(value).lower()
+    text = str(value)
+    if before_13:
+        return slug(text)
     if isinstance(value, (int, float)):
         return json.dumps(value).replace("+", "")  # digits, ".", "e" and "-" only
-    text = str(value)
     safe = slug(text)
     if safe == text:
         return safe
@@ -215,24 +219,11 @@ def axis_labels(axes: Sequence[Axis]) -> dict[str, str]:
     }
 
 
-def _slug_before_13(value: Any) -> str:
-    """How winit named a value before trial names kept signs and exponents (issue 13): a
-    sweep directory of then is found again on resume by these names."""
-    from ..runs import slug
-
-    if isinstance(value, (list, tuple)):
-        return "x".join(_slug_before_13(v) for v in value)
-    if isinstance(value, Mapping):
-        return "-".join(f"{k}-{_slug_before_13(v)}" for k, v in value.items())
-    if isinstance(value, bool):
-        return str(value).lower()
-    return slug(str(value))
-
-
 def earlier_dirname(sweep: Sweep, trial: Trial) -> str:
     """The name an older winit gave `trial`'s directory (often the same as today's)."""
     labels = axis_labels(sweep.axes)
-    return _dirname(trial.index, len(sweep.trials), trial.point, labels, _slug_before_13)
+    old_slug = functools.partial(_value_slug, before_13=True)
+    return _dirname(trial.index, len(sweep.trials), trial.point, labels, old_slug)
 
 
 def _dirname(
