@@ -135,7 +135,7 @@ def _methods(where: str, value: Any) -> tuple[tuple[str, dict[str, Any]], ...]:
     return tuple(methods)
 
 
-def _command(path: Path, where: str, experiment: Mapping[str, Any]) -> str:
+def _command(where: str, experiment: Mapping[str, Any]) -> str:
     if "command" not in experiment:
         raise WinitError(f"{where}: experiment.command: missing; it says which experiment ran")
     command = experiment["command"]
@@ -167,7 +167,7 @@ def read_experiment(path: Path) -> Experiment:
     experiment = meta["experiment"]
     if not isinstance(experiment, dict):
         raise WinitError(f"{where}: experiment: must be an object; {_got(experiment)}")
-    command = _command(path, str(where), experiment)
+    command = _command(str(where), experiment)
     for key in experiment:
         if key not in EXPERIMENT_KEYS[command]:
             raise WinitError(
