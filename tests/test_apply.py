@@ -42,7 +42,9 @@ def test_report_records_what_was_applied():
     model = nn.Sequential(nn.Linear(6, 4), nn.Tanh(), nn.BatchNorm1d(4), nn.Linear(4, 2))
     report = apply_weight_init(model, "xavier_normal", gain="auto", seed=1)
     assert [r.name for r in report] == ["0", "3"]
-    assert report.skipped == ["2"]
+    assert report.skipped == []  # the BatchNorm1d's parameters get the norm rule
+    norm = [p.detail for p in report.parameters if p.name.startswith("2.")]
+    assert norm == ["norm: ones", "norm: zeros"]
     first, last = report
     assert (first.shape, first.fan_in, first.fan_out) == ((4, 6), 6, 4)
     assert first.method == "xavier_normal" and first.activation == "tanh"

@@ -31,7 +31,10 @@ runner = CliRunner()
 SMALL = ("--depth", "2", "--width", "8", "--steps", "2")
 DIR = object()  # a `files` value: make a directory
 ACTIVATIONS = "'linear', 'relu', 'leaky_relu', 'tanh', 'sigmoid', 'selu', 'gelu', 'elu' or 'silu'"
-DATASETS = "'spirals', 'blobs', 'teacher', 'gaussian', 'shapes2d', 'shapes3d', 'digits' or 'npz'"
+DATASETS = (
+    "'spirals', 'blobs', 'teacher', 'gaussian', 'shapes2d', 'shapes3d', 'digits', 'mnist', "
+    "'mnist1d', 'breast_cancer', 'wine' or 'npz'"
+)
 LAYER_TYPES = "'dense', 'conv2d', 'conv3d', 'flatten', 'activation', 'batchnorm', 'dropout', 'pool'"
 
 
@@ -157,7 +160,7 @@ CASES = [
     yaml_case(
         "unknown-activation", "model:\n  activation: relu6\n", "model.activation", ACTIVATIONS
     ),
-    yaml_case("unknown-dataset", "data:\n  name: mnist\n", "data.name", DATASETS),
+    yaml_case("unknown-dataset", "data:\n  name: imagenet\n", "data.name", DATASETS),
     yaml_case(
         "unknown-optimizer", "train:\n  optimizer: rmsprop\n", "train.optimizer", "'sgd' or 'adam'"
     ),

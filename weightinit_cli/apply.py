@@ -1,12 +1,24 @@
-"""apply_weight_init: initialize every Linear and conv layer of any nn.Module.
+"""apply_weight_init: initialize every parameter of any nn.Module, and say how.
 
 An init is applied by a network plan (plan.py): a config's plan for the networks winit
-builds, or, for any other module, `plan_module`'s walk of its leaf modules. The plan says
-which activation follows each weighted layer (for `gain="auto"`): the first activation
-module after it, looking past dropout, normalization, pooling and flatten modules, and
-stopping at the next weighted layer. When the next module is something else (a custom
-module, or the model applies its activation functionally in `forward`) winit cannot
-tell and assumes linear (gain 1); the record says so in `activation_source`.
+builds, or, for any other module, `plan_module`'s walk of its leaf modules. The plan's
+weighted layers (Linear, ConvNd, ConvTransposeNd) get the method, each with the
+activation that follows it (for `gain="auto"`): the first activation module after it,
+looking past dropout, normalization, pooling and flatten modules, and stopping at the
+next weighted layer. When the next module is something else (a custom module, or the
+model applies its activation functionally in `forward`) winit cannot tell and assumes
+linear (gain 1); the record says so in `activation_source`. Each gets an AppliedInit in
+`InitReport.layers`, in plan order: the probe and the theory zip them with their
+measurements.
+
+Every other parameter then gets its module type's rule (parameters.py), drawn after the
+plan's layers from the same seed: Linear and conv layers outside the plan the method with
+a linear activation; MultiheadAttention's packed q/k/v and the gates of RNN, LSTM and GRU
+weights the method per projection or gate, with its own fans; embeddings N(0, 1);
+normalization layers weight 1, bias 0; anything winit does not know is left as it is and
+recorded as skipped. `InitReport.parameters` records every `model.named_parameters()`
+entry once, in that order (a tied tensor once, under its first name), with the rule, the
+fans, the std aimed for and the std measured.
 """
 
 from __future__ import annotations
@@ -19,21 +31,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import scratch, torch_init
 from .activations import ACTIVATIONS
 from .errors import WinitError
 from .initspec import InitSpec
+from .parameters import WEIGHTED_LAYERS, Draws, ParameterRecord, bias_detail
+from .parameters import in_order as _in_order
+from .parameters import init_unplanned as _init_unplanned
 from .plan import Layer, NetworkPlan, linked
 
-WEIGHTED_LAYERS = (
-    nn.Linear,
-    nn.Conv1d,
-    nn.Conv2d,
-    nn.Conv3d,
-    nn.ConvTranspose1d,
-    nn.ConvTranspose2d,
-    nn.ConvTranspose3d,
-)
+__all__ = [
+    "ACTIVATION_MODULES",
+    "WEIGHTED_LAYERS",
+    "AppliedInit",
+    "InitReport",
+    "ParameterRecord",
+    "apply_init",
+    "apply_weight_init",
+    "leaves",
+    "plan_module",
+]
+
 ACTIVATION_MODULES: dict[type[nn.Module], str] = {
     getattr(nn, a.torch_module): a.name for a in ACTIVATIONS.values()
 }
@@ -88,10 +105,16 @@ class AppliedInit:
 
 @dataclass
 class InitReport:
-    """Per-layer records of what was applied, and the modules left untouched."""
+    """What was applied: per weighted layer of the plan (`layers`, in plan order) and per
+    parameter tensor of the model (`parameters`, in named_parameters order)."""
 
     layers: list[AppliedInit] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    parameters: list[ParameterRecord] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> list[str]:
+        """The names of the parameters left as they were."""
+        return [p.name for p in self.parameters if p.rule == "skipped"]
 
     def __iter__(self) -> Iterator[AppliedInit]:
         return iter(self.layers)
@@ -108,7 +131,8 @@ def leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n, m) for n, m in model.named_modules() if not list(m.children())]
 
 
-def _kind(module: nn.Module) -> str:
+def kind_of(module: nn.Module) -> str:
+    """What a module is, as a plan names it: dense, conv2d, activation, norm, ... or its class."""
     if isinstance(module, WEIGHTED_LAYERS):
         name = type(module).__name__.lower()  # conv2d, convtranspose2d
         return "dense" if name == "linear" else name.replace("transpose", "_transpose")
@@ -131,7 +155,7 @@ def plan_module(model: nn.Module) -> NetworkPlan:
             Layer(
                 index,
                 name,
-                _kind(module),
+                kind_of(module),
                 None,
                 None,
                 weight_shape=tuple(module.weight.shape) if weighted else None,
@@ -154,7 +178,8 @@ def apply_weight_init(
     data: torch.Tensor | None = None,
     **params: Any,
 ) -> InitReport:
-    """Initialize every Linear, ConvNd and ConvTransposeNd weight (and bias) of `model`.
+    """Initialize every parameter of `model`: its Linear, ConvNd and ConvTransposeNd
+    layers by the method, and the rest by the rules of parameters.py.
 
     gain: None keeps the method's own default (as torch.nn.init has it); "auto"
     uses calculate_gain of the activation that follows each layer; a number sets it.
@@ -162,6 +187,7 @@ def apply_weight_init(
     method="torch_default" and zeros otherwise; variance_scaling's bias_var > 0 draws
     biases N(0, bias_var) instead.
     data: a batch of inputs, for data-dependent methods (lsuv).
+    The report's `layers` are the Linear and conv layers, its `parameters` every tensor.
     """
     spec = InitSpec.create(method, params, gain=gain, bias=bias, backend=backend)
     return apply_init(model, spec, plan_module(model), seed=seed, data=data)
@@ -175,25 +201,68 @@ def apply_init(
     seed: int | None = None,
     data: torch.Tensor | None = None,
 ) -> InitReport:
-    """Initialize the weighted layers of `plan` in `model` with `spec`."""
+    """Initialize the weighted layers of `plan` in `model` with `spec`, then every other
+    parameter by its module's rule (parameters.py), and record them all.
+
+    lsuv (data-dependent) rescales the plan's layers only; the other weights the method
+    makes (Linear and conv layers outside the plan, q/k/v projections, RNN gates) keep its
+    orthogonal start, and biases, norms and embeddings their rules, as for any method.
+    """
     if spec.data_dependent and data is None:
         raise WinitError(f"{spec.method} is data-dependent: pass a batch of inputs as data=")
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    draws = Draws(spec, rng, generator)
     modules = dict(model.named_modules())
     report = InitReport()
     for layer in plan.weighted:
         layer_spec = spec.for_layer(layer.activation or "linear", layer.negative_slope)
-        report.layers.append(_init_layer(layer, modules[layer.name], layer_spec, rng, generator))
-    report.skipped = [
-        name
-        for name, module in leaves(model)
-        if not isinstance(module, WEIGHTED_LAYERS)
-        and any(True for _ in module.parameters(recurse=False))
-    ]
+        report.layers.append(_init_layer(layer, modules[layer.name], layer_spec, draws))
+    planned = {
+        id(p)
+        for r in report.layers
+        for p in (_own(modules[r.name], "weight"), _own(modules[r.name], "bias"))
+        if p is not None
+    }
+    records = _init_unplanned(model, draws, planned)
     if spec.data_dependent:
         _lsuv(model, modules, report, data, spec)
+    records.update(_layer_records(model, modules, report.layers))
+    report.parameters = _in_order(model, records)
     return report
+
+
+def _own(module: nn.Module, name: str) -> nn.Parameter | None:
+    """The module's own parameter `name` (None where it has none, or computes it)."""
+    return module._parameters.get(name)
+
+
+def _layer_records(
+    model: nn.Module, modules: dict[str, nn.Module], layers: list[AppliedInit]
+) -> dict[int, ParameterRecord]:
+    """The parameter records of the plan's layers, by tensor id (a tensor two layers
+    share: the record of the later, whose draw it holds)."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    records: dict[int, ParameterRecord] = {}
+    for r in layers:
+        module = modules[r.name]
+        weight, bias = _own(module, "weight"), _own(module, "bias")
+        if weight is not None and id(weight) in names:
+            records[id(weight)] = ParameterRecord(
+                names[id(weight)], r.shape, r.fan_in, r.fan_out, "method", r.method, 1, r.target_std
+            )
+        if bias is not None and id(bias) in names:
+            records[id(bias)] = ParameterRecord(
+                names[id(bias)],
+                tuple(bias.shape),
+                r.fan_in,
+                None,
+                "method",
+                bias_detail(r.spec),
+                1,
+                r.bias_var**0.5,
+            )
+    return records
 
 
 def _lsuv(
@@ -222,28 +291,16 @@ def _lsuv(
 
 
 @torch.no_grad()
-def _init_layer(
-    layer: Layer,
-    module: nn.Module,
-    spec: InitSpec,
-    rng: np.random.Generator,
-    generator: torch.Generator | None,
-) -> AppliedInit:
+def _init_layer(layer: Layer, module: nn.Module, spec: InitSpec, draws: Draws) -> AppliedInit:
     shape, groups = tuple(module.weight.shape), getattr(module, "groups", 1)
     spec.check_shape(shape, groups, layer.name)  # first, for an error that names the layer
     # lsuv draws its orthogonal pre-init here, and is rescaled with data after
-    if spec.backend == "scratch":
-        values = torch.from_numpy(scratch.sample(spec, shape, rng, groups))
-    else:
-        values = torch_init.fill_(torch.empty(shape), spec, generator=generator, groups=groups)
-    module.weight.copy_(values)
+    module.weight.copy_(draws.weight(spec, shape, groups))
     fan_in, fan_out = layer.fans
     bias, bias_var = None, 0.0
     if module.bias is not None:
         bias, bias_var = spec.bias_init, spec.bias_variance(fan_in)
-        module.bias.copy_(
-            _bias_values(module.bias, bias, bias_var, shape, spec.backend, rng, generator)
-        )
+        module.bias.copy_(draws.bias(module.bias.numel(), shape).view_as(module.bias))
     return AppliedInit(
         name=layer.name,
         kind=type(module).__name__,
@@ -257,28 +314,3 @@ def _init_layer(
         activation_source=layer.activation_source,
         bias_var=bias_var,
     )
-
-
-def _bias_values(
-    bias: torch.Tensor,
-    kind: str,
-    variance: float,
-    weight_shape: tuple[int, ...],
-    backend: str,
-    rng: np.random.Generator,
-    generator: torch.Generator | None,
-) -> torch.Tensor:
-    """The bias init: zeros, torch's default U(±1/√fan_in), or N(0, variance); drawn by the
-    backend's own random numbers."""
-    if kind == "zeros":
-        return torch.zeros_like(bias)
-    if backend == "scratch":
-        if kind == "normal":
-            values = rng.standard_normal(bias.numel(), dtype=np.float32) * np.float32(variance**0.5)
-        else:
-            values = scratch.torch_default_bias(weight_shape, bias.numel(), rng=rng)
-        return torch.from_numpy(values).view_as(bias)
-    cpu = torch.empty(bias.shape)
-    if kind == "normal":
-        return torch.nn.init.normal_(cpu, 0.0, variance**0.5, generator=generator)
-    return torch_init.torch_default_bias_(cpu, weight_shape, generator=generator)

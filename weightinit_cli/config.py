@@ -28,10 +28,12 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .activations import ACTIVATIONS
-from .data import DATASETS, DIGITS_AVAILABLE
+from .data_defaults import check_classes, fill_from_dataset
+from .datasets import DATASETS
 from .errors import ShapeError, WinitError
 from .initspec import InitSpec, InitSpecError, InitSpecErrors
-from .limits import FLOAT32_MAX, excerpt, size_text
+from .limits import FLOAT32_MAX, excerpt
+from .memory import memory_problem
 from .methods import canonical_name
 from .plan import INPUT_FORMS, NetworkPlan, plan_network
 
@@ -40,9 +42,6 @@ MAX_SIZE = 1_000_000
 MAX_DEPTH = 10_000
 MAX_KERNEL = 1_000
 MAX_SAMPLES = 100_000_000
-# float32 data and activations, refused before anything is allocated (parameters: plan.py)
-MAX_DATA_BYTES = 4 * 2**30
-MAX_ACTIVATION_BYTES = 8 * 2**30
 
 ActivationName = Literal[tuple(ACTIVATIONS)]  # type: ignore[valid-type]
 DatasetName = Literal[tuple(DATASETS)]  # type: ignore[valid-type]
@@ -171,7 +170,18 @@ LAYER_TYPES: tuple[str, ...] = tuple(
 )
 
 
+# The fields that describe a stack winit builds; a model.module decides them itself.
+STACK_FIELDS = (
+    "type", "depth", "width", "kernel_size", "padding", "activation", "negative_slope", "bias",
+    "layers",
+)  # fmt: skip
+
+
 class ModelConfig(_Section):
+    module: str | None = Field(None, max_length=1000)
+    """your own nn.Module: path/to/file.py:NAME or package.module:NAME (its code is run)"""
+    args: dict[str, Any] = {}
+    """keyword arguments for model.module's NAME"""
     type: Literal["dense", "conv2d", "conv3d"] = "dense"
     """the stack: depth x (layer, activation), then a dense head (conv: global pool first)"""
     input_shape: list[Size] = Field([2], min_length=1)
@@ -187,9 +197,15 @@ class ModelConfig(_Section):
     """slope for x < 0 (leaky_relu only)"""
     bias: bool = True
     num_classes: int = Field(3, ge=2, le=MAX_SIZE)
-    """outputs; with `layers`, taken from the last layer when not given"""
+    """outputs; with `layers` or `module`, taken from the network when not given"""
     layers: list[LayerSpec] | None = Field(None, min_length=1)
     """the whole network, layer by layer; replaces the stack (type, depth, width, ...)"""
+
+    @property
+    def is_stack(self) -> bool:
+        """Whether this is the stack of type, depth, width and activation (not `layers`, not
+        a module)."""
+        return self.layers is None and self.module is None
 
     def layer_specs(self) -> list[tuple[str | None, LayerSpec]]:
         """The layers in order, each with a fixed name or None (numbered per type): `layers`
@@ -223,7 +239,12 @@ class ModelConfig(_Section):
 
     @cached_property
     def plan(self) -> NetworkPlan:
-        """The network: every layer's shapes, weights and fans (planned while validating)."""
+        """The network: every layer's shapes, weights and fans (planned while validating;
+        a model.module is built and traced for it)."""
+        if self.module is not None:
+            from .user_model import plan_of
+
+            return plan_of(self.module, self.args, self.input_shape)
         if self.layers is None:
             rank = {"dense": 1, "conv2d": 3, "conv3d": 4}[self.type]
             if len(self.input_shape) != rank:
@@ -240,19 +261,29 @@ class ModelConfig(_Section):
 
     @model_validator(mode="after")
     def _shapes_fit(self) -> ModelConfig:
+        if self.module is not None:
+            stack = [f for f in STACK_FIELDS if f in self.model_fields_set]
+            if stack:
+                raise _located(
+                    f"model.{stack[0]}: describes a stack winit builds; with model.module your "
+                    "module decides it (remove it, or pass it as --model-arg)",
+                    blame=f"model.{stack[0]} model.module",
+                )
         try:
             outputs = self.plan.outputs
-        except ShapeError as exc:
-            raise _located(str(exc)) from None
-        if self.layers is not None:
+        except (ShapeError, WinitError) as exc:
+            raise _located(str(exc), blame="model") from None
+        if self.layers is not None or self.module is not None:
+            what = "layers" if self.module is None else "module"
+            verb = "output" if self.module is None else "outputs"
             if "num_classes" in self.model_fields_set and self.num_classes != outputs:
                 raise _located(
-                    f"model.num_classes: is {self.num_classes} but the layers output {outputs} "
+                    f"model.num_classes: is {self.num_classes} but the {what} {verb} {outputs} "
                     "values; make them agree or leave num_classes out"
                 )
             if outputs < 2:
                 raise _located(
-                    f"model.layers: the network outputs {outputs} value; "
+                    f"model.{what}: the network outputs {outputs} value; "
                     "a classifier needs at least 2 classes"
                 )
             self.num_classes = outputs
@@ -360,9 +391,27 @@ class Config(_Section):
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _dataset_defaults(cls, raw: Any) -> Any:
+        try:
+            return fill_from_dataset(raw)
+        except WinitError as exc:
+            raise _located(str(exc), blame="model.input_shape model.module data.name") from None
+
+    @model_validator(mode="after")
+    def _classes_fit(self) -> Config:
+        try:
+            check_classes(self.model.module, self.model.num_classes, self.data.name)
+        except WinitError as exc:
+            raise _located(str(exc), blame="model.module model.args data.name") from None
+        return self
+
     @model_validator(mode="after")
     def _fits_in_memory(self) -> Config:
-        _check_memory(self)
+        problem = memory_problem(self)
+        if problem is not None:
+            raise _located(*problem)
         return self
 
     @model_validator(mode="after")
@@ -374,42 +423,6 @@ class Config(_Section):
         except ShapeError as exc:
             raise _located(f"init.method: {exc}", blame="init.method model") from None
         return self
-
-
-def _check_memory(cfg: Config) -> None:
-    """Refuse data and activations that would not fit, before anything is allocated."""
-    model, data = cfg.model, cfg.data
-    shape = f"[{', '.join(map(str, model.input_shape))}]"
-    per_input = math.prod(model.input_shape)
-    # digits holds what it holds, and an npz too: samples only caps them
-    samples = min(data.samples, DIGITS_AVAILABLE) if data.name == "digits" else data.samples
-    if data.name not in ("digits", "npz") and 4 * samples * per_input > MAX_DATA_BYTES:
-        raise _located(
-            f"data: {samples:,} samples (data.samples) of input {shape} (model.input_shape) "
-            f"need {size_text(4 * samples * per_input)}; the limit is {size_text(MAX_DATA_BYTES)}: "
-            "lower data.samples or model.input_shape",
-            blame="data.samples model.input_shape",
-        )
-    every_layer, widest = model.plan.values_per_example
-    batch = min(cfg.train.batch_size, samples)
-    needed = 4 * batch * (per_input + every_layer)
-    if needed > MAX_ACTIVATION_BYTES:
-        raise _located(
-            f"train.batch_size: a batch of {batch:,} needs {size_text(needed)} for the activations "
-            f"of the model ({per_input + every_layer:,} values per example); the limit is "
-            f"{size_text(MAX_ACTIVATION_BYTES)}: lower train.batch_size, model.width, model.depth "
-            "or model.input_shape",
-            blame="train.batch_size model",
-        )
-    held_out = max(1, round(samples * data.test_fraction))
-    needed = 4 * held_out * (per_input + 2 * widest)  # evaluated in one pass, without grads
-    if needed > MAX_ACTIVATION_BYTES:
-        raise _located(
-            f"data.samples: evaluating the {held_out:,} held-out examples needs "
-            f"{size_text(needed)}; the limit is {size_text(MAX_ACTIVATION_BYTES)}: lower "
-            "data.samples, data.test_fraction or the model's size",
-            blame="data model",
-        )
 
 
 # What a command changes from the field defaults above (which are train's and compare's).

@@ -113,13 +113,28 @@ def initialized(cfg: Config, spec: InitSpec, data: Dataset) -> tuple[Any, InitRe
 
     plan = cfg.model.plan
     torch.manual_seed(cfg.seed)
-    model = build_model(plan)
+    if cfg.model.module is not None:
+        from .user_model import build
+
+        model = build(cfg.model.module, cfg.model.args)
+    else:
+        model = build_model(plan)
     batch = first_batch(data, cfg.train.batch_size, "cpu")[0] if spec.data_dependent else None
     return model, apply_init(model, spec, plan, seed=cfg.seed, data=batch)
 
 
 def model_summary(cfg: Config) -> dict[str, Any]:
     m, plan = cfg.model, cfg.model.plan
+    if m.module is not None:
+        return {
+            "type": "module",
+            "module": m.module,
+            "args": dict(m.args),
+            "input_shape": list(m.input_shape),
+            "num_classes": m.num_classes,
+            "weighted_layers": len(plan.weighted),
+            "parameters": plan.parameters,
+        }
     summary: dict[str, Any] = {
         "type": "layers" if m.layers is not None else m.type,
         "input_shape": list(m.input_shape),
@@ -155,17 +170,25 @@ def measure(
     layers = measured.layers
     if with_theory:
         predictions = predict_layers(
-            [r.fan_in * r.target_std**2 for r in report.layers],
+            [
+                r.fan_in * p.taps_inside * r.target_std**2
+                for r, p in zip(report.layers, plan.weighted, strict=True)
+            ],
             [r.bias_var for r in report.layers],
             [p.activation for p in plan.weighted],
             [p.negative_slope for p in plan.weighted],
             [p.chained for p in plan.weighted],
             measured.input_second_moments,
         )
-        for layer, record, prediction in zip(layers, report.layers, predictions, strict=True):
+        for layer, record, prediction, planned in zip(
+            layers, report.layers, predictions, plan.weighted, strict=True
+        ):
             layer.expected_weight_std = record.target_std
             layer.predicted_preactivation_std = prediction.pre_std
-            layer.predicted_activation_std = prediction.post_std
+            layer.predicted_activation_std = _activation_prediction(planned, prediction)
+            if planned.kind.startswith("conv_transpose"):
+                # its output sums over fan_out·σ² terms, not fan_in's: the recursion does not hold
+                layer.predicted_preactivation_std = layer.predicted_activation_std = None
     first = layers[0].activation.std if layers else 0.0
     for layer in layers:
         layer.signal = flag(layer.activation.std, first)
@@ -176,7 +199,7 @@ def measure(
         [layer.signal for layer in hidden],
         [layer.symmetric for layer in hidden],
         [layer.dead_fraction for layer in hidden],
-        cfg.model.activation if cfg.model.layers is None else hidden[0].activation_fn,
+        _network_activation(cfg, plan, hidden),
         method,
     )
     propagation = None
@@ -196,6 +219,36 @@ def measure(
         verdict=verdict,
         spp=propagation,
     )
+
+
+def _activation_prediction(planned: Any, prediction: Any) -> float | None:
+    """The predicted std after the layer's activation. Through flattens it is the
+    recursion's; through a norm (batchnorm or layer norm, at init: weight 1, bias 0) the
+    activation sees unit-variance inputs, whatever the layer gave it; through a dropout or
+    a pool it is not modelled (None: the table says n/a)."""
+    through = set(planned.through) - {"flatten"}
+    if not through:
+        return prediction.post_std
+    if through <= {"batchnorm", "norm"}:
+        from .meanfield import predict_layers
+
+        (normed,) = predict_layers(
+            [1.0], [0.0], [planned.activation], [planned.negative_slope], [False], [1.0]
+        )
+        return normed.post_std
+    return None
+
+
+def _network_activation(cfg: Config, plan: Any, hidden: Sequence[LayerStats]) -> str | None:
+    """The activation a verdict speaks of: the stack's; the first hidden layer's for
+    `layers`; for a user's module the one most of its layers are seen to use (None if
+    none is seen)."""
+    if cfg.model.is_stack:
+        return cfg.model.activation
+    if cfg.model.module is None:
+        return hidden[0].activation_fn if hidden else "linear"
+    seen = [p.activation for p in plan.weighted if p.activation and p.activation_source == "module"]
+    return max(sorted(set(seen)), key=seen.count) if seen else None
 
 
 def check_spp(cfg: Config) -> None:

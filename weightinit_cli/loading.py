@@ -21,7 +21,8 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .config import COMMAND_DEFAULTS, LAYER_DEFAULTS, LAYER_TYPES, Config
+from .config import COMMAND_DEFAULTS, LAYER_DEFAULTS, LAYER_TYPES, STACK_FIELDS, Config
+from .datasets import SHIPPED
 from .errors import ConfigErrors, WinitError
 from .limits import clip, excerpt
 from .printable import printable
@@ -286,19 +287,68 @@ def _load(
                 f"--layer must be one of {', '.join(LAYER_DEFAULTS)}; got {excerpt(layer)}"
             )
         data = _deep_merge(data, copy.deepcopy(LAYER_DEFAULTS[layer]))
+    defaults = copy.deepcopy(data)
     source, name = "defaults", "default"
+    file_data: dict[str, Any] = {}
     if path is not None:
         source, name = str(path), Path(path).stem
         file_data = read_yaml(Path(path)) if content is None else copy.deepcopy(dict(content))
         data = _deep_merge(data, file_data)
     if data.get("name") is None:
         data["name"] = name
-    return _validate(apply_overrides(data, overrides), source, overrides)
+    data = apply_overrides(data, overrides)
+    given = _given_keys(file_data, overrides)
+    _drop_unwanted_defaults(data, defaults, given, layer)
+    return _validate(data, source, overrides)
+
+
+def _given_keys(file_data: Mapping[str, Any], overrides: Sequence[str]) -> list[str]:
+    """The dotted keys the file gives values to, and those the --sets give."""
+    keys: list[str] = []
+
+    def walk(node: Any, prefix: str) -> None:
+        if not isinstance(node, Mapping):
+            keys.append(prefix.rstrip("."))
+            return
+        for key, value in node.items():
+            walk(value, f"{prefix}{key}.")
+
+    walk(file_data, "")
+    keys += [".".join(_parse_override(text)[0]) for text in overrides]
+    return keys
+
+
+def _drop_unwanted_defaults(
+    data: dict[str, Any], defaults: Mapping[str, Any], given: Sequence[str], layer: str | None
+) -> None:
+    """Take out what a command's or --layer's defaults put in model that does not fit what
+    the user asked for: the stack of `winit stats` under a model.module, and its input shape
+    where the dataset ships with its own (config.py then fills the dataset's in)."""
+    model, dataset = data.get("model"), data.get("data")
+    if not isinstance(model, dict):
+        return
+    module = model.get("module") is not None
+    if module and layer is not None:
+        raise WinitError(
+            "--layer builds a stack of winit's; with --model (model.module) your module is the "
+            "network: give one of them"
+        )
+    name = dataset.get("name") if isinstance(dataset, dict) else None
+    shipped = isinstance(name, str) and name in SHIPPED
+    for key in defaults.get("model", {}):
+        field = f"model.{key}"
+        if any(field == k or field.startswith(f"{k}.") or k.startswith(f"{field}.") for k in given):
+            continue
+        if module or (key == "input_shape" and shipped):
+            model.pop(key, None)
 
 
 def config_data(cfg: Config) -> dict[str, Any]:
-    """The resolved config as plain YAML/JSON data, with the keys a config file uses."""
-    return cfg.model_dump(mode="json", by_alias=True)
+    """The resolved config as plain YAML/JSON data, with the keys a config file uses: for a
+    built stack without model.module and model.args (so that configs from before they
+    existed keep their hash), for a user's module without the stack's fields."""
+    unused = set(STACK_FIELDS) if cfg.model.module is not None else {"module", "args"}
+    return cfg.model_dump(mode="json", by_alias=True, exclude={"model": unused})
 
 
 def config_to_yaml(cfg: Config) -> str:

@@ -35,6 +35,7 @@ SHORTCUTS = {
     "seed": "seed",
     "batch_size": "train.batch_size",
     "steps": "train.steps",
+    "data": "data.name",
 }
 
 
@@ -80,6 +81,37 @@ SHARED = [
                 "--layer", help="dense, conv2d or conv3d stack (with a fitting input and data)."
             ),
         ],
+    ),
+    _option(
+        "model",
+        Annotated[
+            str | None,
+            typer.Option(
+                "--model",
+                help="Your own nn.Module: FILE.py:NAME or package.module:NAME (a class or a "
+                "function returning one). Loading a file RUNS ITS CODE.",
+            ),
+        ],
+    ),
+    _option(
+        "model_arg",
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                "--model-arg", help="A keyword argument for --model: KEY=VALUE (YAML; repeatable)."
+            ),
+        ],
+    ),
+    _option(
+        "input_shape",
+        Annotated[
+            str | None,
+            typer.Option("--input-shape", help="The input shape without the batch: 3,32,32."),
+        ],
+    ),
+    _option(
+        "data",
+        Annotated[str | None, typer.Option("--data", help="The dataset (data.name).")],
     ),
     _option("depth", Annotated[int | None, typer.Option(help="Hidden layers.")]),
     _option(
@@ -262,6 +294,24 @@ class ConfigOptions:
         return load_config(self.path(argument), self.sets, command, self.layer)
 
 
+def model_sets(spec: str | None, args: list[str] | None, input_shape: str | None) -> list[str]:
+    """--model, --model-arg and --input-shape as the `--set`s they stand for."""
+    import json
+
+    from .errors import WinitError
+    from .limits import excerpt
+
+    sets = [] if spec is None else [f"model.module={json.dumps(spec)}"]
+    for text in args or []:
+        key, equals, value = text.partition("=")
+        if not equals or not key.strip() or "." in key:
+            raise WinitError(f"--model-arg: needs KEY=VALUE with a plain KEY; got {excerpt(text)}")
+        sets.append(f"model.args.{key.strip()}={value}")
+    if input_shape is not None:
+        sets.append(f"model.input_shape=[{input_shape.strip().strip('[]')}]")
+    return sets
+
+
 def config_options(
     *, without: tuple[str, ...] = (), steps_help: str | None = None
 ) -> Callable[[F], F]:
@@ -287,6 +337,7 @@ def config_options(
             sets = [
                 f"{SHORTCUTS[k]}={v}" for k, v in given.items() if k in SHORTCUTS and v is not None
             ]
+            sets += model_sets(given.get("model"), given.get("model_arg"), given.get("input_shape"))
             options = ConfigOptions(
                 given["config_opt"], given.get("layer"), (*sets, *(given["set_"] or []))
             )

@@ -59,6 +59,12 @@ class Layer:
     negative_slope: float = 0.0
     activation_layer: str | None = None
     activation_source: str = "module"  # "assumed" where an unknown module hides it
+    # weighted layers: the kinds of the TRANSPARENT layers between it and its activation
+    # (theory predicts the activation only through flattens: a norm or a dropout changes it)
+    through: tuple[str, ...] = ()
+    # conv layers: the mean fraction of the kernel's taps that fall inside the input (the
+    # rest read zero padding): the fan-in an output sees, on average, is fan_in times this
+    taps_inside: float = 1.0
     # weighted layers: whether only activations and flattens stand between the previous
     # weighted layer and this one, so that theory carries its prediction on
     chained: bool = False
@@ -78,6 +84,10 @@ class Layer:
 class NetworkPlan:
     input_shape: Shape | None
     layers: tuple[Layer, ...]
+    # a module winit did not build: what it outputs and how many parameters it holds in
+    # all (its layers are the modules a traced forward called, which may not hold them all)
+    output_shape: Shape | None = None
+    total_parameters: int | None = None
 
     @cached_property
     def weighted(self) -> tuple[Layer, ...]:
@@ -87,12 +97,14 @@ class NetworkPlan:
     @property
     def outputs(self) -> int:
         """How many values (classes) the network outputs."""
-        shape = self.layers[-1].out_shape
+        shape = self.output_shape or self.layers[-1].out_shape
         assert shape is not None, "the output shape was not traced"
         return shape[0]
 
     @property
     def parameters(self) -> int:
+        if self.total_parameters is not None:
+            return self.total_parameters
         return sum(layer.params for layer in self.layers)
 
     @cached_property
@@ -148,6 +160,25 @@ def _conv(spec: Any, shape: Shape) -> tuple[Shape, Shape, int]:
         (spec.channels, channels // spec.groups, *(k,) * (rank - 1)), spec.bias
     )
     return (spec.channels, *out), weight, params
+
+
+def taps_inside(
+    spatial: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+) -> float:
+    """The mean fraction of a zero-padded conv's kernel taps that read the input rather than
+    the padding, over its output positions (per dimension, multiplied)."""
+    fraction = 1.0
+    for n, k, s, p, d in zip(spatial, kernel, stride, padding, dilation, strict=True):
+        outputs = (n + 2 * p - d * (k - 1) - 1) // s + 1
+        if outputs < 1:
+            return 1.0
+        inside = sum(1 for o in range(outputs) for j in range(k) if 0 <= o * s - p + j * d < n)
+        fraction *= inside / (outputs * k)
+    return fraction
 
 
 def _pool(spec: Any, shape: Shape) -> Shape:
@@ -211,7 +242,11 @@ def plan_network(
         if spec.type == "activation":
             layer = replace(layer, activation=spec.fn, negative_slope=_slope(spec))
         elif spec.type in ("conv2d", "conv3d"):
-            layer = replace(layer, groups=spec.groups)
+            dims = len(shape) - 1
+            pad = {"same": (spec.kernel_size - 1) // 2, "valid": 0}.get(spec.padding, spec.padding)
+            k = (spec.kernel_size,) * dims
+            inside = taps_inside(shape[1:], k, (spec.stride,) * dims, (pad,) * dims, (1,) * dims)
+            layer = replace(layer, groups=spec.groups, taps_inside=inside)
         layers.append(layer)
         shape = out_shape
     if len(shape) != 1:
@@ -249,10 +284,12 @@ def linked(layers: Sequence[Layer]) -> tuple[Layer, ...]:
             "activation_layer": None,
             "negative_slope": 0.0,
         }
+        through: list[str] = []
         for later in out[i + 1 :]:
             if later.weighted:
                 break
             if later.kind == "activation":
+                found["through"] = tuple(through)
                 found.update(
                     activation=later.activation,
                     activation_layer=later.name,
@@ -262,6 +299,7 @@ def linked(layers: Sequence[Layer]) -> tuple[Layer, ...]:
             if later.kind not in TRANSPARENT:
                 found["activation_source"] = "assumed"
                 break
+            through.append(later.kind)
         # Theory applies the one activation recorded on the layer before; a second one
         # in between would go unmodelled, so the prediction restarts from the measurement.
         chained = (

@@ -74,13 +74,15 @@ def _summary_values(t: torch.Tensor) -> list[Value]:
     return [mean, _zero_if_equal(low, high, std), low, high]
 
 
-def _unit_values(t: torch.Tensor) -> list[Value]:
+def _unit_values(t: torch.Tensor, features_last: bool = False) -> list[Value]:
     """[mean, std, min, max, dead fraction, E[x²]] of a layer's output, where a unit (a
     feature, or a conv channel) is dead when it is exactly 0 for every example and
-    position."""
+    position. A unit is dimension 1 (a conv's channel), or with `features_last` the last
+    dimension (a Linear's feature, also over a sequence: [batch, tokens, features])."""
     t = t.detach().float()
     mean, std, second = _moments(t.reshape(-1))
-    dims = [0, *range(2, t.dim())]
+    unit = t.dim() - 1 if features_last else 1
+    dims = [d for d in range(t.dim()) if d != unit]
     low, high = t.amin(dim=dims), t.amax(dim=dims)
     dead = _value(((low == 0) & (high == 0)).float().mean())
     low, high = _value(low.min()), _value(high.max())
@@ -249,12 +251,16 @@ def probe(
     }
 
     def on_output(name: str):
+        features_last = isinstance(modules[name], nn.Linear)
+
         @torch.no_grad()
         def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            if name in pre:
+                return  # a module called twice (shared weights) is measured at its first call
             before = post.get(previous.get(name, ""))
             moments[name] = before[5] if before is not None else _second_moment(inputs[0])
             if layers[name].activation_layer is None:
-                post[name] = _unit_values(output)
+                post[name] = _unit_values(output, features_last)
                 pre[name] = post[name][:4]
             else:
                 pre[name] = _summary_values(output)
@@ -265,10 +271,13 @@ def probe(
 
     def on_activation(name: str, fn: str):
         is_saturated = get_activation(fn).saturated
+        features_last = isinstance(modules[name], nn.Linear)
 
         @torch.no_grad()
         def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-            post[name] = _unit_values(output)
+            if name in post or name not in pre:
+                return  # not the call after its layer's (one activation module, used twice)
+            post[name] = _unit_values(output, features_last)
             if is_saturated is not None:
                 mask = is_saturated(output.detach())
                 saturated[name] = _value(torch.count_nonzero(mask)) / max(mask.numel(), 1)

@@ -85,6 +85,7 @@ def stats_json(result: StatsResult) -> dict[str, Any]:
                 "message": result.verdict.message,
             },
             "skipped": result.init.skipped,
+            "parameters": [p.to_dict() for p in result.init.parameters],
             **({"spp": [x.to_dict() for x in result.spp]} if result.spp is not None else {}),
         }
     )

@@ -51,17 +51,21 @@ def diagnose(
     signals: Sequence[str | None],
     symmetric: Sequence[bool],
     dead_fractions: Sequence[float],
-    activation_fn: str,
+    activation_fn: str | None,
     method: str,
 ) -> Verdict:
     """Judge the hidden layers (the output layer excluded by the caller) by their
-    activation stds and signal flags (`flag`), symmetry and dead units."""
+    activation stds and signal flags (`flag`), symmetry and dead units. `activation_fn`:
+    the network's activation, None where it is not known (a user's module that applies its
+    activations in its forward)."""
     vanishing = [i + 1 for i, f in enumerate(signals) if f == "vanishing"]
     exploding = [i + 1 for i, f in enumerate(signals) if f == "exploding"]
     symmetric_layers = [i + 1 for i, s in enumerate(symmetric) if s]
     factor = per_layer_factor(activation_stds)
-    try_instead = get_activation(activation_fn).suggestion
-    net = f"a {activation_fn} net"
+    if activation_fn is None:
+        try_instead, net = "another method (winit compare --methods ...)", "this network"
+    else:
+        try_instead, net = get_activation(activation_fn).suggestion, f"a {activation_fn} net"
 
     def verdict(kind: str, message: str) -> Verdict:
         return Verdict(kind, factor, message)

@@ -55,6 +55,17 @@ def print_weight_stats(model: nn.Module, console: Console | None = None) -> None
     console.print(weight_stats_table(weight_stats(model), width=console.width))
 
 
+def network_text(model: dict[str, Any]) -> str:
+    """The network of a result's `model` summary, in a few words."""
+    if model["type"] == "module":
+        return (
+            f"{model['module']} ({model['weighted_layers']} weighted layers, "
+            f"{model['parameters']:,} parameters), input {model['input_shape']}"
+        )
+    shape = f"{model['depth']}×{model['width']} " if "depth" in model else ""
+    return f"a {shape}{model['type']} {model['activation']} net, input {model['input_shape']}"
+
+
 def _layer_note(layer: LayerStats) -> tuple[str, str]:
     notes, style = [], ""
     if layer.symmetric:
@@ -64,6 +75,14 @@ def _layer_note(layer: LayerStats) -> tuple[str, str]:
         notes.append(layer.signal)
         style = SIGNAL_STYLES[layer.signal]
     return ", ".join(notes), style
+
+
+def theory_cell(layer: LayerStats) -> str:
+    """The predicted activation std; n/a where theory ran and could not predict (what follows
+    the layer is unknown to it), '-' where it did not run."""
+    if layer.predicted_activation_std is None and layer.expected_weight_std is not None:
+        return "n/a"
+    return fmt(layer.predicted_activation_std, 3)
 
 
 def stats_table(result: StatsResult, width: int = 120) -> Table:
@@ -94,7 +113,7 @@ def stats_table(result: StatsResult, width: int = 120) -> Table:
             fmt(layer.weight.std, 3),
             fmt(layer.expected_weight_std, 3),
             fmt(layer.activation.std, 3),
-            fmt(layer.predicted_activation_std, 3),
+            theory_cell(layer),
             fmt(layer.grad.std, 3),
             percent(layer.dead_fraction),
         ]
@@ -138,19 +157,40 @@ def stats_view(result: StatsResult, width: int = 120) -> Group:
         result.verdict.kind, "red"
     )
     verdict = Text.assemble(("Verdict: ", f"bold {colour}"), literal(result.verdict.message))
-    m = result.model
-    shape = f"{m['depth']}×{m['width']} " if "depth" in m else ""
     title = literal(
-        f"{result.method} ({result.backend}) on a {shape}{m['type']} {m['activation']} net, "
-        f"input {m['input_shape']}: loss {fmt(result.loss)}",
+        f"{result.method} ({result.backend}) on {network_text(result.model)}: "
+        f"loss {fmt(result.loss)}",
         style="bold",
     )
     parts: list[Any] = [title, stats_table(result, width), Text(), lines, Text(), verdict]
     if result.spp is not None:
         parts += [Text(), *spp_tables({result.method: result.spp}, width)]
-    if result.init.skipped:
-        parts.append(literal(f"left as they were: {', '.join(result.init.skipped)}", "dim"))
+    parts += init_notes(result.init.parameters)
     return Group(*parts)
+
+
+def init_notes(parameters: Sequence[Any], shown: int = 3, most: int = 8) -> list[Text]:
+    """The parameters the method did not draw, a line per rule ("norm: ones/zeros: a, b, c,
+    … (24 tensors)") and per reason skipped ("skipped: pos (a parameter of MyNet that winit
+    does not know)"), `shown` names each and `most` lines, so a big model stays short."""
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for p in parameters:
+        if p.rule != "method":
+            family = p.detail if p.rule == "skipped" else p.detail.partition(":")[0]
+            groups.setdefault((p.rule, family), []).append(p)
+    lines = []
+    for (rule, family), members in groups.items():
+        names = ", ".join(p.name for p in members[:shown])
+        if len(members) > shown:
+            names += f", … ({len(members)} tensors)"
+        if rule == "skipped":
+            lines.append(literal(f"skipped: {names} ({family})", "dim"))
+        else:
+            values = "/".join(dict.fromkeys(p.detail.partition(": ")[2] for p in members))
+            lines.append(literal(f"{family}: {values}: {names}", "dim"))
+    if len(lines) > most:
+        lines[most - 1 :] = [Text(f"… and {len(lines) - most + 1} more rules", style="dim")]
+    return lines
 
 
 def train_status(history: Any, symmetric: bool = False) -> Text:

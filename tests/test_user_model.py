@@ -1,0 +1,255 @@
+"""`--model FILE.py:NAME`: a network winit did not build, through every command.
+
+The models live in tests/user_models.py, a file of the user's kind (winit runs its code).
+"""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from weightinit_cli.cli import app
+from weightinit_cli.loading import config_to_yaml, load_config
+from weightinit_cli.session import stats as run_stats
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = "tests/user_models.py"
+
+
+@pytest.fixture(autouse=True)
+def _in_repo_root(monkeypatch):
+    monkeypatch.chdir(ROOT)  # the specs name tests/user_models.py relative to the root
+
+
+def invoke(*args):
+    return runner.invoke(app, list(args), env={"COLUMNS": "150"})
+
+
+def stats_of(*overrides, command="stats"):
+    return run_stats(load_config(None, list(overrides), command=command)).result
+
+
+def test_a_module_from_a_file_gives_the_numbers_of_the_same_built_stack():
+    """TinyMLP is the dense stack of depth 4, width 64: the same init draws, the same
+    statistics and theory, layer for layer, under its own module names."""
+    mine = stats_of(f"model.module={MODELS}:TinyMLP", "data.name=spirals", command="train")
+    built = stats_of("model.depth=4", "model.width=64", "data.name=spirals", command="train")
+    assert [layer.name for layer in mine.layers] == [
+        "body.0", "body.2", "body.4", "body.6", "head",
+    ]  # fmt: skip
+    assert len(mine.layers) == len(built.layers)
+    for a, b in zip(mine.layers, built.layers, strict=True):
+        assert a.weight.std == b.weight.std
+        assert a.activation.std == pytest.approx(b.activation.std, rel=1e-6)
+        assert a.predicted_activation_std == pytest.approx(b.predicted_activation_std, rel=1e-9)
+        assert a.activation_fn == b.activation_fn == ("relu" if a.name != "head" else "linear")
+    assert mine.model["type"] == "module" and mine.model["parameters"] == 12867
+    assert mine.verdict.kind == built.verdict.kind
+
+
+def test_theory_through_a_batchnorm_predicts_the_normalized_activation():
+    result = stats_of(
+        f"model.module={MODELS}:ResNet",
+        "model.args.width=32",
+        "model.input_shape=[3, 32, 32]",
+        "data.name=shapes2d",
+    )
+    by_name = {layer.name: layer for layer in result.layers}
+    # conv -> batchnorm -> relu: relu of N(0, 1), whatever the conv gave: √(1/2 - 1/2π)
+    relu_of_normal = math.sqrt(0.5 - 1 / (2 * math.pi))
+    for name in ("conv1", "layer1.0.conv1", "layer4.1.conv1"):
+        assert by_name[name].activation_fn == "relu"
+        assert by_name[name].predicted_activation_std == pytest.approx(relu_of_normal, rel=1e-6)
+        assert by_name[name].activation.std == pytest.approx(relu_of_normal, rel=0.1)
+    # each output itself is fan_in·Var(W)·E[x²] of the input it was measured to get, with
+    # the taps that read zero padding left out (all but the centre tap, in layer4's 1x1)
+    for layer in result.layers:
+        assert layer.predicted_preactivation_std is not None
+        assert layer.preactivation.std == pytest.approx(layer.predicted_preactivation_std, rel=0.3)
+    assert by_name["layer4.1.conv2"].predicted_preactivation_std < 0.4  # 1/3 of unpadded
+    assert by_name["fc"].predicted_activation_std is not None
+
+
+def test_theory_says_n_a_where_a_dropout_sits_before_the_activation(runs):
+    result = stats_of(f"model.module={MODELS}:DropoutMLP", "data.name=spirals")
+    assert result.layers[0].predicted_activation_std is None
+    assert result.layers[0].predicted_preactivation_std is not None
+    shown = invoke("stats", "--model", f"{MODELS}:DropoutMLP", "--data", "spirals")
+    assert shown.exit_code == 0, shown.output
+    row = next(line for line in shown.output.splitlines() if " fc " in line)
+    assert "n/a" in row
+
+
+def test_a_functional_residual_sum_restarts_the_prediction_from_the_measured_input():
+    result = stats_of(f"model.module={MODELS}:ResidualMLP", "data.name=spirals", "init.method=he")
+    plan = load_config(None, [f"model.module={MODELS}:ResidualMLP"], command="train").model.plan
+    chained = {layer.name: layer.chained for layer in plan.weighted}
+    # blocks.0 reads the stem's output itself; blocks.1 reads x + relu(blocks.0(x))
+    assert chained == {
+        "stem": False, "blocks.0": True, "blocks.1": False, "blocks.2": False, "head": False,
+    }  # fmt: skip
+    for layer in result.layers:  # the relu is functional: winit measures the layer's output
+        assert layer.activation_fn == "linear"
+        assert layer.activation.std == pytest.approx(layer.predicted_activation_std, rel=0.3)
+
+
+def test_stats_on_a_transformer_names_layers_by_module_path(runs):
+    result = invoke(
+        "stats", "--model", f"{MODELS}:TransformerClassifier", "--input-shape", "8,16", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    names = [layer["name"] for layer in data["layers"]]
+    assert names[:3] == ["embed", "encoder.layers.0.linear1", "encoder.layers.0.linear2"]
+    assert names[-1] == "head"
+    assert data["model"]["type"] == "module"
+    assert data["model"]["module"] == f"{MODELS}:TransformerClassifier"
+    assert data["model"]["input_shape"] == [8, 16]
+    for layer in data["layers"]:
+        assert math.isfinite(layer["activation"]["std"])
+
+
+def test_the_title_names_the_module(runs):
+    result = invoke(
+        "stats", "--model", f"{MODELS}:ResNet", "--model-arg", "width=8",
+        "--input-shape", "3,32,32", "--data", "shapes2d",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "on tests/user_models.py:ResNet (21 weighted layers" in result.output
+    assert "norm: ones/zeros:" in result.output  # the batchnorms, listed under the table
+
+
+def test_train_compare_and_rerun_work_on_a_module(runs):
+    model = ["--model", f"{MODELS}:make_mlp", "--model-arg", "width=16", "--data", "spirals"]
+    result = invoke("train", *model, "--steps", "20")
+    assert result.exit_code == 0, result.output
+    (run_dir,) = runs.iterdir()
+    saved = (run_dir / "config.yaml").read_text()
+    assert f"module: {MODELS}:make_mlp" in saved and "width: 16" in saved
+    assert "depth:" not in saved  # the stack's fields are not the module's
+    rerun = invoke("rerun", str(run_dir))
+    assert rerun.exit_code == 0, rerun.output
+    assert "identical: the rerun reproduced every number" in rerun.output
+    compare = invoke("compare", *model, "--methods", "he", "xavier", "--steps", "20")
+    assert compare.exit_code == 0, compare.output
+    assert "body.0" in compare.output
+
+
+def test_a_sweep_grids_over_the_module_arguments(runs):
+    result = invoke(
+        "sweep", "--model", f"{MODELS}:make_mlp", "--data", "spirals", "--steps", "10",
+        "--grid", "model.args.width=8,16", "--jobs", "1",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (sweep_dir,) = runs.iterdir()
+    trials = sorted(p.name for p in (sweep_dir / "trials").iterdir())
+    assert len(trials) == 2 and all("width" in name for name in trials), trials
+    results = (sweep_dir / "results.csv").read_text().splitlines()
+    assert len(results) == 3 and "width" in results[0]
+
+
+def test_same_seed_same_numbers_on_a_module():
+    first = stats_of(f"model.module={MODELS}:TransformerClassifier", "model.input_shape=[8,16]")
+    again = stats_of(f"model.module={MODELS}:TransformerClassifier", "model.input_shape=[8,16]")
+    assert [x.activation.std for x in first.layers] == [x.activation.std for x in again.layers]
+    assert first.loss == again.loss
+
+
+def test_the_input_shape_and_classes_come_from_a_shipped_dataset():
+    sets = [f"model.module={MODELS}:ResNet", "model.args.channels=1", "data.name=digits"]
+    cfg = load_config(None, sets, command="stats")  # not stats' own [16] and gaussian
+    assert cfg.model.input_shape == [1, 8, 8] and cfg.model.num_classes == 10
+    assert cfg.data.samples == 1797
+    assert "input_shape: [1, 8, 8]" in config_to_yaml(cfg)
+    # a built stack takes the dataset's flat or image shape by its type, and its classes
+    dense = load_config(None, ["data.name=digits"], command="stats")
+    assert dense.model.input_shape == [64] and dense.model.num_classes == 10
+    conv = load_config(None, ["data.name=digits"], command="train", layer="conv2d")
+    assert conv.model.input_shape == [1, 8, 8]
+
+
+def test_help_says_a_model_file_runs_code():
+    result = invoke("stats", "--help")
+    assert "RUNS ITS CODE" in " ".join(result.output.split())
+
+
+def _broken_file(tmp_path):
+    path = tmp_path / "broken.py"
+    path.write_text("import torch\nraise ValueError('no GPU named banana')\n")
+    return path
+
+
+ERRORS = [
+    (["--model", "nowhere/missing.py:Net"], "model.module: no such file: 'nowhere/missing.py'"),
+    (["--model", f"{MODELS}:Nope"], "has no 'Nope' (it defines: "),
+    (["--model", f"{MODELS}:not_a_module"], "not_a_module gave a int, not an nn.Module"),
+    (["--model", "BROKEN:Net"], "failed: ValueError: no GPU named banana"),
+    (
+        ["--model", f"{MODELS}:BadForward"],
+        "the forward of BadForward failed in fc2 (Linear) on an input of [2, 64]",
+    ),
+    (["--model", f"{MODELS}:NoWeights"], "NoWeights has no weights (no parameters)"),
+    (["--model", f"{MODELS}:TinyMLP", "--model-arg", "colour=3"], "model.args: TinyMLP(...)"),
+    (["--model", "not_a_package_anywhere:Net"], "no module named 'not_a_package_anywhere'"),
+    (["--model", "tests/user_models.py"], "needs path/to/file.py:NAME or package.module:NAME"),
+    (["--model", f"{MODELS}:TinyMLP", "--depth", "3"], "model.depth: describes a stack"),
+    (["--model", f"{MODELS}:TinyMLP", "--layer", "conv2d"], "--layer builds a stack"),
+    (
+        [
+            "--model",
+            f"{MODELS}:make_mlp",
+            "--model-arg",
+            "features=64",
+            "--input-shape",
+            "64",
+            "--data",
+            "digits",
+        ],
+        "the module outputs 3 values but data digits has 10 classes",
+    ),  # fmt: skip
+    (
+        ["--model", f"{MODELS}:TinyMLP", "--data", "gaussian"],
+        "model.input_shape: data gaussian takes any shape",
+    ),
+    (["--model", f"{MODELS}:TinyMLP", "--model-arg", "oops"], "--model-arg: needs KEY=VALUE"),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), ERRORS, ids=[e for _, e in ERRORS])
+@pytest.mark.parametrize("command", ["train", "stats"])
+def test_a_bad_model_is_one_error_line_and_no_run_directory(
+    runs, tmp_path, command, args, expected
+):
+    args = [a.replace("BROKEN", str(_broken_file(tmp_path))) for a in args]
+    result = invoke(
+        command, "--data", "spirals", *args, "--steps" if command == "train" else "--seed", "1"
+    )
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert expected in lines[0]
+    assert "Traceback" not in result.output
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def _torchvision():
+    try:
+        import torchvision.models  # noqa: F401
+    except Exception:  # beside the CPU torch wheel, PyPI's torchvision fails to import
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _torchvision(), reason="torchvision does not import here")
+def test_torchvision_resnet18_without_weights(runs):
+    result = invoke(
+        "stats", "--model", "torchvision.models:resnet18", "--model-arg", "num_classes=10",
+        "--input-shape", "3,64,64", "--data", "gaussian", "--batch-size", "8", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["layers"][0]["name"] == "conv1" and data["layers"][-1]["name"] == "fc"
+    assert data["model"]["parameters"] == 11181642

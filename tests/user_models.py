@@ -1,0 +1,157 @@
+"""Networks defined outside winit, for `--model tests/user_models.py:NAME` in the tests,
+the README and benchmarks/ (not collected by pytest: no test_ prefix)."""
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class TinyMLP(nn.Module):
+    """Linear -> ReLU, `depth` times, and a head."""
+
+    def __init__(self, features: int = 2, width: int = 64, depth: int = 4, num_classes: int = 3):
+        super().__init__()
+        layers, size = [], features
+        for _ in range(depth):
+            layers += [nn.Linear(size, width), nn.ReLU()]
+            size = width
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(size, num_classes)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def make_mlp(features: int = 2, width: int = 32, num_classes: int = 3) -> nn.Module:
+    """A factory function, as torchvision.models.resnet18 is."""
+    return TinyMLP(features, width, 2, num_classes)
+
+
+class ResidualMLP(nn.Module):
+    """x + relu(fc(x)) blocks: the activation is functional and a sum follows."""
+
+    def __init__(self, features: int = 2, width: int = 64, blocks: int = 3, num_classes: int = 3):
+        super().__init__()
+        self.stem = nn.Linear(features, width)
+        self.blocks = nn.ModuleList(nn.Linear(width, width) for _ in range(blocks))
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        x = self.stem(x)
+        for block in self.blocks:
+            x = x + F.relu(block(x))
+        return self.head(x)
+
+
+class BasicBlock(nn.Module):
+    """A ResNet basic block (He et al. 2016): conv-bn-relu-conv-bn, plus the skip, relu."""
+
+    def __init__(self, channels_in: int, channels: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels_in, channels, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.downsample = None
+        if stride != 1 or channels_in != channels:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(channels_in, channels, 1, stride, bias=False), nn.BatchNorm2d(channels)
+            )
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class ResNet(nn.Module):
+    """resnet18's layout (torchvision.models.resnet18: 2 basic blocks at each of 4 widths),
+    for where torchvision cannot be installed; `width` scales the channels (64 in resnet18)."""
+
+    def __init__(self, num_classes: int = 10, width: int = 64, blocks: int = 2, channels: int = 3):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, width, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        stages, size = [], width
+        for i, mult in enumerate((1, 2, 4, 8)):
+            out = width * mult
+            stage = [BasicBlock(size, out, 1 if i == 0 else 2)]
+            stage += [BasicBlock(out, out) for _ in range(blocks - 1)]
+            stages.append(nn.Sequential(*stage))
+            size = out
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(size, num_classes)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+class TransformerClassifier(nn.Module):
+    """nn.TransformerEncoder over a sequence of `tokens` vectors of `features` values: a
+    linear embedding, a learned position embedding, mean pooling and a head."""
+
+    def __init__(
+        self,
+        features: int = 16,
+        tokens: int = 8,
+        d_model: int = 64,
+        nhead: int = 4,
+        layers: int = 2,
+        num_classes: int = 3,
+    ):
+        super().__init__()
+        self.tokens, self.features = tokens, features
+        self.embed = nn.Linear(features, d_model)
+        self.position = nn.Parameter(torch.zeros(tokens, d_model))
+        layer = nn.TransformerEncoderLayer(
+            d_model, nhead, dim_feedforward=4 * d_model, dropout=0.0, batch_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.head = nn.Linear(d_model, num_classes)
+
+    def forward(self, x):
+        x = x.reshape(len(x), self.tokens, self.features)
+        x = self.encoder(self.embed(x) + self.position)
+        return self.head(x.mean(dim=1))
+
+
+class NoWeights(nn.Module):
+    def forward(self, x):
+        return x
+
+
+class BadForward(nn.Module):
+    """Its second layer expects 100 inputs and gets 64."""
+
+    def __init__(self, features: int = 2):
+        super().__init__()
+        self.fc1 = nn.Linear(features, 64)
+        self.fc2 = nn.Linear(100, 3)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(x)))
+
+
+def not_a_module():
+    return 42
+
+
+class DropoutMLP(nn.Module):
+    """Linear -> Dropout -> ReLU: a dropout between a layer and its activation."""
+
+    def __init__(self, features: int = 2, width: int = 256, num_classes: int = 3):
+        super().__init__()
+        self.fc = nn.Linear(features, width)
+        self.drop = nn.Dropout(0.5)
+        self.act = nn.ReLU()
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        return self.head(self.act(self.drop(self.fc(x))))

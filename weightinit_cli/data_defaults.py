@@ -1,0 +1,87 @@
+"""What a dataset fills in where a config leaves it out: the input shape, the classes and the
+sample count of a dataset that ships in a package (mnist is [784] for a dense stack and
+[1, 28, 28] for a conv2d one, 10 classes, all 5,000 samples), and the input shape of a
+user's module. Applied to the raw config data before validation, so that the resolved
+config (config.yaml of a run) says the values outright and reads back the same.
+Pure Python: no NumPy, no torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .datasets import SHIPPED
+from .errors import WinitError
+
+# generated datasets whose input has a natural shape (the rest take any shape you give)
+NATURAL_SHAPES: dict[str, tuple[int, ...]] = {
+    "spirals": (2,),
+    "shapes2d": (1, 16, 16),
+    "shapes3d": (1, 8, 8, 8),
+}
+
+
+def _first_layer_type(model: dict[str, Any]) -> Any:
+    layers = model.get("layers")
+    if isinstance(layers, list) and layers and isinstance(layers[0], dict):
+        return layers[0].get("type")
+    return None
+
+
+def _shape_for(model: dict[str, Any], data_name: str) -> tuple[int, ...] | None:
+    """The input shape `data_name` gives this model, or None where it gives none."""
+    shipped = SHIPPED.get(data_name)
+    if model.get("module") is not None:
+        if shipped is not None:
+            return shipped.image_shape or shipped.flat_shape
+        return NATURAL_SHAPES.get(data_name)
+    if shipped is None:
+        return None
+    kind = _first_layer_type(model) if model.get("layers") is not None else model.get("type")
+    if kind in (None, "dense"):
+        return shipped.flat_shape
+    if kind == "conv2d" and shipped.image_shape is not None and len(shipped.image_shape) == 3:
+        return shipped.image_shape
+    return None
+
+
+def fill_from_dataset(raw: Any) -> Any:
+    """`raw` config data with the dataset's defaults where it has none (anything odd is
+    left as it is, for validation to name)."""
+    if not isinstance(raw, dict):
+        return raw
+    model = raw.get("model", {})
+    data = raw.get("data", {})
+    if not isinstance(model, dict) or not isinstance(data, dict):
+        return raw
+    name = data.get("name", "spirals")
+    if not isinstance(name, str):
+        return raw
+    model, data = dict(model), dict(data)
+    shipped = SHIPPED.get(name)
+    if "input_shape" not in model:
+        shape = _shape_for(model, name)
+        if shape is not None:
+            model["input_shape"] = list(shape)
+        elif model.get("module") is not None:
+            raise WinitError(
+                f"model.input_shape: data {name} takes any shape, so your module needs one "
+                "(--input-shape 3,32,32, or model.input_shape in the config)"
+            )
+    if shipped is not None:
+        building = model.get("module") is None and model.get("layers") is None
+        if building and "num_classes" not in model:
+            model["num_classes"] = shipped.classes
+        data.setdefault("samples", shipped.samples)
+    return {**raw, "model": model, "data": data}
+
+
+def check_classes(module: str | None, outputs: int, data_name: str) -> None:
+    """A user's module must output one value per class of a dataset with fixed classes."""
+    shipped = SHIPPED.get(data_name)
+    if module is not None and shipped is not None and outputs != shipped.classes:
+        raise WinitError(
+            f"model.module: the module outputs {outputs} values but data {data_name} has "
+            f"{shipped.classes} classes; give it {shipped.classes} outputs "
+            f"(--model-arg num_classes={shipped.classes}, if it takes that argument)"
+        )
