@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from probe_memory import _status_kib as status_kib  # noqa: E402 (benchmarks/ is on its path)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -107,20 +109,12 @@ def peak_memory(batch: int, variant: str) -> int:
     gc.collect()
     with open("/proc/self/clear_refs", "w") as handle:
         handle.write("5")
-    before = _kib("VmRSS")
+    before = status_kib("VmRSS")
     if variant == "plain":
         plain(model, x, y)
     else:
         measure(cfg, model, report, data, "cpu")
-    return (_kib("VmHWM") - before) * 1024
-
-
-def _kib(field: str) -> int:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/self/status")
+    return (status_kib("VmHWM") - before) * 1024
 
 
 def main() -> None:

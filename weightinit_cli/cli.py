@@ -19,6 +19,7 @@ from .terminal import (
     OneLineErrors,
     console,
     fail,
+    json_only_on_stdout,
     print_json,
     show,
     user_errors,
@@ -94,8 +95,9 @@ def stats(
     """Per-layer weight, activation and gradient statistics beside theory."""
     from . import session
 
-    cfg = options.load("stats", config)
-    result = session.stats(cfg, spp=spp, out=out, command=invocation(ctx)).result
+    with json_only_on_stdout(as_json):
+        cfg = options.load("stats", config)
+        result = session.stats(cfg, spp=spp, out=out, command=invocation(ctx)).result
     if as_json:
         from .serialize import stats_json
 
@@ -141,10 +143,11 @@ def train(
     """Train one init method on a small task and save the run under runs/."""
     from . import session
 
-    cfg = options.load("train", config)
-    recorded = session.train(
-        cfg, runs_dir=runs_dir, progress=_progress(as_json), command=invocation(ctx)
-    )
+    with json_only_on_stdout(as_json):
+        cfg = options.load("train", config)
+        recorded = session.train(
+            cfg, runs_dir=runs_dir, progress=_progress(as_json), command=invocation(ctx)
+        )
     show_train(recorded, as_json)
 
 

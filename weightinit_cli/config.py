@@ -261,6 +261,10 @@ class ModelConfig(_Section):
 
     @model_validator(mode="after")
     def _shapes_fit(self) -> ModelConfig:
+        if self.args and self.module is None:
+            raise _located(
+                "model.args: are the arguments of a model.module (--model), and none is given"
+            )
         if self.module is not None:
             stack = [f for f in STACK_FIELDS if f in self.model_fields_set]
             if stack:
@@ -272,7 +276,8 @@ class ModelConfig(_Section):
         try:
             outputs = self.plan.outputs
         except (ShapeError, WinitError) as exc:
-            raise _located(str(exc), blame="model") from None
+            own = str(exc).startswith(("model.module", "model.args"))
+            raise _located(str(exc), blame="model.module" if own else "model") from None
         if self.layers is not None or self.module is not None:
             what = "layers" if self.module is None else "module"
             verb = "output" if self.module is None else "outputs"

@@ -8,7 +8,8 @@ progress leaves through `on_log` callbacks and a stop request comes in through
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -260,12 +261,32 @@ def check_spp(cfg: Config) -> None:
         )
 
 
+@contextmanager
+def _users_code(cfg: Config, doing: str) -> Iterator[None]:
+    """A user's module that fails after its trace (on another batch size, in training):
+    one line naming it, not a traceback."""
+    if cfg.model.module is None:
+        yield
+        return
+    try:
+        yield
+    except (WinitError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        from .user_model import one_line
+
+        raise WinitError(
+            f"model.module: {cfg.model.module} failed while {doing}: {one_line(exc)}"
+        ) from None
+
+
 def run_stats(
     cfg: Config, data: Dataset, device: str, spec: InitSpec | None = None, spp: bool = False
 ) -> StatsResult:
     """`winit stats`: initialize the config's network and measure one pass on one batch."""
-    model, report = initialized(cfg, spec or cfg.init.spec, data)
-    return measure(cfg, model.to(device), report, data, device, spp=spp)
+    with _users_code(cfg, "measuring"):
+        model, report = initialized(cfg, spec or cfg.init.spec, data)
+        return measure(cfg, model.to(device), report, data, device, spp=spp)
 
 
 def run_train(
@@ -282,19 +303,21 @@ def run_train(
     to) measure again."""
     from .train import train
 
-    model, report = initialized(cfg, spec or cfg.init.spec, data)
-    model.to(device)
-    before = measure(cfg, model, report, data, device, spp=spp)
-    history = train(
-        model,
-        data,
-        cfg.train,
-        cfg.model.plan,
-        device=device,
-        seed=cfg.seed,
-        on_log=on_log,
-        should_stop=should_stop,
-    )
+    with _users_code(cfg, "measuring"):
+        model, report = initialized(cfg, spec or cfg.init.spec, data)
+        model.to(device)
+        before = measure(cfg, model, report, data, device, spp=spp)
+    with _users_code(cfg, "training"):
+        history = train(
+            model,
+            data,
+            cfg.train,
+            cfg.model.plan,
+            device=device,
+            seed=cfg.seed,
+            on_log=on_log,
+            should_stop=should_stop,
+        )
     after = measure(cfg, model, report, data, device, with_theory=False) if measure_after else None
     return TrainResult(cfg.name or "default", device, before, after, history)
 

@@ -4,22 +4,20 @@ validated, before anything is allocated (the parameters' bound is plan.py's)."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Any
 
 from .datasets import SHIPPED
 from .limits import size_text
-
-if TYPE_CHECKING:
-    from .config import Config
 
 # float32 data and activations
 MAX_DATA_BYTES = 4 * 2**30
 MAX_ACTIVATION_BYTES = 8 * 2**30
 
 
-def memory_problem(cfg: Config) -> tuple[str, str] | None:
-    """(the problem, the fields to blame) when the data or the activations would not fit;
-    None when they do."""
+def memory_problem(cfg: Any) -> tuple[str, str] | None:
+    """(the problem, the fields to blame) when the data or the activations of `cfg` (a
+    config.Config, being validated: config.py imports this module) would not fit; None when
+    they do."""
     model, data = cfg.model, cfg.data
     shape = f"[{', '.join(map(str, model.input_shape))}]"
     per_input = math.prod(model.input_shape)

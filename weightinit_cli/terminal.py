@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from typing import Any, TypeVar
 
 import typer
@@ -134,6 +134,17 @@ def write_out(text: str) -> None:
     with writing_output():
         sys.stdout.write(text)
         sys.stdout.flush()
+
+
+@contextmanager
+def json_only_on_stdout(as_json: bool) -> Iterator[None]:
+    """With --json, what a user's module prints (at import, in its forward) goes to stderr,
+    so that stdout holds the JSON alone."""
+    if not as_json:
+        yield
+        return
+    with redirect_stdout(sys.stderr):
+        yield
 
 
 def print_json(data: Any) -> None:

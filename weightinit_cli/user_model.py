@@ -40,7 +40,7 @@ _LOADED: dict[tuple[str, int, int], Any] = {}
 _PLANS: dict[tuple[Any, ...], NetworkPlan] = {}
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     first = text[0] if text else ""
     return clip(f"{type(exc).__name__}: {first}" if first else type(exc).__name__, 200)
@@ -78,6 +78,9 @@ def _run_file(where: str) -> Any:
     if spec is None or spec.loader is None:
         raise WinitError(f"{FIELD}: cannot load {excerpt(where)} as Python (name it .py)")
     module = importlib.util.module_from_spec(spec)
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:  # as `python file.py` has it: its siblings import
+        sys.path.insert(0, folder)
     sys.modules[name] = module  # dataclasses and pickling look a module up by its name
     try:
         spec.loader.exec_module(module)
@@ -85,7 +88,7 @@ def _run_file(where: str) -> Any:
         del sys.modules[name]
         if isinstance(exc, KeyboardInterrupt):
             raise
-        raise WinitError(f"{FIELD}: running {excerpt(where)} failed: {_one_line(exc)}") from None
+        raise WinitError(f"{FIELD}: running {excerpt(where)} failed: {one_line(exc)}") from None
     _LOADED[key] = module
     return module
 
@@ -103,11 +106,11 @@ def _import(where: str) -> Any:
                 f"{FIELD}: no module named {excerpt(exc.name)} (is it installed? "
                 f"a file needs its path: {where.replace('.', '/')}.py)"
             ) from None
-        raise WinitError(f"{FIELD}: importing {where} failed: {_one_line(exc)}") from None
+        raise WinitError(f"{FIELD}: importing {where} failed: {one_line(exc)}") from None
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
-        raise WinitError(f"{FIELD}: importing {where} failed: {_one_line(exc)}") from None
+        raise WinitError(f"{FIELD}: importing {where} failed: {one_line(exc)}") from None
 
 
 def load_factory(spec: str) -> Callable[..., Any]:
@@ -147,11 +150,11 @@ def build(spec: str, args: Mapping[str, Any]) -> nn.Module:
         model = factory(**args)
     except TypeError as exc:
         field = "model.args" if args else FIELD
-        raise WinitError(f"{field}: {name}(...) refused its arguments: {_one_line(exc)}") from None
+        raise WinitError(f"{field}: calling {name}(...) failed: {one_line(exc)}") from None
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
-        raise WinitError(f"{FIELD}: building {name} failed: {_one_line(exc)}") from None
+        raise WinitError(f"{FIELD}: building {name} failed: {one_line(exc)}") from None
     if not isinstance(model, nn.Module):
         raise WinitError(
             f"{FIELD}: {name} gave a {type(model).__name__}, not an nn.Module "
@@ -252,7 +255,7 @@ def _trace(model: nn.Module, input_shape: Shape) -> tuple[list[_Call], Any]:
             where = f" in {name} ({type(module).__name__}){shape}"
         raise ShapeError(
             f"{FIELD}: the forward of {root} failed{where} for model.input_shape "
-            f"{_dims(input_shape)} (a batch of {_dims((2, *input_shape))}): {_one_line(exc)}"
+            f"{_dims(input_shape)} (a batch of {_dims((2, *input_shape))}): {one_line(exc)}"
         ) from None
     finally:
         for handle in handles:
@@ -261,6 +264,11 @@ def _trace(model: nn.Module, input_shape: Shape) -> tuple[list[_Call], Any]:
         raise ShapeError(
             f"{FIELD}: {root} returns a {type(output).__name__}; winit trains classifiers, "
             "whose forward returns one tensor of [batch, classes]"
+        )
+    if not output.is_floating_point():
+        raise ShapeError(
+            f"{FIELD}: {root} outputs {str(output.dtype).removeprefix('torch.')} values; "
+            "a classifier outputs float logits"
         )
     if output.dim() != 2 or output.shape[0] != 2:
         raise ShapeError(

@@ -166,7 +166,25 @@ def stats_view(result: StatsResult, width: int = 120) -> Group:
     if result.spp is not None:
         parts += [Text(), *spp_tables({result.method: result.spp}, width)]
     parts += init_notes(result.init.parameters)
+    parts += unmeasured_note(result)
     return Group(*parts)
+
+
+def unmeasured_note(result: StatsResult, shown: int = 3) -> list[Text]:
+    """The weights the method drew that have no row in the table (an LSTM's gates, an
+    attention's projections): initialized, not measured layer by layer."""
+    measured = {layer.name for layer in result.layers}
+    drawn = [
+        p.name
+        for p in result.init.parameters
+        if p.rule == "method"
+        and not p.detail.startswith("bias")
+        and p.name.rpartition(".")[0] not in measured
+    ]
+    if not drawn:
+        return []
+    names = ", ".join(drawn[:shown]) + (f", … ({len(drawn)} tensors)" if len(drawn) > shown else "")
+    return [literal(f"drawn by {result.method}, not in the table: {names}", "dim")]
 
 
 def init_notes(parameters: Sequence[Any], shown: int = 3, most: int = 8) -> list[Text]:
