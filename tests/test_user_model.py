@@ -192,7 +192,10 @@ ERRORS = [
         "the forward of BadForward failed in fc2 (Linear) on an input of [2, 64]",
     ),
     (["--model", f"{MODELS}:NoWeights"], "NoWeights has no weights (no parameters)"),
-    (["--model", f"{MODELS}:TinyMLP", "--model-arg", "colour=3"], "model.args: calling TinyMLP(...) failed: TypeError"),
+    (
+        ["--model", f"{MODELS}:TinyMLP", "--model-arg", "colour=3"],
+        "model.args: calling TinyMLP(...) failed: TypeError",
+    ),
     (["--model", "not_a_package_anywhere:Net"], "no module named 'not_a_package_anywhere'"),
     (["--model", "tests/user_models.py"], "needs path/to/file.py:NAME or package.module:NAME"),
     (["--model", f"{MODELS}:TinyMLP", "--depth", "3"], "model.depth: describes a stack"),
@@ -333,3 +336,93 @@ def test_model_args_without_a_module_are_refused(runs):
     result = invoke("stats", "--model-arg", "width=3")
     assert result.exit_code == 2
     assert "model.args: are the arguments of a model.module" in result.output
+
+
+def test_a_sweep_over_datasets_gives_each_point_its_dataset_s_shape_and_classes():
+    from weightinit_cli.sweep.grid import load_sweep
+
+    sweep = load_sweep(None, ["data.name=spirals,wine,digits"], ["model.depth=2"])
+    shapes = {
+        t.config.data.name: (t.config.model.input_shape, t.config.model.num_classes)
+        for t in sweep.trials
+    }
+    assert shapes == {"spirals": ([2], 3), "wine": ([13], 3), "digits": ([64], 10)}
+    samples = {t.config.data.name: t.config.data.samples for t in sweep.trials}
+    assert samples == {"spirals": 2048, "wine": 178, "digits": 1797}
+    # what the user gave stays, on every point
+    fixed = load_sweep(
+        None,
+        ["data.name=digits,gaussian"],
+        ["model.input_shape=[1, 8, 8]", "model.layers=[{type: flatten}, {type: dense, units: 10}]"],
+    )
+    assert {tuple(t.config.model.input_shape) for t in fixed.trials} == {(1, 8, 8)}
+    # a module: the base is checked on the first dataset, not the default spirals
+    mine = load_sweep(
+        None, ["data.name=wine"],
+        [f"model.module={MODELS}:TinyMLP", "model.args.features=13"],
+    )  # fmt: skip
+    assert [t.config.model.input_shape for t in mine.trials] == [[13]]
+
+
+def test_rerun_says_when_the_model_file_changed_since_the_run(runs, tmp_path):
+    model = tmp_path / "net.py"
+    model.write_text(
+        "from torch import nn\n\n"
+        "def net():\n    return nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 3))\n"
+    )
+    result = invoke("train", "--model", f"{model}:net", "--data", "spirals", "--steps", "5")
+    assert result.exit_code == 0, result.output
+    (run_dir,) = runs.iterdir()
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["model_file"]["path"] == str(model.resolve())
+    same = invoke("rerun", str(run_dir), "--json")
+    assert json.loads(same.stdout)["files"]["model file"] == "identical"
+    model.write_text(model.read_text().replace("16", "32"))
+    changed = invoke("rerun", str(run_dir), "--json")
+    assert changed.exit_code == 1
+    files = json.loads(changed.stdout)["files"]
+    assert files["model file"].startswith("changed since the run: sha256 ")
+
+
+def test_the_verdict_never_suggests_the_method_in_use():
+    from weightinit_cli.verdict import diagnose
+
+    growing = diagnose([1, 2, 4, 8], [None] * 4, [False] * 4, [0.0] * 4, "relu", "he_normal")
+    assert growing.kind == "growing" and "try he_normal" not in growing.message
+    assert "try a smaller gain (init.gain)" in growing.message
+    shrinking = diagnose([8, 4, 2, 1], [None] * 4, [False] * 4, [0.0] * 4, "relu", "xavier_normal")
+    assert "try he_normal" in shrinking.message
+
+
+def test_apply_weight_init_records_lazy_and_empty_layers_as_skipped():
+    from torch import nn
+
+    from weightinit_cli.apply import apply_weight_init
+
+    lazy = apply_weight_init(nn.Sequential(nn.LazyLinear(4), nn.ReLU(), nn.Linear(4, 2)), "he")
+    rules = [(p.name, p.rule) for p in lazy.parameters]
+    assert rules == [
+        ("0.weight", "skipped"), ("0.bias", "skipped"), ("2.weight", "method"), ("2.bias", "method")
+    ]  # fmt: skip
+    assert lazy.parameters[0].detail == "not materialized yet (a lazy module)"
+    empty = apply_weight_init(nn.Sequential(nn.Linear(0, 4), nn.Linear(4, 2)), "he")
+    assert empty.parameters[0].detail == "empty: it has no values"
+    assert [r.name for r in empty.layers] == ["1"]
+
+
+def test_rerun_from_elsewhere_of_a_relative_model_path_says_where_it_was(
+    runs, tmp_path, monkeypatch
+):
+    (tmp_path / "here").mkdir()
+    (tmp_path / "here" / "net.py").write_text(
+        "from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Linear(2, 3))\n"
+    )
+    monkeypatch.chdir(tmp_path / "here")
+    result = invoke("train", "--model", "net.py:net", "--data", "spirals", "--steps", "2")
+    assert result.exit_code == 0, result.output
+    (run_dir,) = runs.iterdir()
+    monkeypatch.chdir(tmp_path)
+    again = invoke("rerun", str(run_dir))
+    assert again.exit_code == 2
+    assert "no such file: 'net.py'" in again.output
+    assert f"the run's model file was {tmp_path / 'here' / 'net.py'}" in again.output

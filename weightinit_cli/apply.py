@@ -144,11 +144,18 @@ def kind_of(module: nn.Module) -> str:
     return type(module).__name__
 
 
+def _has_weights(module: nn.Module) -> bool:
+    weight = module.weight
+    return not nn.parameter.is_lazy(weight) and weight.numel() > 0
+
+
 def plan_module(model: nn.Module) -> NetworkPlan:
     """The plan of any module, from the order of its leaf modules (shapes are not traced)."""
     layers = []
     for index, (name, module) in enumerate(leaves(model)):
-        weighted = isinstance(module, WEIGHTED_LAYERS)
+        # a lazy layer (not yet materialized) or an empty one has no weights to draw: the
+        # parameter rules record it
+        weighted = isinstance(module, WEIGHTED_LAYERS) and _has_weights(module)
         activation = ACTIVATION_MODULES.get(type(module))
         slope = module.negative_slope if isinstance(module, nn.LeakyReLU) else 0.0
         layers.append(
@@ -160,7 +167,11 @@ def plan_module(model: nn.Module) -> NetworkPlan:
                 None,
                 weight_shape=tuple(module.weight.shape) if weighted else None,
                 groups=getattr(module, "groups", 1),
-                params=sum(p.numel() for p in module.parameters(recurse=False)),
+                params=sum(
+                    p.numel()
+                    for p in module.parameters(recurse=False)
+                    if not nn.parameter.is_lazy(p)
+                ),
                 activation=activation,
                 negative_slope=slope,
             )

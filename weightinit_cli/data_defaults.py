@@ -8,6 +8,7 @@ Pure Python: no NumPy, no torch.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .datasets import SHIPPED
@@ -35,9 +36,11 @@ def _shape_for(model: dict[str, Any], data_name: str) -> tuple[int, ...] | None:
         if shipped is not None:
             return shipped.image_shape or shipped.flat_shape
         return NATURAL_SHAPES.get(data_name)
-    if shipped is None:
-        return None
     kind = _first_layer_type(model) if model.get("layers") is not None else model.get("type")
+    if shipped is None:
+        natural = NATURAL_SHAPES.get(data_name)
+        rank = {None: 1, "dense": 1, "conv2d": 3, "conv3d": 4}.get(kind)
+        return natural if natural is not None and len(natural) == rank else None
     if kind in (None, "dense"):
         return shipped.flat_shape
     if kind == "conv2d" and shipped.image_shape is not None and len(shipped.image_shape) == 3:
@@ -74,6 +77,27 @@ def fill_from_dataset(raw: Any) -> Any:
             model["num_classes"] = shipped.classes
         data.setdefault("samples", shipped.samples)
     return {**raw, "model": model, "data": data}
+
+
+# what fill_from_dataset fills in from a shipped dataset
+FILLED = ("model.input_shape", "model.num_classes", "data.samples")
+
+
+def refill_for_dataset(
+    data: dict[str, Any], base_dataset: str, given: Sequence[str]
+) -> dict[str, Any]:
+    """A sweep's grid point whose data.name differs from the base config's: `data` (the
+    base's resolved data with the point's values) without what the base's dataset filled
+    in, so that the point's dataset fills in its own; fields the user gave stay."""
+    point = data.get("data", {}).get("name")
+    if point == base_dataset or (base_dataset not in SHIPPED and point not in SHIPPED):
+        return data
+    for field in FILLED:
+        if any(field == k or field.startswith(f"{k}.") for k in given):
+            continue
+        section, key = field.split(".")
+        data.get(section, {}).pop(key, None)
+    return data
 
 
 def check_classes(module: str | None, outputs: int, data_name: str) -> None:

@@ -297,12 +297,12 @@ def _load(
     if data.get("name") is None:
         data["name"] = name
     data = apply_overrides(data, overrides)
-    given = _given_keys(file_data, overrides)
+    given = given_keys(file_data, overrides)
     _drop_unwanted_defaults(data, defaults, given, layer)
     return _validate(data, source, overrides)
 
 
-def _given_keys(file_data: Mapping[str, Any], overrides: Sequence[str]) -> list[str]:
+def given_keys(file_data: Mapping[str, Any], overrides: Sequence[str]) -> list[str]:
     """The dotted keys the file gives values to, and those the --sets give."""
     keys: list[str] = []
 

@@ -219,7 +219,8 @@ def _pooled_std(sizes: list[int], stds: list[float]) -> float:
 
 
 def _skip(name: str, param: nn.Parameter, reason: str) -> ParameterRecord:
-    return ParameterRecord(name, tuple(param.shape), None, None, "skipped", reason)
+    shape = () if nn.parameter.is_lazy(param) else tuple(param.shape)  # not known yet
+    return ParameterRecord(name, shape, None, None, "skipped", reason)
 
 
 @torch.no_grad()
@@ -293,6 +294,8 @@ def init_unplanned(model: nn.Module, draws: Draws, done: set[int]) -> dict[int, 
             name, rule = names[id(param)], rules.get(own_name)
             if lazy:
                 records[id(param)] = _skip(name, param, "not materialized yet (a lazy module)")
+            elif param.numel() == 0:
+                records[id(param)] = _skip(name, param, "empty: it has no values")
             elif rule is None:
                 reason = f"a parameter of {type(module).__name__} that winit does not know"
                 records[id(param)] = _skip(name, param, reason)

@@ -155,4 +155,30 @@ def rerun(
     else:
         recorded = session.stats(cfg, spp=experiment.spp, keep=True, runs_dir=root, command=command)
     assert recorded.run_dir is not None
-    return saved, recorded, match_runs(saved.path, recorded.run_dir)
+    match = match_runs(saved.path, recorded.run_dir)
+    _match_model_file(saved.path, recorded.run_dir, match)
+    return saved, recorded, match
+
+
+def _model_file(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        found = read_json(run_dir / "meta.json").get("model_file")
+    except (WinitError, AttributeError):
+        return None
+    return found if isinstance(found, dict) and isinstance(found.get("sha256"), str) else None
+
+
+def _match_model_file(original: Path, again: Path, match: RunMatch) -> None:
+    """A run of a user's module file: whether the file is the one the numbers came from
+    (when it changed, differing numbers are no fault of winit's)."""
+    before, now = _model_file(original), _model_file(again)
+    if before is None or now is None:
+        return
+    if before["sha256"] == now["sha256"]:
+        match.files["model file"] = "identical"
+        return
+    match.identical = False
+    match.files["model file"] = (
+        f"changed since the run: sha256 {shown(before['sha256'][:12])}… before, "
+        f"{now['sha256'][:12]}… now ({shown(str(now.get('path', '')))})"
+    )

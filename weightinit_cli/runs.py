@@ -279,6 +279,12 @@ class RunWriter:
             "finished_at": None,
             "versions": environment(),
         }
+        if cfg.model.module is not None:
+            from .user_model import file_digest
+
+            digest = file_digest(cfg.model.module)
+            if digest is not None:  # the code the numbers came from, for winit rerun
+                self.meta["model_file"] = digest
         self.files: dict[str, str | bytes] = {}
         self._metrics: CsvAppender | None = None
         self._rows: list[dict[str, Any]] = []

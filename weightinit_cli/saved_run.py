@@ -266,6 +266,21 @@ def check_results(path: Path) -> tuple[str, ...]:
     return tuple(present)
 
 
+def _made_where(path: Path, error: str) -> str:
+    """Where the run's model file was, for a rerun that cannot find it (a relative path
+    from another directory)."""
+    if "model.module: no such file" not in error:
+        return ""
+    try:
+        found = read_json(path / "meta.json").get("model_file", {}).get("path")
+    except (WinitError, AttributeError):
+        return ""
+    if not isinstance(found, str):
+        return ""
+    where = shown(found, 300)
+    return f" (the run's model file was {where}: rerun from the directory it was run in)"
+
+
 def load_saved_run(path: str | Path) -> SavedRun:
     """The run directory `path`, every file the rerun reads checked; a WinitError, one line
     naming the file and the field, otherwise."""
@@ -284,7 +299,13 @@ def load_saved_run(path: str | Path) -> SavedRun:
         if not (path / name).is_file():
             raise WinitError(f"{path}: no {name}; is it a run directory written by winit?")
     experiment = read_experiment(path)
-    cfg = load_config(path / "config.yaml", command=experiment.command)
+    try:
+        cfg = load_config(path / "config.yaml", command=experiment.command)
+    except WinitError as err:
+        hint = _made_where(path, str(err))
+        if not hint:
+            raise
+        raise WinitError(f"{err}{hint}") from None
     specs = method_specs(cfg, experiment, str(path / "meta.json"))
     if experiment.spp:
         try:

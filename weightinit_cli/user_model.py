@@ -113,6 +113,21 @@ def _import(where: str) -> Any:
         raise WinitError(f"{FIELD}: importing {where} failed: {one_line(exc)}") from None
 
 
+def file_digest(spec: str) -> dict[str, str] | None:
+    """{"path": the absolute path, "sha256": of its bytes} of a file spec's file (None for a
+    package's module, or a file that cannot be read)."""
+    import hashlib
+
+    where = parse_spec(spec)[0]
+    if not _is_file(where):
+        return None
+    try:
+        data = Path(where).read_bytes()
+    except OSError:
+        return None
+    return {"path": str(Path(where).resolve()), "sha256": hashlib.sha256(data).hexdigest()}
+
+
 def load_factory(spec: str) -> Callable[..., Any]:
     """The class or callable that `spec` names (running its file, or importing its module)."""
     where, name = parse_spec(spec)
@@ -381,7 +396,13 @@ def plan_of(spec: str, args: Mapping[str, Any], input_shape: Sequence[int]) -> N
 
     import torch
 
-    key = (spec, json.dumps(args, sort_keys=True, default=repr), tuple(input_shape))
+    where = parse_spec(spec)[0]
+    try:  # a file edited since: planned again
+        status = os.stat(where) if _is_file(where) else None
+        version = (status.st_mtime_ns, status.st_size) if status else None
+    except OSError:
+        version = None
+    key = (spec, version, json.dumps(args, sort_keys=True, default=repr), tuple(input_shape))
     if key not in _PLANS:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)

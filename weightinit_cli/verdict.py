@@ -70,6 +70,13 @@ def diagnose(
     def verdict(kind: str, message: str) -> Verdict:
         return Verdict(kind, factor, message)
 
+    def scaled(direction: str) -> str:
+        """What to try for a signal that grows or shrinks: the suggestion, unless that is
+        the method already in use (a network that is no plain chain of its activation)."""
+        if try_instead != method:
+            return try_instead
+        return f"a {direction} gain (init.gain) or another method (winit compare)"
+
     if symmetric_layers and len(symmetric_layers) >= max(1, len(symmetric) - 1):
         return verdict(
             "symmetric",
@@ -90,7 +97,7 @@ def diagnose(
             "exploding",
             f"activations {growth} explode (more than {EXPLODING:g}x "
             f"layer 1 from layer {exploding[0]}): {method} is too large for {net}; "
-            f"try {try_instead}.",
+            f"try {scaled('smaller')}.",
         )
     if vanishing or factor < 1 - STABLE_BAND:
         shrink = 1 / factor if factor > 0 else math.inf
@@ -98,13 +105,13 @@ def diagnose(
         return verdict(
             "vanishing" if vanishing else "shrinking",
             f"activations shrink {shrink:.2f}x per layer{where}: {method} starves {net}; "
-            f"try {try_instead}.",
+            f"try {scaled('larger')}.",
         )
     if factor > 1 + STABLE_BAND:
         return verdict(
             "growing",
             f"activations grow {factor:.2f}x per layer: {method} amplifies {net} with depth; "
-            f"try {try_instead}.",
+            f"try {scaled('smaller')}.",
         )
     return verdict(
         "stable",

@@ -245,8 +245,12 @@ def build_sweep(
     base: Config,
     axes: Sequence[Axis],
     source: str,
+    given: Sequence[str] = (),
 ) -> Sweep:
-    """Every grid point as a validated trial config; the first bad one is a WinitError."""
+    """Every grid point as a validated trial config; the first bad one is a WinitError.
+    `given`: the fields the user set (a data.name axis leaves them, and refills the rest
+    from each point's dataset)."""
+    from ..data_defaults import refill_for_dataset
     from ..loading import config_data, config_from_data, config_hash, set_dotted
 
     if not axes:
@@ -268,6 +272,8 @@ def build_sweep(
         for key, value in point.items():
             # a copy: the config must never share (and later edit) the axis's own value
             set_dotted(data, key.split("."), copy.deepcopy(value), where)
+        if "data.name" in point:
+            data = refill_for_dataset(data, base.data.name, [*given, *point])
         cfg = config_from_data(data, where)
         if cfg.train.steps == 0:
             raise WinitError(
@@ -292,13 +298,16 @@ def load_sweep(
     seeds: int | None = None,
 ) -> Sweep:
     """The sweep of a file (config + grid:) and/or --grid options, with --set and --seeds."""
-    from ..loading import load_config, read_config_file
+    from ..loading import given_keys, load_config, read_config_file
 
     content: dict[str, Any] = read_config_file(path) if path is not None else {}
     source = str(path) if path is not None else "--grid"
     grid = content.pop("grid", None)
     file_seeds = content.pop("seeds", None)
-    base = load_config(path, overrides, "sweep", layer, content=content if path else None)
+    # the base is checked on the first dataset of a data.name axis (the grid sets it anyway)
+    first = _first_dataset(grid, grid_options)
+    base_sets = [*overrides, f"data.name={json.dumps(first)}"] if first is not None else overrides
+    base = load_config(path, base_sets, "sweep", layer, content=content if path else None)
 
     if grid is not None and not isinstance(grid, Mapping):
         raise WinitError(
@@ -333,7 +342,27 @@ def load_sweep(
             "trials, so it needs at least 1 step (winit stats, and compare --steps 0, "
             "measure at init)"
         )
-    return build_sweep(base, list(axes.values()), source)
+    given = given_keys(content, overrides)
+    return build_sweep(base, list(axes.values()), source, given)
+
+
+def _first_dataset(grid: Any, grid_options: Sequence[str]) -> str | None:
+    """The first value of a data.name axis, if the grid has one (a string)."""
+    values: Any = None
+    if isinstance(grid, Mapping):
+        values = grid.get("data.name")
+        if values is None and isinstance(grid.get("data"), Mapping):
+            values = grid["data"].get("name")
+    for text in grid_options:
+        try:
+            key, parsed = parse_grid_option(text)
+        except WinitError:
+            continue  # named properly when the axes are made
+        if key == "data.name":
+            values = parsed
+    if isinstance(values, list) and values and isinstance(values[0], str):
+        return values[0]
+    return None
 
 
 def _refuse_overlaps(keys: Sequence[str]) -> None:
