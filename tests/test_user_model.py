@@ -426,3 +426,34 @@ def test_rerun_from_elsewhere_of_a_relative_model_path_says_where_it_was(
     assert again.exit_code == 2
     assert "no such file: 'net.py'" in again.output
     assert f"the run's model file was {tmp_path / 'here' / 'net.py'}" in again.output
+
+
+def test_a_config_file_names_the_module_and_its_arguments(runs, tmp_path):
+    config = tmp_path / "mine.yaml"
+    config.write_text(
+        f"model:\n  module: {MODELS}:make_mlp\n  args:\n    width: 16\n"
+        "data:\n  name: spirals\ntrain:\n  steps: 3\n"
+    )
+    result = invoke("train", str(config), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["model"]["module"] == f"{MODELS}:make_mlp"
+    assert data["model"]["args"] == {"width": 16}
+    assert data["model"]["weighted_layers"] == 3 and data["steps"] == 3
+    (run_dir,) = runs.iterdir()
+    layers = (run_dir / "layers.csv").read_text().splitlines()
+    assert [row.split(",")[2] for row in layers[1:4]] == ["body.0", "body.2", "head"]
+
+
+def test_a_weight_norm_layer_is_recorded_as_skipped_with_why():
+    from torch import nn
+    from torch.nn.utils.parametrizations import weight_norm
+
+    from weightinit_cli.apply import apply_weight_init
+
+    report = apply_weight_init(nn.Sequential(weight_norm(nn.Linear(4, 4)), nn.Linear(4, 2)), "he")
+    skipped = [p for p in report.parameters if p.rule == "skipped"]
+    assert [p.name for p in skipped] == [
+        "0.parametrizations.weight.original0", "0.parametrizations.weight.original1",
+    ]  # fmt: skip
+    assert all("does not draw through parametrizations" in p.detail for p in skipped)

@@ -298,6 +298,11 @@ def init_unplanned(model: nn.Module, draws: Draws, done: set[int]) -> dict[int, 
                 records[id(param)] = _skip(name, param, "empty: it has no values")
             elif rule is None:
                 reason = f"a parameter of {type(module).__name__} that winit does not know"
+                if isinstance(module, nn.utils.parametrize.ParametrizationList):
+                    reason = (
+                        "a parametrized weight's tensor (weight_norm, spectral_norm): winit "
+                        "does not draw through parametrizations"
+                    )
                 records[id(param)] = _skip(name, param, reason)
             else:
                 records[id(param)] = _apply(name, param, rule, draws)
