@@ -128,10 +128,15 @@ def check(model, method, backend="scratch", seed=0):
     return report
 
 
+# what each model of the zoo leaves as it was: nothing but what winit cannot know
+SKIPPED = {"WithParameter": ["pos_embedding", "act.weight"]}
+
+
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("make", ZOO, ids=lambda make: make.__name__)
 def test_every_parameter_gets_its_rule(make, method):
-    check(make(), method)
+    report = check(make(), method)
+    assert report.skipped == SKIPPED.get(make.__name__, [])
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -162,7 +162,8 @@ def test_the_input_shape_and_classes_come_from_a_shipped_dataset():
     sets = [f"model.module={MODELS}:ResNet", "model.args.channels=1", "data.name=digits"]
     cfg = load_config(None, sets, command="stats")  # not stats' own [16] and gaussian
     assert cfg.model.input_shape == [1, 8, 8] and cfg.model.num_classes == 10
-    assert cfg.data.samples == 1797
+    assert cfg.data.samples == 2048  # the default, which takes all 1,797: configs hash as before
+    assert load_config(None, ["data.name=mnist"], command="train").data.samples == 5000
     assert "input_shape: [1, 8, 8]" in config_to_yaml(cfg)
     # a built stack takes the dataset's flat or image shape by its type, and its classes
     dense = load_config(None, ["data.name=digits"], command="stats")
@@ -192,6 +193,7 @@ ERRORS = [
         "the forward of BadForward failed in fc2 (Linear) on an input of [2, 64]",
     ),
     (["--model", f"{MODELS}:NoWeights"], "NoWeights has no weights (no parameters)"),
+    (["--model", f"{MODELS}:KeywordInput"], "fc (Linear) is called with its input as a keyword"),
     (
         ["--model", f"{MODELS}:TinyMLP", "--model-arg", "colour=3"],
         "model.args: calling TinyMLP(...) failed: TypeError",
@@ -348,7 +350,7 @@ def test_a_sweep_over_datasets_gives_each_point_its_dataset_s_shape_and_classes(
     }
     assert shapes == {"spirals": ([2], 3), "wine": ([13], 3), "digits": ([64], 10)}
     samples = {t.config.data.name: t.config.data.samples for t in sweep.trials}
-    assert samples == {"spirals": 2048, "wine": 178, "digits": 1797}
+    assert samples == {"spirals": 2048, "wine": 2048, "digits": 2048}  # each taken whole
     # what the user gave stays, on every point
     fixed = load_sweep(
         None,
@@ -457,3 +459,38 @@ def test_a_weight_norm_layer_is_recorded_as_skipped_with_why():
         "0.parametrizations.weight.original0", "0.parametrizations.weight.original1",
     ]  # fmt: skip
     assert all("does not draw through parametrizations" in p.detail for p in skipped)
+
+
+def _plan_and_stats(name):
+    sets = [f"model.module={MODELS}:{name}", "model.input_shape=[16]", "data.name=gaussian"]
+    cfg = load_config(None, sets, command="stats")
+    return {p.name: p for p in cfg.model.plan.weighted}, {x.name: x for x in stats_of(*sets).layers}
+
+
+def test_an_in_place_op_between_modules_hides_the_flow_instead_of_misleading_it():
+    plan, _ = _plan_and_stats("InplaceResidual")  # out = fc1(x); out += x; act(out)
+    assert plan["fc1"].activation_layer is None and plan["fc1"].activation_source == "assumed"
+    assert not plan["head"].chained
+    plan, measured = _plan_and_stats("InplaceTanh")  # h = fc1(x); h.tanh_(); fc2(h)
+    assert not plan["fc2"].chained  # its input is measured after the tanh, not predicted
+    fc2 = measured["fc2"]
+    assert fc2.preactivation.std == pytest.approx(fc2.predicted_preactivation_std, rel=0.15)
+
+
+def test_a_shared_activation_module_is_found_after_each_layer():
+    plan, measured = _plan_and_stats("SharedTanh")
+    assert plan["fc1"].activation_layer == plan["fc2"].activation_layer == "act"
+    assert plan["fc2"].chained and plan["head"].chained
+    for name in ("fc1", "fc2"):
+        assert measured[name].activation_fn == "tanh"
+        assert measured[name].saturated_fraction is not None
+        assert measured[name].activation.std == pytest.approx(
+            measured[name].predicted_activation_std, rel=0.1
+        )
+    assert measured["fc1"].activation.std != measured["fc2"].activation.std
+
+
+def test_a_batchnorm_in_eval_mode_is_not_predicted_as_normalizing():
+    plan, measured = _plan_and_stats("eval_mode_bn")
+    assert plan["0"].through == ("batchnorm",)
+    assert measured["0"].predicted_activation_std is None

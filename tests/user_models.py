@@ -155,3 +155,63 @@ class DropoutMLP(nn.Module):
 
     def forward(self, x):
         return self.head(self.act(self.drop(self.fc(x))))
+
+
+class InplaceResidual(nn.Module):
+    """`out += x`: an in-place sum between a layer and the activation module after it."""
+
+    def __init__(self, features: int = 16, num_classes: int = 3):
+        super().__init__()
+        self.fc1 = nn.Linear(features, features)
+        self.act = nn.ReLU()
+        self.head = nn.Linear(features, num_classes)
+
+    def forward(self, x):
+        out = self.fc1(x)
+        out += x
+        return self.head(self.act(out))
+
+
+class InplaceTanh(nn.Module):
+    """`h.tanh_()`: an activation applied in place, in the forward."""
+
+    def __init__(self, features: int = 16, num_classes: int = 3):
+        super().__init__()
+        self.fc1 = nn.Linear(features, 256)
+        self.fc2 = nn.Linear(256, num_classes)
+
+    def forward(self, x):
+        h = self.fc1(x)
+        h.tanh_()
+        return self.fc2(h)
+
+
+class SharedTanh(nn.Module):
+    """One nn.Tanh module after both hidden layers."""
+
+    def __init__(self, features: int = 16, width: int = 256, num_classes: int = 3):
+        super().__init__()
+        self.fc1 = nn.Linear(features, width)
+        self.fc2 = nn.Linear(width, width)
+        self.act = nn.Tanh()
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        return self.head(self.act(self.fc2(self.act(self.fc1(x)))))
+
+
+class KeywordInput(nn.Module):
+    def __init__(self, features: int = 16, num_classes: int = 3):
+        super().__init__()
+        self.fc = nn.Linear(features, num_classes)
+
+    def forward(self, x):
+        return self.fc(input=x)
+
+
+def eval_mode_bn(features: int = 16, width: int = 256, num_classes: int = 3) -> nn.Module:
+    """A Linear, a batchnorm and a relu, returned in eval mode (the norm then uses its
+    running statistics, an identity at init)."""
+    return nn.Sequential(
+        nn.Linear(features, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Linear(width, num_classes)
+    ).eval()

@@ -14,6 +14,7 @@ from typing import Any
 from .datasets import SHIPPED
 from .errors import WinitError
 
+DEFAULT_SAMPLES = 2048  # DataConfig.samples' default (kept so that old configs hash the same)
 # generated datasets whose input has a natural shape (the rest take any shape you give)
 NATURAL_SHAPES: dict[str, tuple[int, ...]] = {
     "spirals": (2,),
@@ -29,7 +30,7 @@ def _first_layer_type(model: dict[str, Any]) -> Any:
     return None
 
 
-def _shape_for(model: dict[str, Any], data_name: str) -> tuple[int, ...] | None:
+def shape_for(model: dict[str, Any], data_name: str) -> tuple[int, ...] | None:
     """The input shape `data_name` gives this model, or None where it gives none."""
     shipped = SHIPPED.get(data_name)
     if model.get("module") is not None:
@@ -63,7 +64,7 @@ def fill_from_dataset(raw: Any) -> Any:
     model, data = dict(model), dict(data)
     shipped = SHIPPED.get(name)
     if "input_shape" not in model:
-        shape = _shape_for(model, name)
+        shape = shape_for(model, name)
         if shape is not None:
             model["input_shape"] = list(shape)
         elif model.get("module") is not None:
@@ -75,7 +76,8 @@ def fill_from_dataset(raw: Any) -> Any:
         building = model.get("module") is None and model.get("layers") is None
         if building and "num_classes" not in model:
             model["num_classes"] = shipped.classes
-        data.setdefault("samples", shipped.samples)
+        if shipped.samples > DEFAULT_SAMPLES:  # smaller ones are whole at the default anyway
+            data.setdefault("samples", shipped.samples)
     return {**raw, "model": model, "data": data}
 
 

@@ -186,7 +186,9 @@ def measure(
         ):
             layer.expected_weight_std = record.target_std
             layer.predicted_preactivation_std = prediction.pre_std
-            layer.predicted_activation_std = _activation_prediction(planned, prediction)
+            layer.predicted_activation_std = _activation_prediction(
+                planned, prediction, model.training
+            )
             if planned.kind.startswith("conv_transpose"):
                 # its output sums over fan_out·σ² terms, not fan_in's: the recursion does not hold
                 layer.predicted_preactivation_std = layer.predicted_activation_std = None
@@ -222,15 +224,16 @@ def measure(
     )
 
 
-def _activation_prediction(planned: Any, prediction: Any) -> float | None:
+def _activation_prediction(planned: Any, prediction: Any, training: bool) -> float | None:
     """The predicted std after the layer's activation. Through flattens it is the
-    recursion's; through a norm (batchnorm or layer norm, at init: weight 1, bias 0) the
-    activation sees unit-variance inputs, whatever the layer gave it; through a dropout or
-    a pool it is not modelled (None: the table says n/a)."""
+    recursion's; through a norm (batchnorm in training mode, or layer norm, at init: weight
+    1, bias 0) the activation sees unit-variance inputs, whatever the layer gave it; through
+    a dropout or a pool, or a batchnorm in eval mode (its running statistics), it is not
+    modelled (None: the table says n/a)."""
     through = set(planned.through) - {"flatten"}
     if not through:
         return prediction.post_std
-    if through <= {"batchnorm", "norm"}:
+    if through <= {"batchnorm", "norm"} and (training or "batchnorm" not in through):
         from .meanfield import predict_layers
 
         (normed,) = predict_layers(

@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .config import COMMAND_DEFAULTS, LAYER_DEFAULTS, LAYER_TYPES, STACK_FIELDS, Config
+from .data_defaults import shape_for
 from .datasets import SHIPPED
 from .errors import ConfigErrors, WinitError
 from .limits import clip, excerpt
@@ -334,12 +335,13 @@ def _drop_unwanted_defaults(
             "network: give one of them"
         )
     name = dataset.get("name") if isinstance(dataset, dict) else None
-    shipped = isinstance(name, str) and name in SHIPPED
+    # the dataset's own shape for this model, where it has one (else the default stays)
+    refilled = isinstance(name, str) and name in SHIPPED and shape_for(model, name) is not None
     for key in defaults.get("model", {}):
         field = f"model.{key}"
         if any(field == k or field.startswith(f"{k}.") or k.startswith(f"{field}.") for k in given):
             continue
-        if module or (key == "input_shape" and shipped):
+        if module or (key == "input_shape" and refilled):
             model.pop(key, None)
 
 

@@ -185,13 +185,14 @@ def build(spec: str, args: Mapping[str, Any]) -> nn.Module:
 
 @dataclass
 class _Call:
-    """The first call of one module in the traced forward."""
+    """One call of a module in the traced forward."""
 
     name: str
     module: Any
     in_shape: Shape | None
     out_shape: Shape | None
-    source: int | None  # the call whose output was this call's input, if a traced one
+    source: int | None  # the call whose output was this call's input, unchanged since
+    layer: int  # the plan layer of this module (the index of its first call among them)
     is_output: bool = False
 
 
@@ -215,9 +216,14 @@ def _dims(shape: Sequence[int]) -> str:
     return f"[{', '.join(map(str, shape))}]"
 
 
-def _trace(model: nn.Module, input_shape: Shape) -> tuple[list[_Call], Any]:
-    """Run one forward on a batch of 2 and record the first call of every module that has
-    parameters of its own or no children, with the data flow between them."""
+def _trace(model: nn.Module, input_shape: Shape) -> tuple[list[_Call], list[_Call], Any]:
+    """Run one forward on a batch of 2 and record every call of every module that has
+    parameters of its own or no children, with the data flow between them: (every call,
+    the first call of each module, the output).
+
+    A call's source is the call whose output tensor it took as its input, if that tensor is
+    unchanged since (its version counter says whether an in-place op such as `out += x` or
+    `h.tanh_()` changed it in between: then the flow is not known)."""
     import torch
 
     watched = {
@@ -226,27 +232,37 @@ def _trace(model: nn.Module, input_shape: Shape) -> tuple[list[_Call], Any]:
         if n and (not list(m.children()) or any(True for _ in m.parameters(recurse=False)))
     }
     calls: list[_Call] = []
-    producer: dict[int, int] = {}  # id of an output tensor -> its call
+    firsts: dict[str, _Call] = {}
+    producer: dict[int, tuple[int, int]] = {}  # id of an output -> (its call, its version)
     alive: list[Any] = []  # keeps traced tensors alive, so that their ids stay theirs
-    entered: list[tuple[str, Any, Any]] = []  # (name, module, input) of modules in progress
+    entered: list[tuple[str, Any, Any, int | None]] = []  # modules in progress
 
     def before(name: str):
         def hook(module: Any, inputs: tuple) -> None:
-            entered.append((name, module, inputs[0] if inputs else None))
+            first = inputs[0] if inputs else None
+            if first is None and isinstance(module, _weighted()):
+                raise ShapeError(
+                    f"{FIELD}: {name} ({type(module).__name__}) is called with its input as a "
+                    f"keyword argument; winit's hooks see positional ones: call {name}(x)"
+                )
+            found = producer.get(id(first)) if isinstance(first, torch.Tensor) else None
+            source = found[0] if found and found[1] == first._version else None
+            entered.append((name, module, first, source))
 
         return hook
 
     def after(name: str):
         def hook(module: Any, inputs: tuple, output: Any) -> None:
-            entered.pop()
+            _, _, first_in, source = entered.pop()
             if name not in watched:
                 return
-            watched.discard(name)  # its first call only
-            first_in, first_out = _first_tensor(inputs), _first_tensor(output)
-            source = producer.get(id(first_in)) if first_in is not None else None
-            calls.append(_Call(name, module, _shape(first_in), _shape(output), source))
+            layer = firsts[name].layer if name in firsts else len(firsts)
+            call = _Call(name, module, _shape(first_in), _shape(output), source, layer)
+            calls.append(call)
+            firsts.setdefault(name, call)
+            first_out = _first_tensor(output)
             if isinstance(first_out, torch.Tensor):
-                producer[id(first_out)] = len(calls) - 1
+                producer[id(first_out)] = (len(calls) - 1, first_out._version)
                 alive.append(first_out)
 
         return hook
@@ -260,12 +276,14 @@ def _trace(model: nn.Module, input_shape: Shape) -> tuple[list[_Call], Any]:
     try:
         with torch.no_grad():
             output = model(x)
+    except ShapeError:
+        raise
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
         where = ""
         if entered and entered[-1][0]:
-            name, module, got = entered[-1]
+            name, module, got, _ = entered[-1]
             shape = f" on an input of {_dims(got.shape)}" if hasattr(got, "shape") else ""
             where = f" in {name} ({type(module).__name__}){shape}"
         raise ShapeError(
@@ -290,9 +308,16 @@ def _trace(model: nn.Module, input_shape: Shape) -> tuple[list[_Call], Any]:
             f"{FIELD}: {root} outputs {_dims(output.shape)} for a batch of 2; "
             "a classifier outputs [batch, classes]"
         )
-    if id(output) in producer:
-        calls[producer[id(output)]].is_output = True
-    return calls, output
+    made = producer.get(id(output))
+    if made is not None and made[1] == output._version:
+        calls[made[0]].is_output = True
+    return calls, list(firsts.values()), output
+
+
+def _weighted() -> tuple[type, ...]:
+    from .apply import WEIGHTED_LAYERS
+
+    return WEIGHTED_LAYERS
 
 
 def _layer(index: int, call: _Call) -> Layer:
@@ -328,10 +353,13 @@ def _layer(index: int, call: _Call) -> Layer:
 
 
 def _linked(layers: list[Layer], calls: list[_Call]) -> tuple[Layer, ...]:
-    """Each weighted layer with the activation that consumes its output (by data flow) and
-    whether its input is exactly the activated output of the weighted layer before."""
+    """Each weighted layer with the activation that consumes its first call's output (by
+    data flow: a shared activation module is found at whichever call it is) and whether
+    its input is exactly the activated output of the weighted layer before."""
     consumers: dict[int, list[int]] = {}
+    first_call: dict[int, int] = {}
     for i, call in enumerate(calls):
+        first_call.setdefault(call.layer, i)
         if call.source is not None:
             consumers.setdefault(call.source, []).append(i)
     out = list(layers)
@@ -340,30 +368,31 @@ def _linked(layers: list[Layer], calls: list[_Call]) -> tuple[Layer, ...]:
         if not layer.weighted:
             continue
         found: dict[str, Any] = {"activation": None, "activation_layer": None}
-        at, source, through = i, "module", []
+        at, source, through = first_call[i], "module", []
         while True:
             after = consumers.get(at, [])
             if len(after) != 1:  # a sum, a functional op, two branches, or nothing traced
                 source = "module" if not after and calls[at].is_output else "assumed"
                 break
             at = after[0]
-            if out[at].kind == "activation":
+            reached = out[calls[at].layer]
+            if reached.kind == "activation":
                 found.update(
-                    activation=out[at].activation,
-                    activation_layer=out[at].name,
-                    negative_slope=out[at].negative_slope,
+                    activation=reached.activation,
+                    activation_layer=reached.name,
+                    negative_slope=reached.negative_slope,
                     through=tuple(through),
                 )
                 break
-            if out[at].kind not in TRANSPARENT:
+            if reached.kind not in TRANSPARENT:
                 source = "assumed"
                 break
-            through.append(out[at].kind)
-        chained, back, between = False, calls[i].source, []
-        while back is not None and out[back].kind in CHAINING:
-            between.append(out[back])
+            through.append(reached.kind)
+        chained, back, between = False, calls[first_call[i]].source, []
+        while back is not None and out[calls[back].layer].kind in CHAINING:
+            between.append(out[calls[back].layer])
             back = calls[back].source
-        if previous is not None and back == previous.index:
+        if previous is not None and back is not None and back == first_call[previous.index]:
             acts = [b.name for b in between if b.kind == "activation"]
             chained = acts == ([previous.activation_layer] if previous.activation_layer else [])
         out[i] = replace(layer, chained=chained, activation_source=source, **found)
@@ -374,8 +403,8 @@ def _linked(layers: list[Layer], calls: list[_Call]) -> tuple[Layer, ...]:
 def plan_model(model: nn.Module, input_shape: Sequence[int]) -> NetworkPlan:
     """The plan of a built user module, from one traced forward on `input_shape`."""
     shape = tuple(input_shape)
-    calls, output = _trace(model, shape)
-    layers = [_layer(i, call) for i, call in enumerate(calls)]
+    calls, firsts, output = _trace(model, shape)
+    layers = [_layer(i, call) for i, call in enumerate(firsts)]
     if not any(layer.weighted for layer in layers):
         raise ShapeError(
             f"{FIELD}: the forward of {type(model).__name__} calls no Linear or conv module, "

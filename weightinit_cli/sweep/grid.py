@@ -304,10 +304,17 @@ def load_sweep(
     source = str(path) if path is not None else "--grid"
     grid = content.pop("grid", None)
     file_seeds = content.pop("seeds", None)
-    # the base is checked on the first dataset of a data.name axis (the grid sets it anyway)
-    first = _first_dataset(grid, grid_options)
-    base_sets = [*overrides, f"data.name={json.dumps(first)}"] if first is not None else overrides
-    base = load_config(path, base_sets, "sweep", layer, content=content if path else None)
+    kept = content if path else None
+    try:
+        base = load_config(path, overrides, "sweep", layer, content=kept)
+    except WinitError:
+        # a base that fits only the grid's datasets (a --model on mnist) is checked on the
+        # first dataset of the data.name axis, which sets it in every trial anyway
+        first = _first_dataset(grid, grid_options)
+        if first is None:
+            raise
+        base_sets = [*overrides, f"data.name={json.dumps(first)}"]
+        base = load_config(path, base_sets, "sweep", layer, content=kept)
 
     if grid is not None and not isinstance(grid, Mapping):
         raise WinitError(
