@@ -396,6 +396,7 @@ def test_the_verdict_never_suggests_the_method_in_use():
     assert "try he_normal" in shrinking.message
 
 
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")  # torch's, for Linear(0, 4)
 def test_apply_weight_init_records_lazy_and_empty_layers_as_skipped():
     from torch import nn
 
