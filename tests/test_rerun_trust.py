@@ -572,3 +572,20 @@ def test_the_comparison_takes_any_content(
     match = match_runs(tmp_path / "old", tmp_path / "new")
     assert match.files[name].startswith(verdict), match.files
     assert match.identical is (verdict == "identical")
+
+
+def test_rerun_notes_the_versions_that_differ(originals: dict[str, Path], tmp_path: Path) -> None:
+    """A run made by another winit (whose theory may differ) reruns with that said."""
+    from weightinit_cli import __version__
+
+    run = tmp_path / "older"
+    shutil.copytree(originals["train"], run)
+    meta = json.loads((run / "meta.json").read_text())
+    meta["versions"]["winit"] = "0.1.0"
+    (run / "meta.json").write_text(json.dumps(meta))
+    result = invoke("rerun", str(run), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["identical"] and data["notes"] == [f"winit 0.1.0 then, {__version__} now"]
+    shown = invoke("rerun", str(run))
+    assert f"versions differ: winit 0.1.0 then, {__version__} now" in shown.output

@@ -29,9 +29,11 @@ __all__ = ["COMPARED", "RunMatch", "SavedRun", "load_saved_run", "match_runs", "
 class RunMatch:
     identical: bool
     files: dict[str, str] = field(default_factory=dict)  # file -> "identical" | a difference
+    # what else differs between the two runs that may explain a difference (versions)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"identical": self.identical, "files": self.files}
+        return {"identical": self.identical, "files": self.files, "notes": self.notes}
 
 
 def _rows(f: Any) -> Any:
@@ -157,7 +159,27 @@ def rerun(
     assert recorded.run_dir is not None
     match = match_runs(saved.path, recorded.run_dir)
     _match_model_file(saved.path, recorded.run_dir, match)
+    match.notes += _version_changes(saved.path, recorded.run_dir)
     return saved, recorded, match
+
+
+def _versions(run_dir: Path) -> dict[str, Any]:
+    try:
+        found = read_json(run_dir / "meta.json").get("versions")
+    except (WinitError, AttributeError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _version_changes(original: Path, again: Path) -> list[str]:
+    """The versions that decide the numbers (winit's theory, torch's kernels) and differ
+    between the run and its rerun, each as a note."""
+    before, now = _versions(original), _versions(again)
+    return [
+        f"{key} {shown(str(before[key]), 40)} then, {now[key]} now"
+        for key in ("winit", "torch", "numpy", "python")
+        if key in before and key in now and before[key] != now[key]
+    ]
 
 
 def _model_file(run_dir: Path) -> dict[str, Any] | None:

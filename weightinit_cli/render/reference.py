@@ -79,7 +79,8 @@ def rerun_view(original: str, rerun: str, match: Any) -> Group:
         else Text("different: the rerun did not reproduce the original", style="bold red")
     )
     paths = [literal(f"original {original}/", "dim"), literal(f"rerun    {rerun}/", "dim")]
-    return Group(*paths, table, headline)
+    notes = [literal(f"versions differ: {'; '.join(match.notes)}", "yellow")] if match.notes else []
+    return Group(*paths, table, *notes, headline)
 
 
 def finding_view(finding: Any, run_dir: str | None = None, width: int = 120) -> Group:
