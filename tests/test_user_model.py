@@ -495,3 +495,19 @@ def test_a_batchnorm_in_eval_mode_is_not_predicted_as_normalizing():
     plan, measured = _plan_and_stats("eval_mode_bn")
     assert plan["0"].through == ("batchnorm",)
     assert measured["0"].predicted_activation_std is None
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        ["model.type=[]"],
+        ["model.type=[]", "data.name=mnist"],
+        ["model.layers=[{type: {a: 1}}]", "data.name=spirals"],
+    ],
+)
+def test_dataset_defaults_leave_odd_values_for_validation_to_name(sets):
+    from weightinit_cli.errors import ConfigErrors
+
+    with pytest.raises(ConfigErrors) as caught:  # found by test_fuzz_config: a TypeError
+        load_config(None, sets, command="train")
+    assert str(caught.value).startswith(f"--set {sets[0]}: model.")

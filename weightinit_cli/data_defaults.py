@@ -38,6 +38,8 @@ def shape_for(model: dict[str, Any], data_name: str) -> tuple[int, ...] | None:
             return shipped.image_shape or shipped.flat_shape
         return NATURAL_SHAPES.get(data_name)
     kind = _first_layer_type(model) if model.get("layers") is not None else model.get("type")
+    if kind is not None and not isinstance(kind, str):
+        return None  # not a layer type: validation names it
     if shipped is None:
         natural = NATURAL_SHAPES.get(data_name)
         rank = {None: 1, "dense": 1, "conv2d": 3, "conv3d": 4}.get(kind)
