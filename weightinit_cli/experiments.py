@@ -249,8 +249,9 @@ def _network_activation(cfg: Config, plan: Any, hidden: Sequence[LayerStats]) ->
     none is seen)."""
     if cfg.model.is_stack:
         return cfg.model.activation
-    if cfg.model.module is None:
+    if cfg.model.module is None and not plan.has("residual"):
         return hidden[0].activation_fn if hidden else "linear"
+    # a module, or residual blocks (whose stem feeds the blocks with no activation of its own)
     seen = [p.activation for p in plan.weighted if p.activation and p.activation_source == "module"]
     return max(sorted(set(seen)), key=seen.count) if seen else None
 

@@ -8,13 +8,15 @@ Weights keep torch's defaults here; apply.py initializes them.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
 
 from .activations import ACTIVATIONS
 
 if TYPE_CHECKING:
-    import torch
-
     from .plan import Layer, NetworkPlan
 
 
@@ -42,6 +44,11 @@ def _module(nn: Any, layer: Layer) -> torch.nn.Module:
         return getattr(nn, ACTIVATIONS[spec.fn].torch_module)()
     if spec.type == "batchnorm":
         return getattr(nn, f"BatchNorm{max(dims, 1)}d")(layer.in_shape[0])
+    if spec.type == "layernorm":
+        # over a conv's channels and positions at once: GroupNorm with one group
+        return nn.LayerNorm(layer.in_shape[0]) if dims == 0 else nn.GroupNorm(1, layer.in_shape[0])
+    if spec.type == "residual":
+        return Residual(layer, _sequential(nn, layer.branch, f"{layer.name}.branch."))
     if spec.type == "dropout":
         return nn.Dropout(spec.p)
     kind = spec.kind.capitalize()  # pool: Max | Avg
@@ -50,8 +57,25 @@ def _module(nn: Any, layer: Layer) -> torch.nn.Module:
     return getattr(nn, f"{kind}Pool{dims}d")(spec.size)
 
 
+def _sequential(nn: Any, layers: Sequence[Layer], prefix: str = "") -> torch.nn.Sequential:
+    return nn.Sequential(
+        OrderedDict((layer.name.removeprefix(prefix), _module(nn, layer)) for layer in layers)
+    )
+
+
+class Residual(nn.Module):
+    """A residual block: skip(x) + branch(x), with `branch` and `skip` named as the plan
+    names them (an identity skip has no parameters)."""
+
+    def __init__(self, layer: Layer, branch: nn.Module) -> None:
+        super().__init__()
+        self.branch = branch
+        self.skip = _module(nn, layer.skip) if layer.skip is not None else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.skip(x) + self.branch(x)
+
+
 def build_model(plan: NetworkPlan) -> torch.nn.Sequential:
     """The planned network as an nn.Sequential named like the plan's layers."""
-    from torch import nn  # torch only here: planning (and so loading configs) stays torch-free
-
-    return nn.Sequential(OrderedDict((layer.name, _module(nn, layer)) for layer in plan.layers))
+    return _sequential(nn, plan.layers)

@@ -18,7 +18,7 @@ of its own) changes what a plan holds, not how it is read.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
@@ -31,7 +31,7 @@ Shape = tuple[int, ...]
 MAX_PARAM_BYTES = 4 * 2**30  # float32 parameters; refused before anything is allocated
 # layers the activation after a weighted layer is looked for past (they keep the choice of
 # gain to whatever follows them)
-TRANSPARENT = ("flatten", "batchnorm", "dropout", "pool", "norm")
+TRANSPARENT = ("flatten", "batchnorm", "layernorm", "dropout", "pool", "norm")
 # layers that hand a weighted layer's activation on to the next weighted layer unchanged
 # in second moment: the mean-field prediction carries on through them (elsewhere it
 # restarts from the measured input)
@@ -68,6 +68,10 @@ class Layer:
     # weighted layers: whether only activations and flattens stand between the previous
     # weighted layer and this one, so that theory carries its prediction on
     chained: bool = False
+    # a residual block (kind "residual"): its branch F, in order, and the projection of its
+    # skip (None: the skip is x itself); it outputs skip(x) + F(x)
+    branch: tuple[Layer, ...] = ()
+    skip: Layer | None = None
 
     @property
     def weighted(self) -> bool:
@@ -90,9 +94,15 @@ class NetworkPlan:
     total_parameters: int | None = None
 
     @cached_property
+    def all_layers(self) -> tuple[Layer, ...]:
+        """Every layer, those inside residual blocks too (a block, then its branch, then its
+        skip projection), in forward order."""
+        return tuple(flat_layers(self.layers))
+
+    @cached_property
     def weighted(self) -> tuple[Layer, ...]:
         """The layers with a weight (Dense and conv), in forward order."""
-        return tuple(layer for layer in self.layers if layer.weighted)
+        return tuple(layer for layer in self.all_layers if layer.weighted)
 
     @property
     def outputs(self) -> int:
@@ -111,11 +121,20 @@ class NetworkPlan:
     def values_per_example(self) -> tuple[int, int]:
         """(the values every layer outputs together, the most one layer outputs) per example:
         what a batch's activations take."""
-        sizes = [math.prod(layer.out_shape) for layer in self.layers if layer.out_shape]
+        sizes = [math.prod(layer.out_shape) for layer in self.all_layers if layer.out_shape]
         return sum(sizes), max(sizes, default=0)
 
     def has(self, *kinds: str) -> bool:
-        return any(layer.kind in kinds for layer in self.layers)
+        return any(layer.kind in kinds for layer in self.all_layers)
+
+
+def flat_layers(layers: Iterable[Layer]) -> Iterator[Layer]:
+    """`layers` with the branch and skip of each residual block after it, recursively."""
+    for layer in layers:
+        yield layer
+        yield from flat_layers(layer.branch)
+        if layer.skip is not None:
+            yield layer.skip
 
 
 def _dims(shape: Shape) -> str:
@@ -209,6 +228,8 @@ def _shapes(spec: Any, shape: Shape) -> tuple[Shape, Shape | None, int]:
         return (math.prod(shape),), None, 0
     if spec.type == "batchnorm":
         return shape, None, 2 * shape[0]  # scale and shift per channel
+    if spec.type == "layernorm":  # per feature; per channel over a conv's [C, ...]
+        return shape, None, 2 * shape[0]
     return shape, None, 0  # activation, dropout
 
 
@@ -227,28 +248,7 @@ def plan_network(
             f"model.input_shape: needs {', '.join(list(INPUT_FORMS.values())[:-1])} or "
             f"{INPUT_FORMS[4]}; got {list(shape)}"
         )
-    layers: list[Layer] = []
-    numbered: dict[str, int] = {}
-    for index, (fixed_name, spec) in enumerate(specs):
-        key = spec.fn if spec.type == "activation" else spec.type
-        if fixed_name is None:
-            numbered[key] = numbered.get(key, 0) + 1
-        name = fixed_name or f"{key}{numbered[key]}"
-        try:
-            out_shape, weight_shape, params = _shapes(spec, shape)
-        except ShapeError as exc:
-            raise ShapeError(f"{where(index)} ({spec.type}, {name!r}): {exc}") from None
-        layer = Layer(index, name, spec.type, shape, out_shape, spec, weight_shape, params=params)
-        if spec.type == "activation":
-            layer = replace(layer, activation=spec.fn, negative_slope=_slope(spec))
-        elif spec.type in ("conv2d", "conv3d"):
-            dims = len(shape) - 1
-            pad = {"same": (spec.kernel_size - 1) // 2, "valid": 0}.get(spec.padding, spec.padding)
-            k = (spec.kernel_size,) * dims
-            inside = taps_inside(shape[1:], k, (spec.stride,) * dims, (pad,) * dims, (1,) * dims)
-            layer = replace(layer, groups=spec.groups, taps_inside=inside)
-        layers.append(layer)
-        shape = out_shape
+    layers, shape = _plan_list(specs, shape, where, "")
     if len(shape) != 1:
         raise ShapeError(
             f"model.layers: the last layer ({layers[-1].name!r}) outputs {_listed(shape)}; "
@@ -262,6 +262,72 @@ def plan_network(
             f"the limit is {MAX_PARAM_BYTES // 2**30} GiB"
         )
     return plan
+
+
+def _plan_list(
+    specs: Iterable[tuple[str | None, Any]], shape: Shape, where: Callable[[int], str], prefix: str
+) -> tuple[list[Layer], Shape]:
+    """The layers of `specs` on an input of `shape`, named `prefix` + their name, and the
+    shape they output."""
+    layers: list[Layer] = []
+    numbered: dict[str, int] = {}
+    for index, (fixed_name, spec) in enumerate(specs):
+        key = spec.fn if spec.type == "activation" else spec.type
+        if fixed_name is None:
+            numbered[key] = numbered.get(key, 0) + 1
+        name = prefix + (fixed_name or f"{key}{numbered[key]}")
+        if spec.type == "residual":
+            layer = _residual(index, name, spec, shape, where(index))
+        else:
+            layer = _layer(index, name, spec, shape, where(index))
+        layers.append(layer)
+        shape = layer.out_shape
+    return layers, shape
+
+
+def _layer(index: int, name: str, spec: Any, shape: Shape, where: str) -> Layer:
+    """One config layer on an input of `shape`."""
+    try:
+        out_shape, weight_shape, params = _shapes(spec, shape)
+    except ShapeError as exc:
+        raise ShapeError(f"{where} ({spec.type}, {name.rpartition('.')[2]!r}): {exc}") from None
+    layer = Layer(index, name, spec.type, shape, out_shape, spec, weight_shape, params=params)
+    if spec.type == "activation":
+        return replace(layer, activation=spec.fn, negative_slope=_slope(spec))
+    if spec.type in ("conv2d", "conv3d"):
+        dims = len(shape) - 1
+        pad = {"same": (spec.kernel_size - 1) // 2, "valid": 0}.get(spec.padding, spec.padding)
+        k = (spec.kernel_size,) * dims
+        inside = taps_inside(shape[1:], k, (spec.stride,) * dims, (pad,) * dims, (1,) * dims)
+        return replace(layer, groups=spec.groups, taps_inside=inside)
+    return layer
+
+
+def _residual(index: int, name: str, spec: Any, shape: Shape, where: str) -> Layer:
+    """A residual block: its branch planned on the block's input, the skip projection too,
+    and the two checked to meet in one shape."""
+    branch, out = _plan_list(
+        [(None, s) for s in spec.branch], shape, lambda i: f"{where}.branch.{i}", f"{name}.branch."
+    )
+    skip, skip_out = None, shape
+    if spec.skip is not None:
+        skip = _layer(-1, f"{name}.skip", spec.skip, shape, f"{where}.skip")
+        skip_out = skip.out_shape
+    if out != skip_out:
+        gives = (
+            f"the skip projection gives {_listed(skip_out)}"
+            if skip
+            else (f"the skip passes its input {_listed(skip_out)} on")
+        )
+        hint = "" if skip else " (add a skip: projection to that shape)"
+        raise ShapeError(
+            f"{where} (residual, {name.rpartition('.')[2]!r}): the branch outputs "
+            f"{_listed(out)} but {gives}; they must be the same shape to add{hint}"
+        )
+    params = sum(layer.params for layer in branch) + (skip.params if skip else 0)
+    return Layer(
+        index, name, "residual", shape, out, spec, params=params, branch=linked(branch), skip=skip
+    )
 
 
 def _slope(spec: Any) -> float:
