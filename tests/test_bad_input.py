@@ -35,7 +35,10 @@ DATASETS = (
     "'spirals', 'blobs', 'teacher', 'gaussian', 'shapes2d', 'shapes3d', 'digits', 'mnist', "
     "'mnist1d', 'breast_cancer', 'wine' or 'npz'"
 )
-LAYER_TYPES = "'dense', 'conv2d', 'conv3d', 'flatten', 'activation', 'batchnorm', 'dropout', 'pool'"
+LAYER_TYPES = (
+    "'dense', 'conv2d', 'conv3d', 'flatten', 'activation', 'batchnorm', 'layernorm', 'dropout', "
+    "'pool', 'residual'"
+)
 
 
 @dataclass(frozen=True)

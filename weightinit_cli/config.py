@@ -33,13 +33,16 @@ from .layer_specs import (
     MAX_SIZE,
     ActivationLayer,
     ActivationName,
+    BatchNormLayer,
     ConvLayer,
     DatasetName,
     DenseLayer,
     Float32,
     Kernel,
+    LayerNormLayer,
     LayerSpec,
     PoolLayer,
+    ResidualLayer,
     Section,
     Size,
     choice_or_number,
@@ -54,8 +57,11 @@ from .plan import INPUT_FORMS, NetworkPlan, plan_network
 # The fields that describe a stack winit builds; a model.module decides them itself.
 STACK_FIELDS = (
     "type", "depth", "width", "kernel_size", "padding", "activation", "negative_slope", "bias",
-    "layers",
+    "block", "norm", "residual", "branch_depth", "layers",
 )  # fmt: skip
+# Stack fields added after configs were first saved: left out of a resolved config at their
+# defaults, so that the configs of before keep their hash (loading.config_data).
+LATER_FIELDS = {"block": "plain", "norm": "none", "residual": "pre", "branch_depth": 2}
 
 
 class ModelConfig(Section):
@@ -79,6 +85,14 @@ class ModelConfig(Section):
     bias: bool = True
     num_classes: int = Field(3, ge=2, le=MAX_SIZE)
     """outputs; with `layers` or `module`, taken from the network when not given"""
+    block: Literal["plain", "residual"] = "plain"
+    """plain: depth x (layer, norm, activation); residual: a stem, depth residual blocks"""
+    norm: Literal["none", "batchnorm", "layernorm"] = "none"
+    """a normalization after each layer (plain, post) or before each activation (pre)"""
+    residual: Literal["pre", "post"] = "pre"
+    """pre: x + F(act(norm(x))) (He et al. 2016b); post: act(x + F(x)) (He et al. 2016a)"""
+    branch_depth: int = Field(2, ge=1, le=100)
+    """weighted layers per residual branch"""
     layers: list[LayerSpec] | None = Field(None, min_length=1)
     """the whole network, layer by layer; replaces the stack (type, depth, width, ...)"""
 
@@ -104,19 +118,39 @@ class ModelConfig(Section):
                 padding=self.padding,
                 bias=self.bias,
             )
-        block: list[tuple[str | None, LayerSpec]] = [(None, hidden)]
+        act = None
         if self.activation != "linear":
             act = ActivationLayer(
                 type="activation", fn=self.activation, negative_slope=self.negative_slope
             )
-            block.append((None, act))
-        specs = block * self.depth
+        norm = {"none": None, "batchnorm": BatchNormLayer, "layernorm": LayerNormLayer}[self.norm]
+        specs = self._blocks(hidden, norm(type=self.norm) if norm else None, act)
         if self.type != "dense":
             specs.append(
                 ("pool", PoolLayer.model_validate({"type": "pool", "kind": "avg", "global": True}))
             )
         specs.append(("head", DenseLayer(type="dense", units=self.num_classes, bias=self.bias)))
         return specs
+
+    def _blocks(
+        self, hidden: LayerSpec, norm: LayerSpec | None, act: LayerSpec | None
+    ) -> list[tuple[str | None, LayerSpec]]:
+        """The stack's body: depth plain blocks, or a stem and depth residual blocks."""
+
+        def unnamed(*specs: LayerSpec | None) -> list[tuple[str | None, LayerSpec]]:
+            return [(None, spec) for spec in specs if spec is not None]
+
+        if self.block == "plain":
+            return unnamed(hidden, norm, act) * self.depth
+        if self.residual == "pre":  # x + F(act(norm(x))), and a last norm and act
+            branch = [s for _, s in unnamed(norm, act, hidden)] * self.branch_depth
+            block = ResidualLayer(type="residual", branch=branch)
+            return [("stem", hidden), *unnamed(block) * self.depth, *unnamed(norm, act)]
+        inner = [s for _, s in unnamed(hidden, norm, act)] * (self.branch_depth - 1)
+        block = ResidualLayer(
+            type="residual", branch=[*inner, *(s for _, s in unnamed(hidden, norm))]
+        )
+        return [("stem", hidden), *unnamed(norm, act), *unnamed(block, act) * self.depth]
 
     @cached_property
     def plan(self) -> NetworkPlan:
@@ -142,6 +176,12 @@ class ModelConfig(Section):
 
     @model_validator(mode="after")
     def _shapes_fit(self) -> ModelConfig:
+        if self.block == "plain":
+            given = [f for f in ("residual", "branch_depth") if f in self.model_fields_set]
+            if given:
+                raise located(
+                    f"model.{given[0]}: shapes residual blocks; it needs model.block: residual"
+                )
         if self.args and self.module is None:
             raise located(
                 "model.args: are the arguments of a model.module (--model), and none is given"

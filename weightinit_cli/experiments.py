@@ -146,6 +146,10 @@ def model_summary(cfg: Config) -> dict[str, Any]:
     }
     if m.layers is None:
         summary.update(depth=m.depth, width=m.width)
+        if m.block == "residual":
+            summary.update(
+                block=m.block, residual=m.residual, branch_depth=m.branch_depth, norm=m.norm
+            )
     return summary
 
 

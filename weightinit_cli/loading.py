@@ -21,7 +21,14 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .config import COMMAND_DEFAULTS, LAYER_DEFAULTS, LAYER_TYPES, STACK_FIELDS, Config
+from .config import (
+    COMMAND_DEFAULTS,
+    LATER_FIELDS,
+    LAYER_DEFAULTS,
+    LAYER_TYPES,
+    STACK_FIELDS,
+    Config,
+)
 from .data_defaults import shape_for
 from .datasets import SHIPPED
 from .errors import ConfigErrors, WinitError
@@ -350,6 +357,7 @@ def config_data(cfg: Config) -> dict[str, Any]:
     built stack without model.module and model.args (so that configs from before they
     existed keep their hash), for a user's module without the stack's fields."""
     unused = set(STACK_FIELDS) if cfg.model.module is not None else {"module", "args"}
+    unused |= {k for k, default in LATER_FIELDS.items() if getattr(cfg.model, k) == default}
     return cfg.model_dump(mode="json", by_alias=True, exclude={"model": unused})
 
 

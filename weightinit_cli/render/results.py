@@ -63,6 +63,13 @@ def network_text(model: dict[str, Any]) -> str:
             f"{model['parameters']:,} parameters), input {model['input_shape']}"
         )
     shape = f"{model['depth']}×{model['width']} " if "depth" in model else ""
+    if model.get("block") == "residual":
+        norm = "" if model["norm"] == "none" else f", {model['norm']}"
+        return (
+            f"a {model['residual']}-activation residual {model['type']} {model['activation']} "
+            f"net of {model['depth']} blocks × {model['branch_depth']} layers of "
+            f"{model['width']}{norm}, input {model['input_shape']}"
+        )
     return f"a {shape}{model['type']} {model['activation']} net, input {model['input_shape']}"
 
 
