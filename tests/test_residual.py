@@ -148,3 +148,55 @@ def test_train_and_rerun_a_residual_stack(runs):
     assert (model["block"], model["residual"], model["norm"]) == ("residual", "pre", "batchnorm")
     again = runner.invoke(app, ["rerun", str(run_dir)])
     assert again.exit_code == 0, again.output
+
+
+def _blocks(*sets):
+    sets = ["model.block=residual", "model.depth=5", "model.width=512", *sets]
+    return run_stats(config(*sets, command="stats")).result.blocks
+
+
+def test_the_stream_doubles_per_block_under_he_without_a_norm_as_theory_says():
+    """E[(x + F(x))²] = E[x²] + E[F(x)²], and a He branch gives E[F²] = E[x²]: 2^L."""
+    blocks = _blocks("init.method=he_normal")
+    assert len(blocks) == 5
+    for b in blocks:
+        assert b.predicted_branch == pytest.approx(b.stream_in, rel=1e-9)  # relu then He
+        assert b.stream_out / b.stream_in == pytest.approx(2.0, rel=0.15)
+        assert b.stream_out == pytest.approx(b.predicted_out, rel=0.15)
+    assert blocks[-1].stream_out / blocks[0].stream_in == pytest.approx(2**5, rel=0.3)
+
+
+@pytest.mark.parametrize("norm", ["batchnorm", "layernorm"])
+@pytest.mark.parametrize("residual", ["pre", "post"])
+def test_with_a_norm_the_stream_grows_by_one_per_block(norm, residual):
+    """A normalized branch outputs E[F²] = 1 whatever enters (Brock et al. 2021: the
+    variance grows linearly within a stage of a normalized ResNet)."""
+    blocks = _blocks(f"model.norm={norm}", f"model.residual={residual}")
+    for b in blocks:
+        assert b.predicted_branch == pytest.approx(1.0, rel=1e-6)
+        assert b.branch == pytest.approx(1.0, rel=0.1)
+        assert b.stream_out - b.stream_in == pytest.approx(1.0, rel=0.15)
+        assert b.stream_out == pytest.approx(b.predicted_out, rel=0.1)
+
+
+def test_the_stream_table_and_json_and_n_a_where_theory_has_no_model(runs):
+    dropout = (
+        "model.layers=[{type: dense, units: 64}, {type: residual, branch: [{type: activation,"
+        " fn: relu}, {type: dropout, p: 0.5}, {type: dense, units: 64}]}, {type: dense, units: 3}]"
+    )
+    (block,) = run_stats(config(dropout, command="stats")).result.blocks
+    assert block.predicted_branch is None and block.predicted_out is None
+    shown = runner.invoke(
+        app, ["stats", "--set", "model.block=residual", "--depth", "2"], env={"COLUMNS": "80"}
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "Residual stream at init: E[x²] per block" in shown.output
+    data = json.loads(
+        runner.invoke(
+            app, ["stats", "--set", "model.block=residual", "--depth", "2", "--json"]
+        ).stdout
+    )
+    assert [b["name"] for b in data["blocks"]] == ["residual1", "residual2"]
+    assert set(data["blocks"][0]) == {
+        "name", "stream_in", "branch", "stream_out", "predicted_branch", "predicted_out",
+    }  # fmt: skip

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .data import Dataset
     from .initspec import InitSpec
     from .probe import LayerStats
+    from .residual_stream import BlockStats
     from .spp import SppLayer
     from .train import LogPoint, TrainHistory
     from .verdict import Verdict
@@ -42,6 +43,7 @@ class StatsResult:
     init: InitReport
     verdict: Verdict
     spp: list[SppLayer] | None = None  # signal propagation of the conv layers, if asked
+    blocks: list[BlockStats] | None = None  # the residual stream per block, at init
 
 
 @dataclass
@@ -214,6 +216,15 @@ def measure(
         from .spp import signal_propagation
 
         propagation = signal_propagation(model, x, plan)
+    stream = None
+    if with_theory and plan.has("residual"):
+        from .residual_stream import blocks
+
+        weight_vars = {
+            r.name: (r.fan_in * p.taps_inside * r.target_std**2, r.bias_var)
+            for r, p in zip(report.layers, plan.weighted, strict=True)
+        }
+        stream = blocks(model, x, plan, weight_vars)
     return StatsResult(
         name=cfg.name or "default",
         method=method,
@@ -225,6 +236,7 @@ def measure(
         init=report,
         verdict=verdict,
         spp=propagation,
+        blocks=stream,
     )
 
 

@@ -87,6 +87,7 @@ def stats_json(result: StatsResult) -> dict[str, Any]:
             "skipped": result.init.skipped,
             "parameters": [p.to_dict() for p in result.init.parameters],
             **({"spp": [x.to_dict() for x in result.spp]} if result.spp is not None else {}),
+            **({"blocks": [b.to_dict() for b in result.blocks]} if result.blocks else {}),
         }
     )
 
