@@ -200,3 +200,30 @@ def test_the_stream_table_and_json_and_n_a_where_theory_has_no_model(runs):
     assert set(data["blocks"][0]) == {
         "name", "stream_in", "branch", "stream_out", "predicted_branch", "predicted_out",
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("scale", "factor"), [("sqrt_depth", 1 / 8), ("gpt2", 1 / 16), ("0.5", 0.25)]
+)
+def test_branch_scale_keeps_the_stream_near_its_input(scale, factor):
+    """A branch times s adds s²·E[x²] per block: (1 + 1/L)^L ≈ e for 1/√L, not 2^L."""
+    sets = ["model.depth=8", "model.branch_depth=1", f"init.branch_scale={scale}"]
+    blocks = _blocks(*sets)
+    for b in blocks:
+        assert b.predicted_out / b.stream_in == pytest.approx(1 + factor, rel=1e-6)
+        assert b.stream_out / b.stream_in == pytest.approx(1 + factor, rel=0.03)
+    total = blocks[-1].stream_out / blocks[0].stream_in
+    assert total == pytest.approx((1 + factor) ** 8, rel=0.1)
+
+
+def test_branch_scale_is_recorded_and_saved_and_needs_residual_blocks():
+    cfg = config("model.block=residual", "model.depth=4", "init.branch_scale=sqrt_depth")
+    result = run_stats(cfg).result
+    record = next(p for p in result.init.parameters if p.name == "residual4.branch.dense2.weight")
+    assert record.detail == "he_normal × 0.5 (branch_scale)"
+    assert record.target_std == pytest.approx(0.5 * math.sqrt(2 / 64))
+    assert config_data(cfg)["init"]["branch_scale"] == "sqrt_depth"
+    assert "branch_scale" not in config_data(config())["init"]
+    with pytest.raises(ConfigErrors) as caught:
+        config("init.branch_scale=gpt2")
+    assert "init.branch_scale: scales the branches of residual blocks" in str(caught.value)

@@ -89,6 +89,7 @@ class AppliedInit:
     bias_var: float = 0.0  # variance of the bias init (theory's σ_b²)
     lsuv_iterations: int | None = None  # lsuv: rescalings this layer needed
     lsuv_variance: float | None = None  # lsuv: the output variance it ended with
+    scale: float = 1.0  # the factor a residual branch's last layer is scaled by (branch_scale)
 
     @property
     def method(self) -> str:
@@ -211,9 +212,12 @@ def apply_init(
     *,
     seed: int | None = None,
     data: torch.Tensor | None = None,
+    branch_scale: float = 1.0,
 ) -> InitReport:
     """Initialize the weighted layers of `plan` in `model` with `spec`, then every other
-    parameter by its module's rule (parameters.py), and record them all.
+    parameter by its module's rule (parameters.py), and record them all. `branch_scale`
+    multiplies the weight of the last weighted layer of each residual branch (its output
+    projection), after the method has drawn it: 1/√L, or GPT-2's 1/√(2L).
 
     lsuv (data-dependent) rescales the plan's layers only; the other weights the method
     makes (Linear and conv layers outside the plan, q/k/v projections, RNN gates) keep its
@@ -238,9 +242,27 @@ def apply_init(
     records = _init_unplanned(model, draws, planned)
     if spec.data_dependent:
         _lsuv(model, modules, report, data, spec)
+    if branch_scale != 1.0:
+        _scale_branches(plan, modules, report, branch_scale)
     records.update(_layer_records(model, modules, report.layers))
     report.parameters = _in_order(model, records)
     return report
+
+
+@torch.no_grad()
+def _scale_branches(
+    plan: NetworkPlan, modules: dict[str, nn.Module], report: InitReport, factor: float
+) -> None:
+    """Scale the last weighted layer of every residual branch (its own layers, not a nested
+    block's) by `factor`, its record's target with it."""
+    by_name = {r.name: r for r in report.layers}
+    for block in plan.all_layers:
+        last = [layer for layer in block.branch if layer.weighted][-1:]
+        if block.kind != "residual" or not last:
+            continue
+        record = by_name[last[0].name]
+        modules[record.name].weight.mul_(factor)
+        record.scale, record.target_std = factor, record.target_std * factor
 
 
 def _own(module: nn.Module, name: str) -> nn.Parameter | None:
@@ -259,8 +281,9 @@ def _layer_records(
         module = modules[r.name]
         weight, bias = _own(module, "weight"), _own(module, "bias")
         if weight is not None and id(weight) in names:
+            detail = r.method if r.scale == 1.0 else f"{r.method} × {r.scale:.4g} (branch_scale)"
             records[id(weight)] = ParameterRecord(
-                names[id(weight)], r.shape, r.fan_in, r.fan_out, "method", r.method, 1, r.target_std
+                names[id(weight)], r.shape, r.fan_in, r.fan_out, "method", detail, 1, r.target_std
             )
         if bias is not None and id(bias) in names:
             records[id(bias)] = ParameterRecord(

@@ -230,6 +230,22 @@ class InitConfig(Section):
     bias: Literal["zeros", "torch_default"] = "zeros"
     params: dict[str, Any] = {}
     """extra method parameters, e.g. {std: 0.02} for normal"""
+    branch_scale: Annotated[
+        Literal["none", "sqrt_depth", "gpt2"] | Annotated[float, Field(gt=0)],
+        choice_or_number(("none", "sqrt_depth", "gpt2"), (int, float)),
+    ] = "none"
+    """each residual branch's last layer times 1/√L (sqrt_depth), 1/√(2L) (gpt2) or a number"""
+
+    def branch_factor(self, blocks: int) -> float:
+        """What `branch_scale` multiplies a branch's last layer by, in a net of `blocks`
+        residual blocks."""
+        if self.branch_scale == "none" or blocks == 0:
+            return 1.0
+        if self.branch_scale == "sqrt_depth":
+            return blocks**-0.5
+        if self.branch_scale == "gpt2":  # Radford et al. 2019: 1/√N for N residual layers
+            return (2 * blocks) ** -0.5
+        return float(self.branch_scale)
 
     @field_validator("method")
     @classmethod
@@ -338,6 +354,16 @@ class Config(Section):
         problem = memory_problem(self)
         if problem is not None:
             raise located(*problem)
+        return self
+
+    @model_validator(mode="after")
+    def _branches_to_scale(self) -> Config:
+        if self.init.branch_scale != "none" and not self.model.plan.has("residual"):
+            raise located(
+                "init.branch_scale: scales the branches of residual blocks, and this network "
+                "has none (model.block: residual, or residual entries in model.layers)",
+                blame="init.branch_scale",
+            )
         return self
 
     @model_validator(mode="after")

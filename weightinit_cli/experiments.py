@@ -123,7 +123,9 @@ def initialized(cfg: Config, spec: InitSpec, data: Dataset) -> tuple[Any, InitRe
     else:
         model = build_model(plan)
     batch = first_batch(data, cfg.train.batch_size, "cpu")[0] if spec.data_dependent else None
-    return model, apply_init(model, spec, plan, seed=cfg.seed, data=batch)
+    blocks = sum(1 for layer in plan.all_layers if layer.kind == "residual")
+    scale = cfg.init.branch_factor(blocks)
+    return model, apply_init(model, spec, plan, seed=cfg.seed, data=batch, branch_scale=scale)
 
 
 def model_summary(cfg: Config) -> dict[str, Any]:

@@ -358,7 +358,10 @@ def config_data(cfg: Config) -> dict[str, Any]:
     existed keep their hash), for a user's module without the stack's fields."""
     unused = set(STACK_FIELDS) if cfg.model.module is not None else {"module", "args"}
     unused |= {k for k, default in LATER_FIELDS.items() if getattr(cfg.model, k) == default}
-    return cfg.model_dump(mode="json", by_alias=True, exclude={"model": unused})
+    init_unused = {"branch_scale"} if cfg.init.branch_scale == "none" else set()
+    return cfg.model_dump(
+        mode="json", by_alias=True, exclude={"model": unused, "init": init_unused}
+    )
 
 
 def config_to_yaml(cfg: Config) -> str:
