@@ -4,171 +4,53 @@ The field defaults are the `train` / `compare` defaults and COMMAND_DEFAULTS hol
 other commands change. Validation plans the network once (`ModelConfig.plan`) and
 resolves the init once (`InitConfig.spec`); both travel with the config. Reading YAML,
 `--set` overrides, error messages, writing a config back as YAML and its hash are in
-loading.py. No torch.
+loading.py; the layers of `model.layers` and the shared field types in layer_specs.py. No
+torch.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from functools import cached_property
 from types import MappingProxyType
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import InitErrorDetails
 
-from .activations import ACTIVATIONS
 from .data_defaults import check_classes, fill_from_dataset
-from .datasets import DATASETS
 from .errors import ShapeError, WinitError
 from .initspec import InitSpec, InitSpecError, InitSpecErrors
-from .limits import FLOAT32_MAX, excerpt
+from .layer_specs import LAYER_TYPES as LAYER_TYPES  # what loading.py and the tests read here
+from .layer_specs import (
+    MAX_DEPTH,
+    MAX_SAMPLES,
+    MAX_SIZE,
+    ActivationLayer,
+    ActivationName,
+    ConvLayer,
+    DatasetName,
+    DenseLayer,
+    Float32,
+    Kernel,
+    LayerSpec,
+    PoolLayer,
+    Section,
+    Size,
+    choice_or_number,
+    invalid,
+    located,
+    within_float32,
+)
 from .memory import memory_problem
 from .methods import canonical_name
 from .plan import INPUT_FORMS, NetworkPlan, plan_network
-
-# Limits that keep a typo (an extra zero or three) from becoming an out-of-memory crash.
-MAX_SIZE = 1_000_000
-MAX_DEPTH = 10_000
-MAX_KERNEL = 1_000
-MAX_SAMPLES = 100_000_000
-
-ActivationName = Literal[tuple(ACTIVATIONS)]  # type: ignore[valid-type]
-DatasetName = Literal[tuple(DATASETS)]  # type: ignore[valid-type]
-
-Size = Annotated[int, Field(ge=1, le=MAX_SIZE)]
-Kernel = Annotated[int, Field(ge=1, le=MAX_KERNEL)]
-
-
-def _within_float32(value: float) -> float:
-    """A number torch can hold: larger ones become inf there, and a crash or NaN later."""
-    if abs(value) > FLOAT32_MAX:
-        got = f"{value:g}" if abs(value) < 1e300 else f"a number of {len(str(value))} digits"
-        raise _invalid(
-            f"must be within ±{FLOAT32_MAX:.4g}, the range of float32, which torch computes "
-            f"in; got {got}"
-        )
-    return value
-
-
-Float32 = Annotated[float, AfterValidator(_within_float32)]
-
-
-def _invalid(message: str) -> PydanticCustomError:
-    """A validation error whose message pydantic prints as given, after the field path."""
-    return PydanticCustomError("winit", "{reason}", {"reason": message})
-
-
-def _located(message: str, blame: str = "") -> PydanticCustomError:
-    """A validation error whose message already starts with the path it is about.
-
-    `blame`: the space-separated fields a --set must touch to be named as the cause
-    (for errors raised above the fields they are about); default: where it is raised.
-    """
-    return PydanticCustomError("located", "{reason}", {"reason": message, "blame": blame})
-
-
-def _choice_or_number(choices: tuple[str, ...], number: type | tuple[type, ...]) -> BeforeValidator:
-    """One readable error for a `Literal[...] | number` field instead of one per union member."""
-    expected = ", ".join(choices) + f" or a {'whole ' if number is int else ''}number >= 0"
-
-    def check(value: Any) -> Any:
-        if isinstance(value, str) and value in choices:
-            return value
-        is_number = isinstance(value, number) and not isinstance(value, bool)
-        # an int past float's range would overflow isfinite: it is past float32's anyway
-        if is_number and abs(value) > FLOAT32_MAX:
-            return _within_float32(value)
-        if is_number and math.isfinite(value) and value >= 0:
-            return _within_float32(value)
-        raise _invalid(f"must be {expected}; got {excerpt(value)}")
-
-    return BeforeValidator(check)
-
-
-class _Section(BaseModel):
-    # strict: a YAML "30" or `true` is not silently taken for a number.
-    model_config = ConfigDict(
-        extra="forbid", strict=True, allow_inf_nan=False, use_attribute_docstrings=True
-    )
-
-
-class DenseLayer(_Section):
-    type: Literal["dense"]
-    units: Size
-    """output features"""
-    bias: bool = True
-
-
-class ConvLayer(_Section):
-    type: Literal["conv2d", "conv3d"]
-    channels: Size
-    """output channels"""
-    kernel_size: Kernel = 3
-    stride: Kernel = 1
-    padding: Annotated[
-        Literal["same", "valid"] | Annotated[int, Field(ge=0)],
-        _choice_or_number(("same", "valid"), int),
-    ] = "same"
-    """same | valid | zeros added on each side"""
-    groups: Size = 1
-    bias: bool = True
-
-
-class FlattenLayer(_Section):
-    type: Literal["flatten"]
-
-
-class ActivationLayer(_Section):
-    type: Literal["activation"]
-    fn: ActivationName
-    negative_slope: Float32 = 0.01
-    """slope for x < 0 (leaky_relu only)"""
-
-
-class BatchNormLayer(_Section):
-    type: Literal["batchnorm"]
-
-
-class DropoutLayer(_Section):
-    type: Literal["dropout"]
-    p: float = Field(0.5, ge=0, lt=1)
-    """probability of zeroing a unit"""
-
-
-class PoolLayer(_Section):
-    type: Literal["pool"]
-    kind: Literal["max", "avg"] = "max"
-    size: Kernel = 2
-    """window and stride"""
-    global_: bool = Field(False, alias="global")
-    """pool over all spatial positions; the output is flat (one value per channel)"""
-
-
-_LayerUnion = (
-    DenseLayer
-    | ConvLayer
-    | FlattenLayer
-    | ActivationLayer
-    | BatchNormLayer
-    | DropoutLayer
-    | PoolLayer
-)
-LayerSpec = Annotated[_LayerUnion, Field(discriminator="type")]
-LAYER_TYPES: tuple[str, ...] = tuple(
-    tag for cls in get_args(_LayerUnion) for tag in get_args(cls.model_fields["type"].annotation)
-)
-
 
 # The fields that describe a stack winit builds; a model.module decides them itself.
 STACK_FIELDS = (
@@ -177,7 +59,7 @@ STACK_FIELDS = (
 )  # fmt: skip
 
 
-class ModelConfig(_Section):
+class ModelConfig(Section):
     module: str | None = Field(None, max_length=1000)
     """your own nn.Module: path/to/file.py:NAME or package.module:NAME (its code is run)"""
     args: dict[str, Any] = {}
@@ -262,13 +144,13 @@ class ModelConfig(_Section):
     @model_validator(mode="after")
     def _shapes_fit(self) -> ModelConfig:
         if self.args and self.module is None:
-            raise _located(
+            raise located(
                 "model.args: are the arguments of a model.module (--model), and none is given"
             )
         if self.module is not None:
             stack = [f for f in STACK_FIELDS if f in self.model_fields_set]
             if stack:
-                raise _located(
+                raise located(
                     f"model.{stack[0]}: describes a stack winit builds; with model.module your "
                     "module decides it (remove it, or pass it as --model-arg)",
                     blame=f"model.{stack[0]} model.module",
@@ -277,17 +159,17 @@ class ModelConfig(_Section):
             outputs = self.plan.outputs
         except (ShapeError, WinitError) as exc:
             own = str(exc).startswith(("model.module", "model.args"))
-            raise _located(str(exc), blame="model.module" if own else "model") from None
+            raise located(str(exc), blame="model.module" if own else "model") from None
         if self.layers is not None or self.module is not None:
             what = "layers" if self.module is None else "module"
             verb = "output" if self.module is None else "outputs"
             if "num_classes" in self.model_fields_set and self.num_classes != outputs:
-                raise _located(
+                raise located(
                     f"model.num_classes: is {self.num_classes} but the {what} {verb} {outputs} "
                     "values; make them agree or leave num_classes out"
                 )
             if outputs < 2:
-                raise _located(
+                raise located(
                     f"model.{what}: the network outputs {outputs} value; "
                     "a classifier needs at least 2 classes"
                 )
@@ -295,7 +177,7 @@ class ModelConfig(_Section):
         return self
 
 
-class InitConfig(_Section):
+class InitConfig(Section):
     method: str = "he_normal"
     """a method or alias from `winit methods`; stored by its canonical name"""
     backend: Literal["scratch", "torch"] = "scratch"
@@ -303,7 +185,7 @@ class InitConfig(_Section):
     """the fan to scale by, for methods that take one; default: the method's own"""
     gain: Annotated[
         Literal["default", "auto"] | Annotated[float, Field(ge=0)],
-        _choice_or_number(("default", "auto"), (int, float)),
+        choice_or_number(("default", "auto"), (int, float)),
     ] = "default"
     """default: the method's own; auto: calculate_gain of the activation after each layer"""
     bias: Literal["zeros", "torch_default"] = "zeros"
@@ -316,7 +198,7 @@ class InitConfig(_Section):
         try:
             return canonical_name(method)
         except WinitError as exc:
-            raise _invalid(str(exc)) from None
+            raise invalid(str(exc)) from None
 
     @cached_property
     def spec(self) -> InitSpec:
@@ -347,14 +229,14 @@ class InitConfig(_Section):
             raise ValidationError.from_exception_data(
                 "InitConfig",
                 [
-                    InitErrorDetails(type=_invalid(str(p)), loc=(p.field,), input=None)
+                    InitErrorDetails(type=invalid(str(p)), loc=(p.field,), input=None)
                     for p in problems
                 ],
             ) from None
         return self
 
 
-class DataConfig(_Section):
+class DataConfig(Section):
     name: DatasetName = "spirals"
     samples: int = Field(2048, ge=8, le=MAX_SAMPLES)
     path: str | None = None
@@ -366,11 +248,11 @@ class DataConfig(_Section):
     @model_validator(mode="after")
     def _npz_needs_path(self) -> DataConfig:
         if self.path is None and self.name == "npz":
-            raise _located("data.path: required when data.name is npz: the .npz file to load")
+            raise located("data.path: required when data.name is npz: the .npz file to load")
         return self
 
 
-class TrainConfig(_Section):
+class TrainConfig(Section):
     steps: int = Field(400, ge=0, le=10**9)
     batch_size: int = Field(128, ge=1, le=MAX_SAMPLES)
     optimizer: Literal["sgd", "adam"] = "sgd"
@@ -382,11 +264,11 @@ class TrainConfig(_Section):
     """sgd only"""
     weight_decay: Float32 = Field(0.0, ge=0)
     log_every: int = Field(10, ge=1)
-    target_loss: Annotated[float, Field(gt=0), AfterValidator(_within_float32)] | None = None
+    target_loss: Annotated[float, Field(gt=0), AfterValidator(within_float32)] | None = None
     """the loss whose first crossing compare reports; default half the chance loss ln(K)/2"""
 
 
-class Config(_Section):
+class Config(Section):
     name: str | None = None
     """defaults to the config file's stem"""
     seed: int = Field(0, ge=0, le=2**32 - 1)
@@ -402,21 +284,21 @@ class Config(_Section):
         try:
             return fill_from_dataset(raw)
         except WinitError as exc:
-            raise _located(str(exc), blame="model.input_shape model.module data.name") from None
+            raise located(str(exc), blame="model.input_shape model.module data.name") from None
 
     @model_validator(mode="after")
     def _classes_fit(self) -> Config:
         try:
             check_classes(self.model.module, self.model.num_classes, self.data.name)
         except WinitError as exc:
-            raise _located(str(exc), blame="model.module model.args data.name") from None
+            raise located(str(exc), blame="model.module model.args data.name") from None
         return self
 
     @model_validator(mode="after")
     def _fits_in_memory(self) -> Config:
         problem = memory_problem(self)
         if problem is not None:
-            raise _located(*problem)
+            raise located(*problem)
         return self
 
     @model_validator(mode="after")
@@ -426,7 +308,7 @@ class Config(_Section):
         try:
             self.init.spec.check_plan(self.model.plan)
         except ShapeError as exc:
-            raise _located(f"init.method: {exc}", blame="init.method model") from None
+            raise located(f"init.method: {exc}", blame="init.method model") from None
         return self
 
 

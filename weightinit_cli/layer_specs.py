@@ -1,0 +1,148 @@
+"""The layers a config's network is written in (`model.layers`, and the stacks spelt out),
+and the field types and error helpers every config section shares. Checked by pydantic;
+no torch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from .activations import ACTIVATIONS
+from .datasets import DATASETS
+from .limits import FLOAT32_MAX, excerpt
+
+# Limits that keep a typo (an extra zero or three) from becoming an out-of-memory crash.
+MAX_SIZE = 1_000_000
+MAX_DEPTH = 10_000
+MAX_KERNEL = 1_000
+MAX_SAMPLES = 100_000_000
+
+ActivationName = Literal[tuple(ACTIVATIONS)]  # type: ignore[valid-type]
+DatasetName = Literal[tuple(DATASETS)]  # type: ignore[valid-type]
+
+Size = Annotated[int, Field(ge=1, le=MAX_SIZE)]
+Kernel = Annotated[int, Field(ge=1, le=MAX_KERNEL)]
+
+
+def within_float32(value: float) -> float:
+    """A number torch can hold: larger ones become inf there, and a crash or NaN later."""
+    if abs(value) > FLOAT32_MAX:
+        got = f"{value:g}" if abs(value) < 1e300 else f"a number of {len(str(value))} digits"
+        raise invalid(
+            f"must be within ±{FLOAT32_MAX:.4g}, the range of float32, which torch computes "
+            f"in; got {got}"
+        )
+    return value
+
+
+Float32 = Annotated[float, AfterValidator(within_float32)]
+
+
+def invalid(message: str) -> PydanticCustomError:
+    """A validation error whose message pydantic prints as given, after the field path."""
+    return PydanticCustomError("winit", "{reason}", {"reason": message})
+
+
+def located(message: str, blame: str = "") -> PydanticCustomError:
+    """A validation error whose message already starts with the path it is about.
+
+    `blame`: the space-separated fields a --set must touch to be named as the cause
+    (for errors raised above the fields they are about); default: where it is raised.
+    """
+    return PydanticCustomError("located", "{reason}", {"reason": message, "blame": blame})
+
+
+def choice_or_number(choices: tuple[str, ...], number: type | tuple[type, ...]) -> BeforeValidator:
+    """One readable error for a `Literal[...] | number` field instead of one per union member."""
+    expected = ", ".join(choices) + f" or a {'whole ' if number is int else ''}number >= 0"
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and value in choices:
+            return value
+        is_number = isinstance(value, number) and not isinstance(value, bool)
+        # an int past float's range would overflow isfinite: it is past float32's anyway
+        if is_number and abs(value) > FLOAT32_MAX:
+            return within_float32(value)
+        if is_number and math.isfinite(value) and value >= 0:
+            return within_float32(value)
+        raise invalid(f"must be {expected}; got {excerpt(value)}")
+
+    return BeforeValidator(check)
+
+
+class Section(BaseModel):
+    # strict: a YAML "30" or `true` is not silently taken for a number.
+    model_config = ConfigDict(
+        extra="forbid", strict=True, allow_inf_nan=False, use_attribute_docstrings=True
+    )
+
+
+class DenseLayer(Section):
+    type: Literal["dense"]
+    units: Size
+    """output features"""
+    bias: bool = True
+
+
+class ConvLayer(Section):
+    type: Literal["conv2d", "conv3d"]
+    channels: Size
+    """output channels"""
+    kernel_size: Kernel = 3
+    stride: Kernel = 1
+    padding: Annotated[
+        Literal["same", "valid"] | Annotated[int, Field(ge=0)],
+        choice_or_number(("same", "valid"), int),
+    ] = "same"
+    """same | valid | zeros added on each side"""
+    groups: Size = 1
+    bias: bool = True
+
+
+class FlattenLayer(Section):
+    type: Literal["flatten"]
+
+
+class ActivationLayer(Section):
+    type: Literal["activation"]
+    fn: ActivationName
+    negative_slope: Float32 = 0.01
+    """slope for x < 0 (leaky_relu only)"""
+
+
+class BatchNormLayer(Section):
+    type: Literal["batchnorm"]
+
+
+class DropoutLayer(Section):
+    type: Literal["dropout"]
+    p: float = Field(0.5, ge=0, lt=1)
+    """probability of zeroing a unit"""
+
+
+class PoolLayer(Section):
+    type: Literal["pool"]
+    kind: Literal["max", "avg"] = "max"
+    size: Kernel = 2
+    """window and stride"""
+    global_: bool = Field(False, alias="global")
+    """pool over all spatial positions; the output is flat (one value per channel)"""
+
+
+_LayerUnion = (
+    DenseLayer
+    | ConvLayer
+    | FlattenLayer
+    | ActivationLayer
+    | BatchNormLayer
+    | DropoutLayer
+    | PoolLayer
+)
+LayerSpec = Annotated[_LayerUnion, Field(discriminator="type")]
+LAYER_TYPES: tuple[str, ...] = tuple(
+    tag for cls in get_args(_LayerUnion) for tag in get_args(cls.model_fields["type"].annotation)
+)
