@@ -511,3 +511,19 @@ def test_dataset_defaults_leave_odd_values_for_validation_to_name(sets):
     with pytest.raises(ConfigErrors) as caught:  # found by test_fuzz_config: a TypeError
         load_config(None, sets, command="train")
     assert str(caught.value).startswith(f"--set {sets[0]}: model.")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["compare", "--methods", "he", "xavier", "--steps", "2", "--jobs", "1"],
+        ["sweep", "--grid", "seed=1,2", "--steps", "2", "--jobs", "1"],
+    ],
+    ids=["compare", "sweep"],
+)
+def test_what_a_module_prints_stays_off_every_json(runs, odd_models, command):
+    args = [*command, "--model", f"{odd_models}:LSTMClf", "--input-shape", "8,16", "--data"]
+    args += ["gaussian", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    json.loads(result.stdout)
