@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from weightinit_cli.cli import app
+from weightinit_cli.errors import ConfigErrors
 from weightinit_cli.loading import config_to_yaml, load_config
 from weightinit_cli.session import stats as run_stats
 
@@ -527,3 +528,16 @@ def test_what_a_module_prints_stays_off_every_json(runs, odd_models, command):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     json.loads(result.stdout)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "got"),
+    [
+        ("train.lr", "1e308", "got 1e+308"),
+        ("init.gain", "1" + "0" * 350, "got a number of 351 digits"),
+    ],
+)
+def test_a_number_past_float32_is_shown_as_the_user_wrote_it(field, value, got):
+    with pytest.raises(ConfigErrors) as caught:
+        load_config(None, [f"{field}={value}"], command="train")
+    assert str(caught.value).endswith(f"the range of float32, which torch computes in; {got}")
