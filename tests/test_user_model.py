@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from weightinit_cli.cli import app
+from weightinit_cli.errors import ConfigErrors
 from weightinit_cli.loading import config_to_yaml, load_config
 from weightinit_cli.session import stats as run_stats
 
@@ -511,3 +512,32 @@ def test_dataset_defaults_leave_odd_values_for_validation_to_name(sets):
     with pytest.raises(ConfigErrors) as caught:  # found by test_fuzz_config: a TypeError
         load_config(None, sets, command="train")
     assert str(caught.value).startswith(f"--set {sets[0]}: model.")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["compare", "--methods", "he", "xavier", "--steps", "2", "--jobs", "1"],
+        ["sweep", "--grid", "seed=1,2", "--steps", "2", "--jobs", "1"],
+    ],
+    ids=["compare", "sweep"],
+)
+def test_what_a_module_prints_stays_off_every_json(runs, odd_models, command):
+    args = [*command, "--model", f"{odd_models}:LSTMClf", "--input-shape", "8,16", "--data"]
+    args += ["gaussian", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    json.loads(result.stdout)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "got"),
+    [
+        ("train.lr", "1e308", "got 1e+308"),
+        ("init.gain", "1" + "0" * 350, "got a number of 351 digits"),
+    ],
+)
+def test_a_number_past_float32_is_shown_as_the_user_wrote_it(field, value, got):
+    with pytest.raises(ConfigErrors) as caught:
+        load_config(None, [f"{field}={value}"], command="train")
+    assert str(caught.value).endswith(f"the range of float32, which torch computes in; {got}")

@@ -190,21 +190,22 @@ def compare(
     from . import session
     from .options import method_specs
 
-    cfg = options.load("compare")
     chosen = [*(methods or []), *(extra or [])]
     if methods is not None and not chosen:
         fail("--methods needs at least one method")
-    specs = method_specs(cfg, chosen or ["xavier", "he", "zero"], param or [])
-    recorded = session.compare(
-        cfg,
-        specs,
-        runs_dir=runs_dir,
-        out=out,
-        progress=_progress(as_json),
-        command=invocation(ctx),
-        jobs=jobs,
-        spp=spp,
-    )
+    with json_only_on_stdout(as_json):
+        cfg = options.load("compare")
+        specs = method_specs(cfg, chosen or ["xavier", "he", "zero"], param or [])
+        recorded = session.compare(
+            cfg,
+            specs,
+            runs_dir=runs_dir,
+            out=out,
+            progress=_progress(as_json),
+            command=invocation(ctx),
+            jobs=jobs,
+            spp=spp,
+        )
     if as_json:
         from .serialize import compare_json
 
@@ -229,9 +230,10 @@ def rerun(
     """Repeat a saved run from its config and say whether the numbers match."""
     from .rerun import rerun as repeat
 
-    saved, recorded, match = repeat(
-        run_dir, runs_dir=runs_dir, progress=_progress(as_json), command=invocation(ctx)
-    )
+    with json_only_on_stdout(as_json):
+        saved, recorded, match = repeat(
+            run_dir, runs_dir=runs_dir, progress=_progress(as_json), command=invocation(ctx)
+        )
     if as_json:
         print_json({"original": str(saved.path), "rerun": str(recorded.run_dir), **match.to_dict()})
     else:
@@ -313,7 +315,8 @@ def sweep(
 
     if address is not None and backend != "ray":
         fail("--address is the Ray cluster to join; it needs --backend ray")
-    spec = load_sweep(options.path(config), grid or [], options.sets, options.layer, seeds)
+    with json_only_on_stdout(as_json):
+        spec = load_sweep(options.path(config), grid or [], options.sets, options.layer, seeds)
     if dry_run:
         from .sweep.outputs import plan_sweep
 
@@ -330,17 +333,18 @@ def sweep(
     from .sweep.outputs import run_sweep
     from .sweep.view import SweepProgress
 
-    result, exit_code = run_sweep(
-        spec,
-        runs_dir=runs_dir,
-        backend=backend,
-        jobs=jobs,
-        address=address,
-        fresh=fresh,
-        progress=None if as_json else SweepProgress,
-        command=invocation(ctx),
-        full_trials=full_trials,
-    )
+    with json_only_on_stdout(as_json):
+        result, exit_code = run_sweep(
+            spec,
+            runs_dir=runs_dir,
+            backend=backend,
+            jobs=jobs,
+            address=address,
+            fresh=fresh,
+            progress=None if as_json else SweepProgress,
+            command=invocation(ctx),
+            full_trials=full_trials,
+        )
     if as_json:
         from .serialize import sweep_json
 

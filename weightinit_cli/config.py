@@ -4,7 +4,8 @@ The field defaults are the `train` / `compare` defaults and COMMAND_DEFAULTS hol
 other commands change. Validation plans the network once (`ModelConfig.plan`) and
 resolves the init once (`InitConfig.spec`); both travel with the config. Reading YAML,
 `--set` overrides, error messages, writing a config back as YAML and its hash are in
-loading.py. No torch.
+loading.py; the layers of `model.layers` and the shared field types in layer_specs.py. No
+torch.
 """
 
 from __future__ import annotations

@@ -31,7 +31,9 @@ Kernel = Annotated[int, Field(ge=1, le=MAX_KERNEL)]
 def within_float32(value: float) -> float:
     """A number torch can hold: larger ones become inf there, and a crash or NaN later."""
     if abs(value) > FLOAT32_MAX:
-        got = f"{value:g}" if abs(value) < 1e300 else f"a number of {len(str(value))} digits"
+        # a float has a short form; an int past float range only its digit count
+        small = isinstance(value, float) or abs(value) < 1e300
+        got = f"{value:g}" if small else f"a number of {len(str(value))} digits"
         raise invalid(
             f"must be within ±{FLOAT32_MAX:.4g}, the range of float32, which torch computes "
             f"in; got {got}"

@@ -158,23 +158,26 @@ def rerun(
         recorded = session.stats(cfg, spp=experiment.spp, keep=True, runs_dir=root, command=command)
     assert recorded.run_dir is not None
     match = match_runs(saved.path, recorded.run_dir)
-    _match_model_file(saved.path, recorded.run_dir, match)
-    match.notes += _version_changes(saved.path, recorded.run_dir)
+    before, now = _meta(saved.path), _meta(recorded.run_dir)
+    _match_model_file(before.get("model_file"), now.get("model_file"), match)
+    match.notes += _version_changes(before.get("versions"), now.get("versions"))
     return saved, recorded, match
 
 
-def _versions(run_dir: Path) -> dict[str, Any]:
+def _meta(run_dir: Path) -> dict[str, Any]:
+    """A run's meta.json as read (checked already, for the original), or {}."""
     try:
-        found = read_json(run_dir / "meta.json").get("versions")
-    except (WinitError, AttributeError):
+        meta = read_json(run_dir / "meta.json")
+    except WinitError:
         return {}
-    return found if isinstance(found, dict) else {}
+    return meta if isinstance(meta, dict) else {}
 
 
-def _version_changes(original: Path, again: Path) -> list[str]:
+def _version_changes(before: Any, now: Any) -> list[str]:
     """The versions that decide the numbers (winit's theory, torch's kernels) and differ
     between the run and its rerun, each as a note."""
-    before, now = _versions(original), _versions(again)
+    if not isinstance(before, dict) or not isinstance(now, dict):
+        return []
     return [
         f"{key} {shown(str(before[key]), 40)} then, {now[key]} now"
         for key in ("winit", "torch", "numpy", "python")
@@ -182,19 +185,10 @@ def _version_changes(original: Path, again: Path) -> list[str]:
     ]
 
 
-def _model_file(run_dir: Path) -> dict[str, Any] | None:
-    try:
-        found = read_json(run_dir / "meta.json").get("model_file")
-    except (WinitError, AttributeError):
-        return None
-    return found if isinstance(found, dict) and isinstance(found.get("sha256"), str) else None
-
-
-def _match_model_file(original: Path, again: Path, match: RunMatch) -> None:
+def _match_model_file(before: Any, now: Any, match: RunMatch) -> None:
     """A run of a user's module file: whether the file is the one the numbers came from
     (when it changed, differing numbers are no fault of winit's)."""
-    before, now = _model_file(original), _model_file(again)
-    if before is None or now is None:
+    if not all(isinstance(m, dict) and isinstance(m.get("sha256"), str) for m in (before, now)):
         return
     if before["sha256"] == now["sha256"]:
         match.files["model file"] = "identical"

@@ -8,12 +8,13 @@ called with `model.args` as keyword arguments. Every way this can fail is one Wi
 naming `model.module` (or `model.args`), with the user's exception cut to one line.
 
 The plan (plan.NetworkPlan) holds the modules the traced forward called, in the order it
-first called them, each with the shapes it saw. How tensors flowed between them decides
-the rest: the activation after a weighted layer is the activation module that consumes its
-output (past dropout, normalization, pooling and flatten); an output that goes anywhere else
-(a functional op, a residual sum, two consumers) hides it, and theory says n/a there.
-A weighted layer is chained to the one before only when its input is exactly that layer's
-activated output.
+first called them, each with the shapes it saw. How tensors flowed between the calls
+decides the rest (a tensor changed in place on the way, by `out += x`, breaks the flow):
+the activation after a weighted layer is the activation module that consumes its output
+(past dropout, normalization, pooling and flatten, at whichever call of a shared module);
+an output that goes anywhere else (a functional op, a residual sum, two consumers) hides
+it, and the layer's own output is measured and predicted instead. A weighted layer is
+chained to the one before only when its input is exactly that layer's activated output.
 """
 
 from __future__ import annotations
@@ -62,15 +63,24 @@ def _is_file(where: str) -> bool:
     return where.endswith(".py") or os.sep in where or "/" in where
 
 
+def _file_version(where: str) -> tuple[str, int, int] | None:
+    """(the resolved path, its modification time, its size): a file edited since is a new
+    version (run, and planned, again). None where it cannot be read."""
+    path = Path(where)
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return str(path.resolve()), status.st_mtime_ns, status.st_size
+
+
 def _run_file(where: str) -> Any:
     path = Path(where)
     if path.is_dir():
         raise WinitError(f"{FIELD}: {excerpt(where)} is a directory, not a .py file")
-    try:
-        status = path.stat()
-    except OSError:
-        raise WinitError(f"{FIELD}: no such file: {excerpt(where)}") from None
-    key = (str(path.resolve()), status.st_mtime_ns, status.st_size)
+    key = _file_version(where)
+    if key is None:
+        raise WinitError(f"{FIELD}: no such file: {excerpt(where)}")
     if key in _LOADED:
         return _LOADED[key]
     name = f"winit_user_model_{len(_LOADED)}_{path.stem}"
@@ -426,11 +436,7 @@ def plan_of(spec: str, args: Mapping[str, Any], input_shape: Sequence[int]) -> N
     import torch
 
     where = parse_spec(spec)[0]
-    try:  # a file edited since: planned again
-        status = os.stat(where) if _is_file(where) else None
-        version = (status.st_mtime_ns, status.st_size) if status else None
-    except OSError:
-        version = None
+    version = _file_version(where) if _is_file(where) else None
     key = (spec, version, json.dumps(args, sort_keys=True, default=repr), tuple(input_shape))
     if key not in _PLANS:
         with torch.random.fork_rng(devices=[]):

@@ -192,8 +192,13 @@ def unmeasured_note(result: StatsResult, shown: int = 3) -> list[Text]:
     ]
     if not drawn:
         return []
-    names = ", ".join(drawn[:shown]) + (f", … ({len(drawn)} tensors)" if len(drawn) > shown else "")
-    return [literal(f"drawn by {result.method}, not in the table: {names}", "dim")]
+    return [literal(f"drawn by {result.method}, not in the table: {_some(drawn, shown)}", "dim")]
+
+
+def _some(names: Sequence[str], shown: int) -> str:
+    """The first `shown` names, and how many there are in all where that is more."""
+    listed = ", ".join(names[:shown])
+    return listed + (f", … ({len(names)} tensors)" if len(names) > shown else "")
 
 
 def init_notes(parameters: Sequence[Any], shown: int = 3, most: int = 8) -> list[Text]:
@@ -207,9 +212,7 @@ def init_notes(parameters: Sequence[Any], shown: int = 3, most: int = 8) -> list
             groups.setdefault((p.rule, family), []).append(p)
     lines = []
     for (rule, family), members in groups.items():
-        names = ", ".join(p.name for p in members[:shown])
-        if len(members) > shown:
-            names += f", … ({len(members)} tensors)"
+        names = _some([p.name for p in members], shown)
         if rule == "skipped":
             lines.append(literal(f"skipped: {names} ({family})", "dim"))
         else:
