@@ -211,7 +211,8 @@ def _describe(error: Mapping[str, Any]) -> str:
             f"{path}: expected a mapping with a type ({_QUOTED}) and that layer's fields; "
             f"got {value_phrase(value)}"
         )
-    message = clip(error["msg"], 200)  # pydantic may quote the input
+    # pydantic may quote the input; an unknown layer type's message lists every type
+    message = clip(error["msg"], 300 if kind == "union_tag_invalid" else 200)
     if kind == "literal_error" and isinstance(value, str):
         message += f"; got {value_phrase(value).removeprefix('a string ')}"
     elif kind in _TYPE_ERRORS:
@@ -305,6 +306,12 @@ def _load(
     if data.get("name") is None:
         data["name"] = name
     data = apply_overrides(data, overrides)
+    # model.type: transformer brings what --layer transformer does (a token task, an input
+    # that fits it), under what the file and the --sets say
+    model = data.get("model")
+    stack = isinstance(model, dict) and model.get("module") is None and model.get("layers") is None
+    if layer is None and stack and model.get("type") == "transformer":
+        return _load(path, overrides, command, "transformer", file_data if path else None)
     given = given_keys(file_data, overrides)
     _drop_unwanted_defaults(data, defaults, given, layer)
     return _validate(data, source, overrides)

@@ -46,7 +46,8 @@ class Layer:
 
     index: int  # position in forward order
     name: str  # the module's name in the model
-    kind: str  # dense | conv2d | conv3d | flatten | activation | batchnorm | dropout | pool
+    kind: str  # dense | conv2d | conv3d | flatten | activation | batchnorm | dropout | pool |
+    # layernorm | embedding | attention | residual (a sequence [T, E] is a rank-2 shape)
     in_shape: Shape | None  # without the batch dimension; None where unknown
     out_shape: Shape | None
     spec: Any = None  # the config layer it was planned from; None for a module winit did not build
@@ -121,11 +122,22 @@ class NetworkPlan:
     def values_per_example(self) -> tuple[int, int]:
         """(the values every layer outputs together, the most one layer outputs) per example:
         what a batch's activations take."""
-        sizes = [math.prod(layer.out_shape) for layer in self.all_layers if layer.out_shape]
+        sizes = [_values(layer) for layer in self.all_layers if layer.out_shape]
         return sum(sizes), max(sizes, default=0)
 
     def has(self, *kinds: str) -> bool:
         return any(layer.kind in kinds for layer in self.all_layers)
+
+
+def _values(layer: Layer) -> int:
+    """The values a layer keeps per example: its output, and an attention layer's query, key
+    and value too, and each head's T x T scores and their softmax (which backward keeps)."""
+    assert layer.out_shape is not None
+    values = math.prod(layer.out_shape)
+    if layer.kind == "attention" and layer.spec is not None:
+        length = layer.out_shape[0]
+        values += 3 * values + 2 * layer.spec.heads * length * length
+    return values
 
 
 def flat_layers(layers: Iterable[Layer]) -> Iterator[Layer]:
@@ -201,6 +213,18 @@ def taps_inside(
 
 
 def _pool(spec: Any, shape: Shape) -> Shape:
+    if len(shape) == 2:  # a sequence: over its positions, to one value per feature
+        if not spec.global_ and spec.kind != "first":
+            raise ShapeError(
+                f"a sequence {_listed(shape)} is pooled over all its positions: give it "
+                "global: true (or kind: first, its first position)"
+            )
+        return shape[1:]
+    if spec.kind == "first":
+        raise ShapeError(
+            f"kind first reads a sequence's first position; the input {_listed(shape)} is not "
+            "a sequence [T, E] (one comes from an embedding)"
+        )
     if len(shape) not in (3, 4):
         raise ShapeError(f"pool needs a [C, H, W] or [C, D, H, W] input; got {_listed(shape)}")
     if spec.global_:
@@ -210,16 +234,37 @@ def _pool(spec: Any, shape: Shape) -> Shape:
     return (shape[0], *(n // spec.size for n in shape[1:]))
 
 
+def _sequence(spec: Any, shape: Shape) -> tuple[Shape, int]:
+    """(out_shape, parameter count) of an embedding (token ids [T] -> [T, width], a row per
+    token id and per position) or an attention layer ([T, E] -> [T, E]; its query, key and
+    value projections are each a Linear(E, E))."""
+    if spec.type == "embedding":
+        if len(shape) != 1:
+            raise ShapeError(f"embedding reads token ids, an input [T]; got {_listed(shape)}")
+        return (shape[0], spec.width), (spec.vocab_size + shape[0]) * spec.width
+    if len(shape) != 2:
+        raise ShapeError(
+            f"attention needs a sequence [T, E] (an embedding makes one); got {_listed(shape)}"
+        )
+    e = shape[1]
+    if e % spec.heads:
+        raise ShapeError(f"heads {spec.heads} must divide the width {e} of its input")
+    return shape, 3 * (e * e + (e if spec.bias else 0))
+
+
 def _shapes(spec: Any, shape: Shape) -> tuple[Shape, Shape | None, int]:
     """(out_shape, weight_shape, parameter count) of a layer on an input of `shape`."""
-    if spec.type == "dense":
-        if len(shape) != 1:
+    if spec.type == "dense":  # on a sequence [T, E]: on each position's features
+        if len(shape) not in (1, 2):
             raise ShapeError(
                 f"input {_listed(shape)} is not flat; "
                 "add a flatten layer (or a global pool) before it"
             )
-        weight, params = _with_bias((spec.units, shape[0]), spec.bias)
-        return (spec.units,), weight, params
+        weight, params = _with_bias((spec.units, shape[-1]), spec.bias)
+        return (*shape[:-1], spec.units), weight, params
+    if spec.type in ("embedding", "attention"):
+        out_shape, params = _sequence(spec, shape)
+        return out_shape, None, params
     if spec.type in ("conv2d", "conv3d"):
         return _conv(spec, shape)
     if spec.type == "pool":
@@ -227,9 +272,14 @@ def _shapes(spec: Any, shape: Shape) -> tuple[Shape, Shape | None, int]:
     if spec.type == "flatten":
         return (math.prod(shape),), None, 0
     if spec.type == "batchnorm":
+        if len(shape) == 2:
+            raise ShapeError(
+                f"batchnorm normalizes channels over the batch; on a sequence {_listed(shape)} "
+                "use layernorm, which normalizes each position"
+            )
         return shape, None, 2 * shape[0]  # scale and shift per channel
     if spec.type == "layernorm":  # per feature; per channel over a conv's [C, ...]
-        return shape, None, 2 * shape[0]
+        return shape, None, 2 * (shape[1] if len(shape) == 2 else shape[0])
     return shape, None, 0  # activation, dropout
 
 
@@ -276,6 +326,11 @@ def _plan_list(
         if fixed_name is None:
             numbered[key] = numbered.get(key, 0) + 1
         name = prefix + (fixed_name or f"{key}{numbered[key]}")
+        if spec.type == "embedding" and (prefix or index):
+            raise ShapeError(
+                f"{where(index)} (embedding, {name.rpartition('.')[2]!r}): reads the token ids "
+                "the network is given, so it must be the first layer"
+            )
         if spec.type == "residual":
             layer = _residual(index, name, spec, shape, where(index))
         else:

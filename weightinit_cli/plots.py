@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
     from .experiments import CompareResult
     from .probe import LayerStats
+    from .spp import SppLayer
     from .sweep.results import GroupResult, SweepResult
     from .train import TrainHistory
 
@@ -134,7 +135,8 @@ class Chart:
     """A figure to draw, as data: `kind` names the function here that draws it, `data`
     holds its arguments (per-layer statistics, training histories, series)."""
 
-    kind: str  # std_profiles | loss_curves | steps_against | spread_against
+    kind: str  # std_profiles | loss_curves | steps_against | spread_against | spp_plot
+    # | stream_profiles
     data: dict[str, Any]
 
 
@@ -145,6 +147,8 @@ def chart_figures(charts: dict[str, Chart]) -> dict[str, Figure]:
         "loss_curves": loss_curves,
         "steps_against": steps_against,
         "spread_against": spread_against,
+        "spp_plot": spp_plot,
+        "stream_profiles": stream_profiles,
     }
     return {name: drawers[chart.kind](**chart.data) for name, chart in charts.items()}
 
@@ -268,6 +272,69 @@ def spread_against(
     ax.legend(fontsize=8)
     if title:
         ax.set_title(_shown(title))
+    return fig
+
+
+def stream_profiles(
+    streams: dict[str, Sequence[float]],
+    predicted: dict[str, Sequence[float]] | None = None,
+    title: str = "",
+) -> Figure:
+    """A residual stream's E[x²] against block (0: what enters the first block) over its
+    value there, log scale, a line per run; `predicted` (run -> a value per point) dashed."""
+    fig = _figure(1, width=5.5)
+    ax = fig.subplots()
+    for i, (label, ys) in enumerate(streams.items()):
+        shown = _shown(label)
+        ax.plot(range(len(ys)), _positive(ys), "o-", color=f"C{i}", markersize=2, label=shown)
+        if predicted and label in predicted:
+            line = _positive(predicted[label])
+            ax.plot(range(len(line)), line, "--", color=f"C{i}", linewidth=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("residual block (dashed: theory)")
+    ax.set_ylabel("E[x²] of the stream / its input's")
+    ax.xaxis.set_major_locator(_integer_ticks())
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(_shown(title))
+    return fig
+
+
+SPP_PANELS = {
+    "channel_squared_mean": "average channel squared mean",
+    "channel_variance": "average channel variance",
+    "residual_variance": "residual branch: average channel variance",
+}
+
+
+def spp_plot(
+    profiles: dict[str, Sequence[SppLayer]],
+    predicted: dict[str, Sequence[float]] | None = None,
+    title: str = "",
+) -> Figure:
+    """Brock et al.'s signal propagation plot: a panel per statistic (the branch's only for
+    residual blocks) against depth, a line per method; `predicted` (statistic -> a value
+    per row) is drawn dashed."""
+    first = next(iter(profiles.values()))
+    keys = [k for k in SPP_PANELS if first and hasattr(first[0], k)]
+    fig = _figure(len(keys), width=4.2)
+    for ax, key in zip(fig.subplots(1, len(keys), squeeze=False)[0], keys, strict=True):
+        for i, (label, rows) in enumerate(profiles.items()):
+            xs = [row.index for row in rows]
+            ys = [getattr(row, key) for row in rows]
+            ax.plot(xs, ys, "o-", color=f"C{i}", markersize=3, label=_shown(label))
+        if predicted and key in predicted:
+            xs = [row.index for row in first]
+            ax.plot(xs, predicted[key], "--", color="grey", label="theory")
+        ax.set_xlabel("residual block" if len(keys) == 3 else "conv layer")
+        ax.xaxis.set_major_locator(_integer_ticks())
+        ax.set_title(SPP_PANELS[key], fontsize=9)
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(_shown(title))
     return fig
 
 
