@@ -255,7 +255,7 @@ def _scheme_factors(spec: InitSpec, plan: NetworkPlan, branch_scale: float) -> d
     """What each weighted layer's draw is multiplied by, by name: Fixup's factors, or
     `branch_scale` on the last weighted layer of every residual branch (its own layers,
     not a nested block's: the branch's output projection)."""
-    from .gates import fixup_factors, own_weighted, residual_blocks
+    from .schemes import fixup_factors, own_weighted, residual_blocks
 
     if spec.method == "fixup":
         return fixup_factors(plan)

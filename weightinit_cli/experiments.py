@@ -42,7 +42,7 @@ class StatsResult:
     layers: list[LayerStats]
     init: InitReport
     verdict: Verdict
-    spp: list[SppLayer] | None = None  # signal propagation of the conv layers, if asked
+    spp: list[SppLayer] | None = None  # signal propagation (conv layers or blocks), if asked
     blocks: list[BlockStats] | None = None  # the residual stream per block, at init
 
 
@@ -244,16 +244,19 @@ def measure(
         weight_vars.update(_value_vars(report))
         stream = blocks(model, x, plan, weight_vars)
         top = [b for b in stream if "." not in b.name]  # the stream itself, not nested blocks
-        if top and verdict.kind not in ("symmetric", "dead"):
+        if top and verdict.kind != "symmetric":
             from .verdict import diagnose_stream
 
-            verdict = diagnose_stream(
+            stream_verdict = diagnose_stream(
                 [b.name for b in top],
                 top[0].stream_in,
                 [b.stream_out for b in top],
                 method,
                 normalized=plan.has("attention", "batchnorm", "layernorm"),
             )
+            # dead units behind a stream that explodes are its symptom, not the cause
+            if verdict.kind != "dead" or stream_verdict.kind in ("exploding", "vanishing"):
+                verdict = stream_verdict
     return StatsResult(
         name=cfg.name or "default",
         method=method,

@@ -321,7 +321,7 @@ _CATALOGUE: tuple[Method, ...] = (
         "fixup",
         "He, then branch layers × L^(-1/(2m-2)); each branch's last layer and the head 0",
         "deep residual nets without normalization",
-        "residual nets",
+        "residual",
         "Zhang et al. 2019",
         params=(_MODE, _NONLINEARITY, _SLOPE, _HE_GAIN),
         draws_as="he_normal",
@@ -339,7 +339,7 @@ _CATALOGUE: tuple[Method, ...] = (
         "skipinit",
         "He, and x + α·F(x) with a learnable α = 0 on each residual branch",
         "deep residual nets without batchnorm",
-        "residual nets",
+        "residual",
         "De & Smith 2020",
         params=(
             _MODE,
@@ -359,7 +359,7 @@ _CATALOGUE: tuple[Method, ...] = (
         "rezero",
         "He, and x + α·F(x) with a learnable α = 0 on each residual branch",
         "deep residual nets and transformers without normalization",
-        "residual nets",
+        "residual",
         "Bachlechner et al. 2020",
         params=(
             _MODE,

@@ -139,7 +139,11 @@ ConfigArg = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (the schema in README).")]
 SppOpt = Annotated[
-    bool, typer.Option("--spp", help="Signal propagation of conv layers (Brock et al. 2021).")
+    bool,
+    typer.Option(
+        "--spp",
+        help="Signal propagation (Brock et al. 2021): per conv layer, or per residual block.",
+    ),
 ]
 
 

@@ -171,12 +171,9 @@ def _rules(module: nn.Module) -> dict[str, _Rule]:
         return {"weight": _Rule("embedding", padding=module.padding_idx)}
     if isinstance(module, NORMS):
         return {"weight": _Rule("ones"), "bias": _Rule("zeros")}
-    from .gates import BranchGate, FixupBranch
-
-    if isinstance(module, BranchGate):
-        return {"scale": _Rule("gate"), "bias": _Rule("zeros", label="gate bias: 0 (fixup)")}
-    if isinstance(module, FixupBranch):
-        return {"biases": _Rule("zeros", label="scalar biases: 0 (fixup)")}
+    declared = getattr(module, "winit_rules", None)  # the gates of residual schemes
+    if callable(declared):
+        return {name: _Rule(kind, label=label) for name, (kind, label) in declared().items()}
     return {}
 
 

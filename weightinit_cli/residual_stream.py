@@ -177,9 +177,7 @@ def blocks(
     for layer in residual:
         stream_in, _, stream_out = seen[layer.name]
         branch = seen[f"{layer.name}/branch"][0]
-        predicted = predict_block(
-            layer, stream_in, weight_vars, model.training, gates, mixing
-        )
+        predicted = predict_block(layer, stream_in, weight_vars, model.training, gates, mixing)
         out.append(
             BlockStats(
                 layer.name,

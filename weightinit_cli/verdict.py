@@ -91,7 +91,8 @@ def diagnose(
         return verdict(
             "dead",
             f"{dead_fractions[worst]:.0%} of the units of layer {worst + 1} are dead (zero for "
-            f"every example): their gradients are zero and they will not train. Try {try_instead}.",
+            f"every example): their gradients are zero and they will not train. "
+            f"Try {try_instead if try_instead != method else 'another method (winit compare)'}.",
         )
     if exploding:
         growth = f"grow {factor:.2f}x per layer and" if math.isfinite(factor) else "overflow:"

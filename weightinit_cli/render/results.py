@@ -179,6 +179,8 @@ def stats_view(result: StatsResult, width: int = 120) -> Group:
     if result.spp is not None:
         parts += [Text(), *spp_tables({result.method: result.spp}, width)]
     if result.blocks:
+        from .stream import stream_table
+
         parts += [Text(), stream_table(result.blocks, width)]
     parts += init_notes(result.init.parameters)
     parts += unmeasured_note(result)
@@ -227,36 +229,6 @@ def init_notes(parameters: Sequence[Any], shown: int = 3, most: int = 8) -> list
     if len(lines) > most:
         lines[most - 1 :] = [Text(f"… and {len(lines) - most + 1} more rules", style="dim")]
     return lines
-
-
-def stream_table(blocks: Sequence[Any], width: int = 120) -> Table:
-    """The residual stream per block: E[x²] of what enters, of the branch F(x) and of
-    x + F(x), each measured beside theory (n/a where the recursion has no model)."""
-    columns = [Column("block")] + [
-        Column(name, number=True, justify="right")
-        for name in ("stream in", "branch", "theory", "stream out", "theory")
-    ]
-    rows = [
-        [
-            b.name,
-            fmt(b.stream_in, 3),
-            fmt(b.branch, 3),
-            "n/a" if b.predicted_branch is None else fmt(b.predicted_branch, 3),
-            fmt(b.stream_out, 3),
-            "n/a" if b.predicted_out is None else fmt(b.predicted_out, 3),
-        ]
-        for b in blocks
-    ]
-    return fitted_table(
-        columns,
-        rows,
-        width,
-        title="Residual stream at init: E[x²] per block",
-        pad=0,
-        header_style="bold",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-    )
 
 
 def train_status(history: Any, symmetric: bool = False) -> Text:
