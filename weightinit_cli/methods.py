@@ -103,6 +103,15 @@ _NONLINEARITY = Param(
 _SLOPE = Param("a", 0.0, "negative slope of the leaky_relu the gain is computed for")
 _HE_GAIN = _gain(None, "overrides the gain; default calculate_gain(nonlinearity, a) = sqrt(2)")
 
+# SkipInit's and ReZero's: he_normal's, and the gate's start
+_GATED = (
+    _MODE,
+    _NONLINEARITY,
+    _SLOPE,
+    _HE_GAIN,
+    Param("alpha", 0.0, "α at init: 0 makes every block the identity"),
+)
+
 _TRUNC_NOTE = (
     "trunc_normal follows torch: cutoffs a and b are absolute values and the std is not "
     "corrected, so the sample's std is below `std` (0.88x for the default [-2, 2]). "
@@ -341,13 +350,7 @@ _CATALOGUE: tuple[Method, ...] = (
         "deep residual nets without batchnorm",
         "residual",
         "De & Smith 2020",
-        params=(
-            _MODE,
-            _NONLINEARITY,
-            _SLOPE,
-            _HE_GAIN,
-            Param("alpha", 0.0, "α at init: 0 makes every block the identity"),
-        ),
+        params=_GATED,
         draws_as="he_normal",
         gate="scalar",
         summary="SkipInit: a learnable scalar on each branch, 0 at init, does what "
@@ -361,13 +364,7 @@ _CATALOGUE: tuple[Method, ...] = (
         "deep residual nets and transformers without normalization",
         "residual",
         "Bachlechner et al. 2020",
-        params=(
-            _MODE,
-            _NONLINEARITY,
-            _SLOPE,
-            _HE_GAIN,
-            Param("alpha", 0.0, "α at init: 0 makes every block the identity"),
-        ),
+        params=_GATED,
         draws_as="he_normal",
         gate="scalar",
         summary="ReZero: x + α·F(x), α = 0: the same gate as SkipInit, proposed for "
