@@ -32,10 +32,13 @@ SMALL = ("--depth", "2", "--width", "8", "--steps", "2")
 DIR = object()  # a `files` value: make a directory
 ACTIVATIONS = "'linear', 'relu', 'leaky_relu', 'tanh', 'sigmoid', 'selu', 'gelu', 'elu' or 'silu'"
 DATASETS = (
-    "'spirals', 'blobs', 'teacher', 'gaussian', 'shapes2d', 'shapes3d', 'digits', 'mnist', "
-    "'mnist1d', 'breast_cancer', 'wine' or 'npz'"
+    "'spirals', 'blobs', 'teacher', 'gaussian', 'shapes2d', 'shapes3d', 'pointer', 'digits', "
+    "'mnist', 'mnist1d', 'breast_cancer', 'wine' or 'npz'"
 )
-LAYER_TYPES = "'dense', 'conv2d', 'conv3d', 'flatten', 'activation', 'batchnorm', 'dropout', 'pool'"
+LAYER_TYPES = (
+    "'dense', 'conv2d', 'conv3d', 'flatten', 'activation', 'batchnorm', 'layernorm', 'dropout', "
+    "'pool', 'embedding', 'attention', 'residual'"
+)
 
 
 @dataclass(frozen=True)

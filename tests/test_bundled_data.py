@@ -60,7 +60,14 @@ def rows(x: np.ndarray) -> list[bytes]:
 
 
 def test_catalogue():
-    assert list(DATASETS)[6:11] == ["digits", "mnist", "mnist1d", "breast_cancer", "wine"]
+    assert list(DATASETS)[6:12] == [
+        "pointer",
+        "digits",
+        "mnist",
+        "mnist1d",
+        "breast_cancer",
+        "wine",
+    ]
     assert set(SHIPPED) <= set(DATASETS) and list(DATASETS)[-1] == "npz"
     assert data.DATASETS is DATASETS and data.DIGITS_AVAILABLE == 1797
     sizes = {n: (s.samples, s.classes, s.flat_shape, s.image_shape) for n, s in SHIPPED.items()}

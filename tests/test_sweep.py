@@ -538,7 +538,7 @@ def test_a_ray_the_caller_connected_is_used_and_left_running(tmp_path):
 
 
 def test_groups_pool_seeds_and_leave_diverged_runs_out_of_the_means():
-    from weightinit_cli.plots import sweep_heatmap
+    from weightinit_cli.sweep.heatmap import sweep_heatmap
     from weightinit_cli.sweep.results import TrialResult, summarize
 
     spec = load_sweep(

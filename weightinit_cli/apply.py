@@ -89,6 +89,8 @@ class AppliedInit:
     bias_var: float = 0.0  # variance of the bias init (theory's σ_b²)
     lsuv_iterations: int | None = None  # lsuv: rescalings this layer needed
     lsuv_variance: float | None = None  # lsuv: the output variance it ended with
+    scale: float = 1.0  # what the draw was multiplied by (branch_scale, fixup)
+    scaled_by: str = ""  # "branch" (init.branch_scale) | "fixup"; "" where not scaled
 
     @property
     def method(self) -> str:
@@ -211,9 +213,12 @@ def apply_init(
     *,
     seed: int | None = None,
     data: torch.Tensor | None = None,
+    branch_scale: float = 1.0,
 ) -> InitReport:
     """Initialize the weighted layers of `plan` in `model` with `spec`, then every other
-    parameter by its module's rule (parameters.py), and record them all.
+    parameter by its module's rule (parameters.py), and record them all. `branch_scale`
+    multiplies the weight of the last weighted layer of each residual branch (its output
+    projection), after the method has drawn it: 1/√L, or GPT-2's 1/√(2L).
 
     lsuv (data-dependent) rescales the plan's layers only; the other weights the method
     makes (Linear and conv layers outside the plan, q/k/v projections, RNN gates) keep its
@@ -238,9 +243,51 @@ def apply_init(
     records = _init_unplanned(model, draws, planned)
     if spec.data_dependent:
         _lsuv(model, modules, report, data, spec)
+    factors = _scheme_factors(spec, plan, branch_scale)
+    if factors:
+        _scale_layers(modules, report, factors, "fixup" if spec.method == "fixup" else "branch")
     records.update(_layer_records(model, modules, report.layers))
     report.parameters = _in_order(model, records)
     return report
+
+
+def _scheme_factors(spec: InitSpec, plan: NetworkPlan, branch_scale: float) -> dict[str, float]:
+    """What each weighted layer's draw is multiplied by, by name: Fixup's factors, or
+    `branch_scale` on the last weighted layer of every residual branch (its own layers,
+    not a nested block's: the branch's output projection)."""
+    from .schemes import fixup_factors, own_weighted, residual_blocks
+
+    if spec.method == "fixup":
+        return fixup_factors(plan)
+    if branch_scale == 1.0:
+        return {}
+    return {
+        own_weighted(block)[-1].name: branch_scale
+        for block in residual_blocks(plan)
+        if own_weighted(block)
+    }
+
+
+@torch.no_grad()
+def _scale_layers(
+    modules: dict[str, nn.Module], report: InitReport, factors: dict[str, float], why: str
+) -> None:
+    """Multiply the named layers' weights by their factor, their records' targets with
+    them; a layer set to 0 has its bias set to 0 too (Fixup's zero branch ends and head)."""
+    for record in report.layers:
+        factor = factors.get(record.name)
+        if factor is None:
+            continue
+        module = modules[record.name]
+        module.weight.mul_(factor)
+        if factor == 0.0 and module.bias is not None:
+            module.bias.zero_()
+            record.bias_var = 0.0
+        record.scale, record.target_std, record.scaled_by = (
+            factor,
+            record.target_std * factor,
+            why,
+        )
 
 
 def _own(module: nn.Module, name: str) -> nn.Parameter | None:
@@ -259,8 +306,12 @@ def _layer_records(
         module = modules[r.name]
         weight, bias = _own(module, "weight"), _own(module, "bias")
         if weight is not None and id(weight) in names:
+            detail = r.method
+            if r.scaled_by:
+                why = "branch_scale" if r.scaled_by == "branch" else "fixup"
+                detail = f"{r.spec.drawn_as} × {r.scale:.4g} ({why})"
             records[id(weight)] = ParameterRecord(
-                names[id(weight)], r.shape, r.fan_in, r.fan_out, "method", r.method, 1, r.target_std
+                names[id(weight)], r.shape, r.fan_in, r.fan_out, "method", detail, 1, r.target_std
             )
         if bias is not None and id(bias) in names:
             records[id(bias)] = ParameterRecord(

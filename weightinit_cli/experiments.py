@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .data import Dataset
     from .initspec import InitSpec
     from .probe import LayerStats
+    from .residual_stream import BlockStats
     from .spp import SppLayer
     from .train import LogPoint, TrainHistory
     from .verdict import Verdict
@@ -41,7 +42,8 @@ class StatsResult:
     layers: list[LayerStats]
     init: InitReport
     verdict: Verdict
-    spp: list[SppLayer] | None = None  # signal propagation of the conv layers, if asked
+    spp: list[SppLayer] | None = None  # signal propagation (conv layers or blocks), if asked
+    blocks: list[BlockStats] | None = None  # the residual stream per block, at init
 
 
 @dataclass
@@ -114,14 +116,20 @@ def initialized(cfg: Config, spec: InitSpec, data: Dataset) -> tuple[Any, InitRe
 
     plan = cfg.model.plan
     torch.manual_seed(cfg.seed)
+    spec.check_residual(plan, built=cfg.model.module is None)
     if cfg.model.module is not None:
         from .user_model import build
 
         model = build(cfg.model.module, cfg.model.args)
     else:
-        model = build_model(plan)
+        from .methods import METHODS
+
+        model = build_model(plan, gate=METHODS[spec.method].gate)
     batch = first_batch(data, cfg.train.batch_size, "cpu")[0] if spec.data_dependent else None
-    return model, apply_init(model, spec, plan, seed=cfg.seed, data=batch)
+    blocks = [layer for layer in plan.all_layers if layer.kind == "residual"]
+    attention = sum(1 for b in blocks if any(x.kind == "attention" for x in b.branch))
+    scale = cfg.init.branch_factor(len(blocks), attention)
+    return model, apply_init(model, spec, plan, seed=cfg.seed, data=batch, branch_scale=scale)
 
 
 def model_summary(cfg: Config) -> dict[str, Any]:
@@ -146,6 +154,17 @@ def model_summary(cfg: Config) -> dict[str, Any]:
     }
     if m.layers is None:
         summary.update(depth=m.depth, width=m.width)
+        if m.type == "transformer":
+            summary.update(
+                heads=m.heads,
+                mlp_ratio=m.mlp_ratio,
+                norm_position=m.norm_position,
+                vocab_size=m.vocab_size,
+            )
+        if m.block == "residual":
+            summary.update(
+                block=m.block, residual=m.residual, branch_depth=m.branch_depth, norm=m.norm
+            )
     return summary
 
 
@@ -196,12 +215,16 @@ def measure(
     for layer in layers:
         layer.signal = flag(layer.activation.std, first)
     hidden = layers[:-1] or layers
+    # a layer a scheme sets to 0 (Fixup's branch ends) outputs 0 by design, not dead units
+    judged = [
+        layer for layer, r in zip(hidden, report.layers, strict=False) if r.scale != 0.0
+    ] or hidden
     method = report.layers[0].method if report.layers else cfg.init.method
     verdict = diagnose(
-        [layer.activation.std for layer in hidden],
-        [layer.signal for layer in hidden],
-        [layer.symmetric for layer in hidden],
-        [layer.dead_fraction for layer in hidden],
+        [layer.activation.std for layer in judged],
+        [layer.signal for layer in judged],
+        [layer.symmetric for layer in judged],
+        [layer.dead_fraction for layer in judged],
         _network_activation(cfg, plan, hidden),
         method,
     )
@@ -210,6 +233,30 @@ def measure(
         from .spp import signal_propagation
 
         propagation = signal_propagation(model, x, plan)
+    stream = None
+    if with_theory and plan.has("residual"):
+        from .residual_stream import blocks
+
+        weight_vars = {
+            r.name: (r.fan_in * p.taps_inside * r.target_std**2, r.bias_var)
+            for r, p in zip(report.layers, plan.weighted, strict=True)
+        }
+        weight_vars.update(_value_vars(report))
+        stream = blocks(model, x, plan, weight_vars)
+        top = [b for b in stream if "." not in b.name]  # the stream itself, not nested blocks
+        if top and verdict.kind != "symmetric":
+            from .verdict import diagnose_stream
+
+            stream_verdict = diagnose_stream(
+                [b.name for b in top],
+                top[0].stream_in,
+                [b.stream_out for b in top],
+                method,
+                normalized=plan.has("attention", "batchnorm", "layernorm"),
+            )
+            # dead units behind a stream that explodes are its symptom, not the cause
+            if verdict.kind != "dead" or stream_verdict.kind in ("exploding", "vanishing"):
+                verdict = stream_verdict
     return StatsResult(
         name=cfg.name or "default",
         method=method,
@@ -221,7 +268,23 @@ def measure(
         init=report,
         verdict=verdict,
         spp=propagation,
+        blocks=stream,
     )
+
+
+def _value_vars(report: InitReport) -> dict[str, tuple[float, float]]:
+    """(σ_w², σ_b²) of each self-attention's value projection, by the attention's name
+    (its weights are drawn outside the plan, by the parameter rules)."""
+    records = {p.name: p for p in report.parameters}
+    out = {}
+    for name, weight in records.items():
+        if not name.endswith(".value.weight") or weight.target_std is None or not weight.fan_in:
+            continue
+        owner = name.removesuffix(".value.weight")
+        bias = records.get(f"{owner}.value.bias")
+        b2 = bias.target_std**2 if bias is not None and bias.target_std is not None else 0.0
+        out[owner] = (weight.fan_in * weight.target_std**2, b2)
+    return out
 
 
 def _activation_prediction(planned: Any, prediction: Any, training: bool) -> float | None:
@@ -249,18 +312,21 @@ def _network_activation(cfg: Config, plan: Any, hidden: Sequence[LayerStats]) ->
     none is seen)."""
     if cfg.model.is_stack:
         return cfg.model.activation
-    if cfg.model.module is None:
+    if cfg.model.module is None and not plan.has("residual"):
         return hidden[0].activation_fn if hidden else "linear"
+    # a module, or residual blocks (whose stem feeds the blocks with no activation of its own)
     seen = [p.activation for p in plan.weighted if p.activation and p.activation_source == "module"]
     return max(sorted(set(seen)), key=seen.count) if seen else None
 
 
 def check_spp(cfg: Config) -> None:
-    """--spp needs conv layers to measure channels of."""
-    if not cfg.model.plan.has("conv2d", "conv3d"):
+    """--spp needs conv layers or residual blocks to measure channels of."""
+    plan = cfg.model.plan
+    if not plan.has("conv2d", "conv3d") and not any(x.kind == "residual" for x in plan.layers):
         raise WinitError(
-            "--spp plots conv layers' channels, and this model has none: use --layer conv2d "
-            "or conv3d, or conv layers in model.layers"
+            "--spp plots conv layers' channels or residual blocks' streams, and this model "
+            "has none: use --layer conv2d or conv3d, --set model.block=residual, or conv "
+            "layers or residual entries in model.layers"
         )
 
 

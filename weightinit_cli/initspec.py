@@ -195,11 +195,17 @@ class InitSpec:
         return METHODS[self.method].data_dependent
 
     @property
+    def drawn_as(self) -> str:
+        """The method whose formula draws the weights: a residual scheme's (fixup,
+        skipinit, rezero: he_normal), else this one."""
+        return METHODS[self.method].draws_as or self.method
+
+    @property
     def gain(self) -> float | None:
         """The gain the weights are scaled by; None for a method that takes none."""
         if not METHODS[self.method].takes_gain:
             return None
-        return he_gain(self.params) if self.method in HE else self.params["gain"]
+        return he_gain(self.params) if self.drawn_as in HE else self.params["gain"]
 
     def for_layer(self, activation: str, negative_slope: float = 0.0) -> InitSpec:
         """The spec for one layer followed by `activation`: `gain: auto` folded in
@@ -208,7 +214,7 @@ class InitSpec:
             return self
         slope = negative_slope if activation == "leaky_relu" else 0.0
         params = dict(self.params)
-        if self.method in HE:
+        if self.drawn_as in HE:
             params.update(nonlinearity=activation, a=slope)
         elif METHODS[self.method].takes_gain:
             from .activations import get_activation
@@ -218,7 +224,11 @@ class InitSpec:
 
     def initial(self) -> InitSpec:
         """The spec the weights are first drawn with: lsuv's orthogonal pre-init (which it
-        then rescales with data), else this one."""
+        then rescales with data), a residual scheme's he_normal (which apply.py then scales
+        or zeros per layer), else this one."""
+        if self.drawn_as != self.method:
+            he = {k: v for k, v in self.params.items() if k in METHODS[self.drawn_as].param_names}
+            return replace(self, method=self.drawn_as, params=_frozen(he), given=_frozen({}))
         if self.method != "lsuv":
             return self
         return replace(
@@ -230,7 +240,7 @@ class InitSpec:
 
     def target_std(self, shape: Sequence[int], groups: int = 1) -> float:
         """The std of the weights this method aims for on a weight of `shape`."""
-        return target_std(self.method, shape, self.params, groups)
+        return target_std(self.drawn_as, shape, self.params, groups)
 
     @property
     def bias_init(self) -> str:
@@ -250,6 +260,24 @@ class InitSpec:
         for layer in plan.weighted:
             if layer.weight_shape is not None:
                 self.check_shape(layer.weight_shape, layer.groups, layer.name)
+
+    def check_residual(self, plan: NetworkPlan, built: bool, field: str = "init.method") -> None:
+        """A WinitError where this residual scheme (fixup, skipinit, rezero) cannot apply:
+        a network without residual blocks, or one winit did not build (whose branches it
+        cannot gate). Other methods apply anywhere."""
+        if not METHODS[self.method].residual_scheme:
+            return
+        field = f"{field}: " if field else ""
+        if not built:
+            raise WinitError(
+                f"{field}{self.method} gates the residual blocks winit builds; with "
+                "model.module write the scheme into your module, or use init.branch_scale"
+            )
+        if not plan.has("residual"):
+            raise WinitError(
+                f"{field}{self.method} is a scheme for residual networks, and this one has "
+                "no residual blocks (set model.block: residual, or write residual layers)"
+            )
 
     def check_shape(self, shape: Sequence[int], groups: int = 1, layer: str | None = None) -> None:
         """A ShapeError where this method cannot make a weight of `shape` (PyTorch layout):
@@ -273,7 +301,7 @@ class InitSpec:
                     f"identity cannot apply to layer {layer!r}: it maps {shape[1] * groups} "
                     f"inputs to {shape[0]} outputs, and an identity needs them equal"
                 )
-        if self.method in FAN_SCALED:
+        if self.drawn_as in FAN_SCALED:
             fan_in_and_fan_out(shape)  # its ShapeError for fewer than 2 dimensions
         if self.method in ("orthogonal", "delta_orthogonal", "lsuv") and len(shape) < 2:
             raise ShapeError(f"{self.method} needs a weight of at least 2 dimensions{where}")

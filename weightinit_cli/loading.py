@@ -21,7 +21,14 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .config import COMMAND_DEFAULTS, LAYER_DEFAULTS, LAYER_TYPES, STACK_FIELDS, Config
+from .config import (
+    COMMAND_DEFAULTS,
+    LATER_FIELDS,
+    LAYER_DEFAULTS,
+    LAYER_TYPES,
+    STACK_FIELDS,
+    Config,
+)
 from .data_defaults import shape_for
 from .datasets import SHIPPED
 from .errors import ConfigErrors, WinitError
@@ -204,7 +211,8 @@ def _describe(error: Mapping[str, Any]) -> str:
             f"{path}: expected a mapping with a type ({_QUOTED}) and that layer's fields; "
             f"got {value_phrase(value)}"
         )
-    message = clip(error["msg"], 200)  # pydantic may quote the input
+    # pydantic may quote the input; an unknown layer type's message lists every type
+    message = clip(error["msg"], 300 if kind == "union_tag_invalid" else 200)
     if kind == "literal_error" and isinstance(value, str):
         message += f"; got {value_phrase(value).removeprefix('a string ')}"
     elif kind in _TYPE_ERRORS:
@@ -298,6 +306,12 @@ def _load(
     if data.get("name") is None:
         data["name"] = name
     data = apply_overrides(data, overrides)
+    # model.type: transformer brings what --layer transformer does (a token task, an input
+    # that fits it), under what the file and the --sets say
+    model = data.get("model")
+    stack = isinstance(model, dict) and model.get("module") is None and model.get("layers") is None
+    if layer is None and stack and model.get("type") == "transformer":
+        return _load(path, overrides, command, "transformer", file_data if path else None)
     given = given_keys(file_data, overrides)
     _drop_unwanted_defaults(data, defaults, given, layer)
     return _validate(data, source, overrides)
@@ -350,7 +364,11 @@ def config_data(cfg: Config) -> dict[str, Any]:
     built stack without model.module and model.args (so that configs from before they
     existed keep their hash), for a user's module without the stack's fields."""
     unused = set(STACK_FIELDS) if cfg.model.module is not None else {"module", "args"}
-    return cfg.model_dump(mode="json", by_alias=True, exclude={"model": unused})
+    unused |= {k for k, default in LATER_FIELDS.items() if getattr(cfg.model, k) == default}
+    init_unused = {"branch_scale"} if cfg.init.branch_scale == "none" else set()
+    return cfg.model_dump(
+        mode="json", by_alias=True, exclude={"model": unused, "init": init_unused}
+    )
 
 
 def config_to_yaml(cfg: Config) -> str:

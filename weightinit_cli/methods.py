@@ -13,6 +13,12 @@ References
   learning in deep linear neural networks (ICLR).
 - Martens 2010, Deep learning via Hessian-free optimization (ICML).
 - Zagoruyko & Komodakis 2017, DiracNets; Le, Jaitly & Hinton 2015, IRNN.
+- Zhang, Dauphin & Ma 2019, Fixup initialization: residual learning without
+  normalization (ICLR).
+- De & Smith 2020, Batch normalization biases residual blocks towards the identity
+  function in deep networks (NeurIPS): SkipInit.
+- Bachlechner, Majumder, Mao, Cottrell & McAuley 2020, ReZero is all you need: fast
+  convergence at large depth (UAI 2021).
 """
 
 from __future__ import annotations
@@ -54,10 +60,20 @@ class Method:
     note: str = ""
     summary: str = ""
     data_dependent: bool = False  # needs a batch of the run's data (lsuv)
+    # residual schemes: the method whose formula draws the weights, and what each residual
+    # block's branch output passes through ("scalar": a learnable α; "fixup": a multiplier
+    # and scalar biases; gates.py); they need a network with residual blocks
+    draws_as: str = ""
+    gate: str = "none"
     param_names: tuple[str, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "param_names", tuple(p.name for p in self.params))
+
+    @property
+    def residual_scheme(self) -> bool:
+        """Whether the method is a scheme for residual networks (needs residual blocks)."""
+        return bool(self.draws_as)
 
     @property
     def takes_gain(self) -> bool:
@@ -86,6 +102,15 @@ _NONLINEARITY = Param(
 )
 _SLOPE = Param("a", 0.0, "negative slope of the leaky_relu the gain is computed for")
 _HE_GAIN = _gain(None, "overrides the gain; default calculate_gain(nonlinearity, a) = sqrt(2)")
+
+# SkipInit's and ReZero's: he_normal's, and the gate's start
+_GATED = (
+    _MODE,
+    _NONLINEARITY,
+    _SLOPE,
+    _HE_GAIN,
+    Param("alpha", 0.0, "α at init: 0 makes every block the identity"),
+)
 
 _TRUNC_NOTE = (
     "trunc_normal follows torch: cutoffs a and b are absolute values and the std is not "
@@ -300,6 +325,52 @@ _CATALOGUE: tuple[Method, ...] = (
             Param("std", 0.01, "std of the non-zero entries"),
         ),
         summary="sparse Gaussian columns, for deep nets trained with Hessian-free optimization",
+    ),
+    Method(
+        "fixup",
+        "He, then branch layers × L^(-1/(2m-2)); each branch's last layer and the head 0",
+        "deep residual nets without normalization",
+        "residual",
+        "Zhang et al. 2019",
+        params=(_MODE, _NONLINEARITY, _SLOPE, _HE_GAIN),
+        draws_as="he_normal",
+        gate="fixup",
+        summary="Fixup: every block starts as the identity, and the first SGD step moves "
+        "the output by O(1) whatever the depth (L blocks of m weighted layers)",
+        note="Weights are drawn by he_normal (its parameters), then the non-last weighted "
+        "layers of each residual branch are scaled by L^(-1/(2m-2)) and the last one and the "
+        "classifier (weight and bias) set to 0. Each branch gets a scalar multiplier (1) "
+        "and scalar biases (0) before each weighted layer and activation and after the "
+        "multiplier. Left out: the scalar bias before the classifier, which its own bias "
+        "(0 at init) covers.",
+    ),
+    Method(
+        "skipinit",
+        "He, and x + α·F(x) with a learnable α = 0 on each residual branch",
+        "deep residual nets without batchnorm",
+        "residual",
+        "De & Smith 2020",
+        params=_GATED,
+        draws_as="he_normal",
+        gate="scalar",
+        summary="SkipInit: a learnable scalar on each branch, 0 at init, does what "
+        "batchnorm does for a deep ResNet: it biases every block towards the identity",
+        note="Weights are drawn by he_normal (its parameters); the scalar is a parameter "
+        "of each residual block (`<block>.gate.scale`).",
+    ),
+    Method(
+        "rezero",
+        "He, and x + α·F(x) with a learnable α = 0 on each residual branch",
+        "deep residual nets and transformers without normalization",
+        "residual",
+        "Bachlechner et al. 2020",
+        params=_GATED,
+        draws_as="he_normal",
+        gate="scalar",
+        summary="ReZero: x + α·F(x), α = 0: the same gate as SkipInit, proposed for "
+        "transformers too, where it replaces the layer norms",
+        note="The same network at init as skipinit: the papers differ in where they use it "
+        "(ReZero drops the normalization in transformers too), not in the init.",
     ),
     Method(
         "torch_default",

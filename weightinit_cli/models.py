@@ -8,21 +8,23 @@ Weights keep torch's defaults here; apply.py initializes them.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
 
 from .activations import ACTIVATIONS
 
 if TYPE_CHECKING:
-    import torch
-
     from .plan import Layer, NetworkPlan
 
 
-def _module(nn: Any, layer: Layer) -> torch.nn.Module:
+def _module(nn: Any, layer: Layer, gate: str = "none") -> torch.nn.Module:
     spec = layer.spec
     dims = len(layer.in_shape) - 1  # spatial dims of the input
-    if spec.type == "dense":
-        return nn.Linear(layer.in_shape[0], spec.units, bias=spec.bias)
+    if spec.type == "dense":  # on a sequence [T, E], on each position's E features
+        return nn.Linear(layer.in_shape[-1], spec.units, bias=spec.bias)
     if spec.type in ("conv2d", "conv3d"):
         conv = nn.Conv2d if spec.type == "conv2d" else nn.Conv3d
         return conv(
@@ -42,6 +44,19 @@ def _module(nn: Any, layer: Layer) -> torch.nn.Module:
         return getattr(nn, ACTIVATIONS[spec.fn].torch_module)()
     if spec.type == "batchnorm":
         return getattr(nn, f"BatchNorm{max(dims, 1)}d")(layer.in_shape[0])
+    if spec.type == "layernorm":
+        # each position of a sequence [T, E] over its E features; over a conv's channels and
+        # positions at once: GroupNorm with one group
+        if len(layer.in_shape) <= 2:
+            return nn.LayerNorm(layer.in_shape[-1])
+        return nn.GroupNorm(1, layer.in_shape[0])
+    if spec.type in ("embedding", "attention") or (spec.type == "pool" and dims == 1):
+        from .transformer import sequence_module  # a sequence [T, E]'s own layers
+
+        return sequence_module(layer)
+    if spec.type == "residual":
+        branch = _sequential(nn, layer.branch, f"{layer.name}.branch.", gate)
+        return Residual(layer, branch, gate)
     if spec.type == "dropout":
         return nn.Dropout(spec.p)
     kind = spec.kind.capitalize()  # pool: Max | Avg
@@ -50,8 +65,35 @@ def _module(nn: Any, layer: Layer) -> torch.nn.Module:
     return getattr(nn, f"{kind}Pool{dims}d")(spec.size)
 
 
-def build_model(plan: NetworkPlan) -> torch.nn.Sequential:
-    """The planned network as an nn.Sequential named like the plan's layers."""
-    from torch import nn  # torch only here: planning (and so loading configs) stays torch-free
+def _sequential(
+    nn: Any, layers: Sequence[Layer], prefix: str = "", gate: str = "none"
+) -> torch.nn.Sequential:
+    return nn.Sequential(
+        OrderedDict((layer.name.removeprefix(prefix), _module(nn, layer, gate)) for layer in layers)
+    )
 
-    return nn.Sequential(OrderedDict((layer.name, _module(nn, layer)) for layer in plan.layers))
+
+class Residual(nn.Module):
+    """A residual block: skip(x) + gate(branch(x)), with `branch` and `skip` named as the
+    plan names them (an identity skip has no parameters). `gate` is what the init scheme
+    puts on the branch's output: nothing (an identity), SkipInit's and ReZero's learnable
+    scalar, or Fixup's multiplier and bias (gates.py); `Residual.gate` is always there, so
+    that whoever measures the branch's contribution hooks one module."""
+
+    def __init__(self, layer: Layer, branch: nn.Module, gate: str = "none") -> None:
+        super().__init__()
+        from .gates import branch_gate, fixup_branch
+
+        self.branch = fixup_branch(branch) if gate == "fixup" else branch
+        self.skip = _module(nn, layer.skip) if layer.skip is not None else nn.Identity()
+        self.gate = branch_gate(gate)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.skip(x) + self.gate(self.branch(x))
+
+
+def build_model(plan: NetworkPlan, gate: str = "none") -> torch.nn.Sequential:
+    """The planned network as an nn.Sequential named like the plan's layers; `gate`: what
+    every residual block's branch output passes through ("none", "scalar" for SkipInit and
+    ReZero, "fixup" for Fixup's multiplier and scalar biases; gates.py)."""
+    return _sequential(nn, plan.layers, gate=gate)

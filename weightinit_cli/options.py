@@ -78,7 +78,8 @@ SHARED = [
         Annotated[
             str | None,
             typer.Option(
-                "--layer", help="dense, conv2d or conv3d stack (with a fitting input and data)."
+                "--layer",
+                help="dense, conv2d, conv3d or transformer stack (with a fitting input and data).",
             ),
         ],
     ),
@@ -138,7 +139,11 @@ ConfigArg = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (the schema in README).")]
 SppOpt = Annotated[
-    bool, typer.Option("--spp", help="Signal propagation of conv layers (Brock et al. 2021).")
+    bool,
+    typer.Option(
+        "--spp",
+        help="Signal propagation (Brock et al. 2021): per conv layer, or per residual block.",
+    ),
 ]
 
 
@@ -382,7 +387,10 @@ def method_specs(cfg: Config, methods: list[str], params: list[str]) -> list[Ini
             raise WinitError(f"{option}: {target} is not one of --methods")
         by_method[target][name] = named(option, parse_value, value)
         named(option, resolve_params, target, {name: by_method[target][name]})
-    return [cfg.init.spec_for(method, values) for method, values in by_method.items()]
+    specs = [cfg.init.spec_for(method, values) for method, values in by_method.items()]
+    for spec in specs:  # before any run starts
+        named("--methods", spec.check_residual, cfg.model.plan, cfg.model.module is None, "")
+    return specs
 
 
 def invocation(ctx: typer.Context) -> str:

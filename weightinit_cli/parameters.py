@@ -28,6 +28,8 @@ parameter its rule and the record of what was done to it (`ParameterRecord`):
   The padding_idx row is set to 0, as torch does.
 - normalization (BatchNorm, InstanceNorm, LayerNorm, GroupNorm, RMSNorm): weight 1, bias 0,
   the identity at init ("norm: ones", "norm: zeros").
+- the gates of residual schemes (gates.py): a branch's scalar is the method's α (SkipInit,
+  ReZero: 0), or 1 (Fixup's multiplier); Fixup's scalar biases 0.
 - any other parameter (a user's nn.Parameter, PReLU's weight, a parameter of a lazy module
   not yet materialized, or a tensor this method cannot make, such as identity on a
   non-square gate) is left as it is and recorded "skipped", with the reason.
@@ -106,6 +108,7 @@ class _Rule:
     activation: str = "linear"
     groups: int = 1
     padding: int | None = None  # an embedding's padding_idx row, set to 0
+    label: str = ""  # a constant's detail
 
 
 class Draws:
@@ -168,6 +171,9 @@ def _rules(module: nn.Module) -> dict[str, _Rule]:
         return {"weight": _Rule("embedding", padding=module.padding_idx)}
     if isinstance(module, NORMS):
         return {"weight": _Rule("ones"), "bias": _Rule("zeros")}
+    declared = getattr(module, "winit_rules", None)  # the gates of residual schemes
+    if callable(declared):
+        return {name: _Rule(kind, label=label) for name, (kind, label) in declared().items()}
     return {}
 
 
@@ -229,7 +235,13 @@ def _apply(name: str, param: nn.Parameter, rule: _Rule, draws: Draws) -> Paramet
     shape, spec = tuple(param.shape), draws.spec
     if rule.kind in ("ones", "zeros"):
         param.fill_(1.0 if rule.kind == "ones" else 0.0)
-        return ParameterRecord(name, shape, None, None, "default", f"norm: {rule.kind}", 1, 0.0)
+        detail = rule.label or f"norm: {rule.kind}"
+        return ParameterRecord(name, shape, None, None, "default", detail, 1, 0.0)
+    if rule.kind == "gate":  # SkipInit's and ReZero's α; Fixup's multiplier is 1
+        alpha = spec.params.get("alpha", 1.0)
+        param.fill_(alpha)
+        what = f"gate: α = {alpha:g} ({spec.method})" if "alpha" in spec.params else "gate: 1"
+        return ParameterRecord(name, shape, None, None, "default", what, 1, 0.0)
     if rule.kind == "embedding":
         param.copy_(draws.standard_normal(shape))
         if rule.padding is not None:

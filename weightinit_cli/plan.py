@@ -18,7 +18,7 @@ of its own) changes what a plan holds, not how it is read.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
@@ -31,7 +31,7 @@ Shape = tuple[int, ...]
 MAX_PARAM_BYTES = 4 * 2**30  # float32 parameters; refused before anything is allocated
 # layers the activation after a weighted layer is looked for past (they keep the choice of
 # gain to whatever follows them)
-TRANSPARENT = ("flatten", "batchnorm", "dropout", "pool", "norm")
+TRANSPARENT = ("flatten", "batchnorm", "layernorm", "dropout", "pool", "norm")
 # layers that hand a weighted layer's activation on to the next weighted layer unchanged
 # in second moment: the mean-field prediction carries on through them (elsewhere it
 # restarts from the measured input)
@@ -46,7 +46,8 @@ class Layer:
 
     index: int  # position in forward order
     name: str  # the module's name in the model
-    kind: str  # dense | conv2d | conv3d | flatten | activation | batchnorm | dropout | pool
+    kind: str  # dense | conv2d | conv3d | flatten | activation | batchnorm | dropout | pool |
+    # layernorm | embedding | attention | residual (a sequence [T, E] is a rank-2 shape)
     in_shape: Shape | None  # without the batch dimension; None where unknown
     out_shape: Shape | None
     spec: Any = None  # the config layer it was planned from; None for a module winit did not build
@@ -68,6 +69,10 @@ class Layer:
     # weighted layers: whether only activations and flattens stand between the previous
     # weighted layer and this one, so that theory carries its prediction on
     chained: bool = False
+    # a residual block (kind "residual"): its branch F, in order, and the projection of its
+    # skip (None: the skip is x itself); it outputs skip(x) + F(x)
+    branch: tuple[Layer, ...] = ()
+    skip: Layer | None = None
 
     @property
     def weighted(self) -> bool:
@@ -90,9 +95,15 @@ class NetworkPlan:
     total_parameters: int | None = None
 
     @cached_property
+    def all_layers(self) -> tuple[Layer, ...]:
+        """Every layer, those inside residual blocks too (a block, then its branch, then its
+        skip projection), in forward order."""
+        return tuple(flat_layers(self.layers))
+
+    @cached_property
     def weighted(self) -> tuple[Layer, ...]:
         """The layers with a weight (Dense and conv), in forward order."""
-        return tuple(layer for layer in self.layers if layer.weighted)
+        return tuple(layer for layer in self.all_layers if layer.weighted)
 
     @property
     def outputs(self) -> int:
@@ -111,11 +122,31 @@ class NetworkPlan:
     def values_per_example(self) -> tuple[int, int]:
         """(the values every layer outputs together, the most one layer outputs) per example:
         what a batch's activations take."""
-        sizes = [math.prod(layer.out_shape) for layer in self.layers if layer.out_shape]
+        sizes = [_values(layer) for layer in self.all_layers if layer.out_shape]
         return sum(sizes), max(sizes, default=0)
 
     def has(self, *kinds: str) -> bool:
-        return any(layer.kind in kinds for layer in self.layers)
+        return any(layer.kind in kinds for layer in self.all_layers)
+
+
+def _values(layer: Layer) -> int:
+    """The values a layer keeps per example: its output, and an attention layer's query, key
+    and value too, and each head's T x T scores and their softmax (which backward keeps)."""
+    assert layer.out_shape is not None
+    values = math.prod(layer.out_shape)
+    if layer.kind == "attention" and layer.spec is not None:
+        length = layer.out_shape[0]
+        values += 3 * values + 2 * layer.spec.heads * length * length
+    return values
+
+
+def flat_layers(layers: Iterable[Layer]) -> Iterator[Layer]:
+    """`layers` with the branch and skip of each residual block after it, recursively."""
+    for layer in layers:
+        yield layer
+        yield from flat_layers(layer.branch)
+        if layer.skip is not None:
+            yield layer.skip
 
 
 def _dims(shape: Shape) -> str:
@@ -182,6 +213,18 @@ def taps_inside(
 
 
 def _pool(spec: Any, shape: Shape) -> Shape:
+    if len(shape) == 2:  # a sequence: over its positions, to one value per feature
+        if not spec.global_ and spec.kind != "first":
+            raise ShapeError(
+                f"a sequence {_listed(shape)} is pooled over all its positions: give it "
+                "global: true (or kind: first, its first position)"
+            )
+        return shape[1:]
+    if spec.kind == "first":
+        raise ShapeError(
+            f"kind first reads a sequence's first position; the input {_listed(shape)} is not "
+            "a sequence [T, E] (one comes from an embedding)"
+        )
     if len(shape) not in (3, 4):
         raise ShapeError(f"pool needs a [C, H, W] or [C, D, H, W] input; got {_listed(shape)}")
     if spec.global_:
@@ -191,16 +234,37 @@ def _pool(spec: Any, shape: Shape) -> Shape:
     return (shape[0], *(n // spec.size for n in shape[1:]))
 
 
+def _sequence(spec: Any, shape: Shape) -> tuple[Shape, int]:
+    """(out_shape, parameter count) of an embedding (token ids [T] -> [T, width], a row per
+    token id and per position) or an attention layer ([T, E] -> [T, E]; its query, key and
+    value projections are each a Linear(E, E))."""
+    if spec.type == "embedding":
+        if len(shape) != 1:
+            raise ShapeError(f"embedding reads token ids, an input [T]; got {_listed(shape)}")
+        return (shape[0], spec.width), (spec.vocab_size + shape[0]) * spec.width
+    if len(shape) != 2:
+        raise ShapeError(
+            f"attention needs a sequence [T, E] (an embedding makes one); got {_listed(shape)}"
+        )
+    e = shape[1]
+    if e % spec.heads:
+        raise ShapeError(f"heads {spec.heads} must divide the width {e} of its input")
+    return shape, 3 * (e * e + (e if spec.bias else 0))
+
+
 def _shapes(spec: Any, shape: Shape) -> tuple[Shape, Shape | None, int]:
     """(out_shape, weight_shape, parameter count) of a layer on an input of `shape`."""
-    if spec.type == "dense":
-        if len(shape) != 1:
+    if spec.type == "dense":  # on a sequence [T, E]: on each position's features
+        if len(shape) not in (1, 2):
             raise ShapeError(
                 f"input {_listed(shape)} is not flat; "
                 "add a flatten layer (or a global pool) before it"
             )
-        weight, params = _with_bias((spec.units, shape[0]), spec.bias)
-        return (spec.units,), weight, params
+        weight, params = _with_bias((spec.units, shape[-1]), spec.bias)
+        return (*shape[:-1], spec.units), weight, params
+    if spec.type in ("embedding", "attention"):
+        out_shape, params = _sequence(spec, shape)
+        return out_shape, None, params
     if spec.type in ("conv2d", "conv3d"):
         return _conv(spec, shape)
     if spec.type == "pool":
@@ -208,7 +272,14 @@ def _shapes(spec: Any, shape: Shape) -> tuple[Shape, Shape | None, int]:
     if spec.type == "flatten":
         return (math.prod(shape),), None, 0
     if spec.type == "batchnorm":
+        if len(shape) == 2:
+            raise ShapeError(
+                f"batchnorm normalizes channels over the batch; on a sequence {_listed(shape)} "
+                "use layernorm, which normalizes each position"
+            )
         return shape, None, 2 * shape[0]  # scale and shift per channel
+    if spec.type == "layernorm":  # per feature; per channel over a conv's [C, ...]
+        return shape, None, 2 * (shape[1] if len(shape) == 2 else shape[0])
     return shape, None, 0  # activation, dropout
 
 
@@ -227,28 +298,7 @@ def plan_network(
             f"model.input_shape: needs {', '.join(list(INPUT_FORMS.values())[:-1])} or "
             f"{INPUT_FORMS[4]}; got {list(shape)}"
         )
-    layers: list[Layer] = []
-    numbered: dict[str, int] = {}
-    for index, (fixed_name, spec) in enumerate(specs):
-        key = spec.fn if spec.type == "activation" else spec.type
-        if fixed_name is None:
-            numbered[key] = numbered.get(key, 0) + 1
-        name = fixed_name or f"{key}{numbered[key]}"
-        try:
-            out_shape, weight_shape, params = _shapes(spec, shape)
-        except ShapeError as exc:
-            raise ShapeError(f"{where(index)} ({spec.type}, {name!r}): {exc}") from None
-        layer = Layer(index, name, spec.type, shape, out_shape, spec, weight_shape, params=params)
-        if spec.type == "activation":
-            layer = replace(layer, activation=spec.fn, negative_slope=_slope(spec))
-        elif spec.type in ("conv2d", "conv3d"):
-            dims = len(shape) - 1
-            pad = {"same": (spec.kernel_size - 1) // 2, "valid": 0}.get(spec.padding, spec.padding)
-            k = (spec.kernel_size,) * dims
-            inside = taps_inside(shape[1:], k, (spec.stride,) * dims, (pad,) * dims, (1,) * dims)
-            layer = replace(layer, groups=spec.groups, taps_inside=inside)
-        layers.append(layer)
-        shape = out_shape
+    layers, shape = _plan_list(specs, shape, where, "")
     if len(shape) != 1:
         raise ShapeError(
             f"model.layers: the last layer ({layers[-1].name!r}) outputs {_listed(shape)}; "
@@ -262,6 +312,77 @@ def plan_network(
             f"the limit is {MAX_PARAM_BYTES // 2**30} GiB"
         )
     return plan
+
+
+def _plan_list(
+    specs: Iterable[tuple[str | None, Any]], shape: Shape, where: Callable[[int], str], prefix: str
+) -> tuple[list[Layer], Shape]:
+    """The layers of `specs` on an input of `shape`, named `prefix` + their name, and the
+    shape they output."""
+    layers: list[Layer] = []
+    numbered: dict[str, int] = {}
+    for index, (fixed_name, spec) in enumerate(specs):
+        key = spec.fn if spec.type == "activation" else spec.type
+        if fixed_name is None:
+            numbered[key] = numbered.get(key, 0) + 1
+        name = prefix + (fixed_name or f"{key}{numbered[key]}")
+        if spec.type == "embedding" and (prefix or index):
+            raise ShapeError(
+                f"{where(index)} (embedding, {name.rpartition('.')[2]!r}): reads the token ids "
+                "the network is given, so it must be the first layer"
+            )
+        if spec.type == "residual":
+            layer = _residual(index, name, spec, shape, where(index))
+        else:
+            layer = _layer(index, name, spec, shape, where(index))
+        layers.append(layer)
+        shape = layer.out_shape
+    return layers, shape
+
+
+def _layer(index: int, name: str, spec: Any, shape: Shape, where: str) -> Layer:
+    """One config layer on an input of `shape`."""
+    try:
+        out_shape, weight_shape, params = _shapes(spec, shape)
+    except ShapeError as exc:
+        raise ShapeError(f"{where} ({spec.type}, {name.rpartition('.')[2]!r}): {exc}") from None
+    layer = Layer(index, name, spec.type, shape, out_shape, spec, weight_shape, params=params)
+    if spec.type == "activation":
+        return replace(layer, activation=spec.fn, negative_slope=_slope(spec))
+    if spec.type in ("conv2d", "conv3d"):
+        dims = len(shape) - 1
+        pad = {"same": (spec.kernel_size - 1) // 2, "valid": 0}.get(spec.padding, spec.padding)
+        k = (spec.kernel_size,) * dims
+        inside = taps_inside(shape[1:], k, (spec.stride,) * dims, (pad,) * dims, (1,) * dims)
+        return replace(layer, groups=spec.groups, taps_inside=inside)
+    return layer
+
+
+def _residual(index: int, name: str, spec: Any, shape: Shape, where: str) -> Layer:
+    """A residual block: its branch planned on the block's input, the skip projection too,
+    and the two checked to meet in one shape."""
+    branch, out = _plan_list(
+        [(None, s) for s in spec.branch], shape, lambda i: f"{where}.branch.{i}", f"{name}.branch."
+    )
+    skip, skip_out = None, shape
+    if spec.skip is not None:
+        skip = _layer(-1, f"{name}.skip", spec.skip, shape, f"{where}.skip")
+        skip_out = skip.out_shape
+    if out != skip_out:
+        gives = (
+            f"the skip projection gives {_listed(skip_out)}"
+            if skip
+            else (f"the skip passes its input {_listed(skip_out)} on")
+        )
+        hint = "" if skip else " (add a skip: projection to that shape)"
+        raise ShapeError(
+            f"{where} (residual, {name.rpartition('.')[2]!r}): the branch outputs "
+            f"{_listed(out)} but {gives}; they must be the same shape to add{hint}"
+        )
+    params = sum(layer.params for layer in branch) + (skip.params if skip else 0)
+    return Layer(
+        index, name, "residual", shape, out, spec, params=params, branch=linked(branch), skip=skip
+    )
 
 
 def _slope(spec: Any) -> float:

@@ -211,7 +211,11 @@ class LayerStats:
 
     @property
     def symmetric(self) -> bool:
-        return self.symmetric_weights or self.symmetric_grads
+        """Whether the units stay identical: the same weights, and the same gradients to
+        move them by. Different weights with zero gradients (a branch behind a zero gate)
+        or identical zero weights with different gradients (Fixup's zero last layers)
+        are told apart after one step."""
+        return self.symmetric_weights and self.symmetric_grads
 
 
 @dataclass

@@ -47,7 +47,7 @@ class Experiment:
     command: str  # train | compare | stats
     threads: int | None = None  # torch threads a train run used (1: a sweep's trial)
     measured_after: bool = True  # train: the layers measured again after training
-    spp: bool = False  # compare, stats: spatial statistics of conv layers too
+    spp: bool = False  # compare, stats: signal propagation of conv layers or blocks too
     methods: tuple[tuple[str, dict[str, Any]], ...] = ()  # compare: (method, params as given)
     sweep: dict[str, Any] | None = None  # a sweep's trial: its sweep dir, name, grid point
 

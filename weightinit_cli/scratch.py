@@ -63,6 +63,7 @@ Rng = np.random.Generator | None
 __all__ = [
     "constant",
     "delta_orthogonal",
+    "fixup",
     "he_normal",
     "he_uniform",
     "identity",
@@ -73,7 +74,9 @@ __all__ = [
     "normal",
     "ones",
     "orthogonal",
+    "rezero",
     "sample",
+    "skipinit",
     "sparse",
     "torch_default",
     "torch_default_bias",
@@ -388,3 +391,21 @@ def sparse(shape: Shape, *, rng: Rng = None, **params: Any) -> np.ndarray:
 def torch_default(shape: Shape, *, rng: Rng = None, **params: Any) -> np.ndarray:
     """nn.Linear / nn.ConvNd's own weight init: U(±1/√fan_in)."""
     return _by_name("torch_default", shape, rng, params)
+
+
+def fixup(shape: Shape, *, rng: Rng = None, **params: Any) -> np.ndarray:
+    """Fixup's weight draw: he_normal's. The scheme itself (per-layer factors, gates) needs
+    the network: apply_weight_init on a residual net winit builds."""
+    return _by_name("fixup", shape, rng, params)
+
+
+def skipinit(shape: Shape, *, rng: Rng = None, **params: Any) -> np.ndarray:
+    """SkipInit's weight draw: he_normal's. The scheme itself (per-layer factors, gates) needs
+    the network: apply_weight_init on a residual net winit builds."""
+    return _by_name("skipinit", shape, rng, params)
+
+
+def rezero(shape: Shape, *, rng: Rng = None, **params: Any) -> np.ndarray:
+    """ReZero's weight draw: he_normal's. The scheme itself (per-layer factors, gates) needs
+    the network: apply_weight_init on a residual net winit builds."""
+    return _by_name("rezero", shape, rng, params)

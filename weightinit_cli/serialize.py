@@ -87,6 +87,7 @@ def stats_json(result: StatsResult) -> dict[str, Any]:
             "skipped": result.init.skipped,
             "parameters": [p.to_dict() for p in result.init.parameters],
             **({"spp": [x.to_dict() for x in result.spp]} if result.spp is not None else {}),
+            **({"blocks": [b.to_dict() for b in result.blocks]} if result.blocks else {}),
         }
     )
 
@@ -152,7 +153,9 @@ def compare_json(result: CompareResult) -> dict[str, Any]:
                 "params": run.params,
                 "layers": [layer_json(layer) for layer in run.stats.layers],
                 "verdict": run.stats.verdict.message,
+                "verdict_kind": run.stats.verdict.kind,
                 "train": history_json(run.train) if run.train else None,
+                **({"blocks": [b.to_dict() for b in run.stats.blocks]} if run.stats.blocks else {}),
                 **(
                     {"spp": [x.to_dict() for x in run.stats.spp]}
                     if run.stats.spp is not None

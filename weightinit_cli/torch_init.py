@@ -32,6 +32,7 @@ Gen = torch.Generator | None
 __all__ = [
     "constant",
     "delta_orthogonal",
+    "fixup",
     "fill_",
     "he_normal",
     "he_uniform",
@@ -43,6 +44,8 @@ __all__ = [
     "normal",
     "ones",
     "orthogonal",
+    "rezero",
+    "skipinit",
     "sparse",
     "torch_default",
     "torch_default_bias_",
@@ -281,3 +284,21 @@ def sparse(shape: Shape, *, generator: Gen = None, **params: Any) -> torch.Tenso
 def torch_default(shape: Shape, *, generator: Gen = None, **params: Any) -> torch.Tensor:
     """nn.Linear / nn.ConvNd's own weight init: kaiming_uniform_(a=√5) = U(±1/√fan_in)."""
     return _by_name("torch_default", shape, generator, params)
+
+
+def fixup(shape: Shape, *, generator: Gen = None, **params: Any) -> torch.Tensor:
+    """Fixup's weight draw: he_normal's. The scheme itself (per-layer factors, gates) needs
+    the network: apply_weight_init on a residual net winit builds."""
+    return _by_name("fixup", shape, generator, params)
+
+
+def skipinit(shape: Shape, *, generator: Gen = None, **params: Any) -> torch.Tensor:
+    """SkipInit's weight draw: he_normal's. The scheme itself (per-layer factors, gates) needs
+    the network: apply_weight_init on a residual net winit builds."""
+    return _by_name("skipinit", shape, generator, params)
+
+
+def rezero(shape: Shape, *, generator: Gen = None, **params: Any) -> torch.Tensor:
+    """ReZero's weight draw: he_normal's. The scheme itself (per-layer factors, gates) needs
+    the network: apply_weight_init on a residual net winit builds."""
+    return _by_name("rezero", shape, generator, params)

@@ -23,7 +23,9 @@ STABLE_BAND = 0.1
 
 @dataclass
 class Verdict:
-    kind: str  # symmetric | vanishing | exploding | shrinking | growing | stable | dead
+    # symmetric | vanishing | exploding | shrinking | growing | stable | dead; residual
+    # streams: linear too
+    kind: str
     factor: float  # geometric-mean change of the activation std per layer
     message: str
 
@@ -89,7 +91,8 @@ def diagnose(
         return verdict(
             "dead",
             f"{dead_fractions[worst]:.0%} of the units of layer {worst + 1} are dead (zero for "
-            f"every example): their gradients are zero and they will not train. Try {try_instead}.",
+            f"every example): their gradients are zero and they will not train. "
+            f"Try {try_instead if try_instead != method else 'another method (winit compare)'}.",
         )
     if exploding:
         growth = f"grow {factor:.2f}x per layer and" if math.isfinite(factor) else "overflow:"
@@ -122,3 +125,92 @@ def diagnose(
 
 def _span(layers: Sequence[int]) -> str:
     return f"{layers[0]}-{layers[-1]}" if len(layers) > 2 else ", ".join(map(str, layers))
+
+
+# The residual stream's E[x²] (a square: the std thresholds squared) over all its blocks:
+# past 4 its std has doubled (a 1/√L branch scale stays below e, He's doubles per block).
+STREAM_GROWING = 4.0
+STREAM_SCHEMES = ("fixup", "skipinit", "init.branch_scale=sqrt_depth")
+
+
+def diagnose_stream(
+    names: Sequence[str],
+    stream_in: float,
+    stream_out: Sequence[float],
+    method: str,
+    normalized: bool = False,
+) -> Verdict:
+    """Judge a residual network by its stream: `stream_out[k]` is E[x²] after block
+    `names[k]`, `stream_in` before the first. The factor is the std's geometric-mean change
+    per block; an exploding stream is named at the first block whose std passes EXPLODING
+    times the stream's input. A stream that grows by a steady amount per block (branches
+    behind a norm: pre-LN transformers, Brock et al.'s BN-ReLU-Conv ResNets) grows
+    linearly, not exponentially; `normalized`: the network already has norms (a
+    transformer's layer norms), so a norm is not what to try."""
+    blocks = len(stream_out)
+    start = max(stream_in, 1e-30)
+    last = stream_out[-1] if stream_out else stream_in
+    finite = math.isfinite(last)
+    ratio = last / start if finite else math.inf
+    factor = ratio ** (1 / (2 * blocks)) if finite and blocks else math.inf
+    schemes = ("init.branch_scale=gpt2", "rezero") if normalized else STREAM_SCHEMES
+    others = [s for s in schemes if s != method]
+    instead = f"try {', '.join(others[:-1])} or {others[-1]}" if len(others) > 1 else others[0]
+    if not normalized:
+        instead += ", or a norm (model.norm)"
+
+    def verdict(kind: str, message: str) -> Verdict:
+        return Verdict(kind, factor, message)
+
+    over = [
+        k
+        for k, out in enumerate(stream_out)
+        if not math.isfinite(out) or out > EXPLODING**2 * start
+    ]
+    if over:
+        k = over[0]
+        grows = f"grows {factor * factor:.2f}x per block" if finite else "overflows"
+        return verdict(
+            "exploding",
+            f"the residual stream explodes at block {k + 1} of {blocks} ({names[k]}), where its "
+            f"std passes {EXPLODING:g}x the stream's input: E[x²] {grows}, since each {method} "
+            f"branch adds about as much as the stream holds; {instead}.",
+        )
+    if ratio < VANISHING**2:
+        return verdict(
+            "vanishing",
+            f"the residual stream vanishes: E[x²] falls {1 / ratio:.3g}x over {blocks} blocks; "
+            f"{method} shrinks the skip path itself (a projection or a norm on it).",
+        )
+    if ratio > STREAM_GROWING and _linear(stream_in, stream_out):
+        added = (last - stream_in) / blocks
+        bounded = "init.branch_scale=gpt2" if method != "init.branch_scale=gpt2" else "rezero"
+        return verdict(
+            "linear",
+            f"the residual stream grows linearly, by about {added:.3g} in E[x²] per block "
+            f"({stream_in:.3g} → {last:.3g} over {blocks} blocks), as branches behind a norm "
+            f"do: each adds the same whatever the stream holds, so the deep blocks start near "
+            f"the identity (Brock et al. 2021); to keep it bounded, try {bounded}.",
+        )
+    if ratio > STREAM_GROWING:
+        return verdict(
+            "growing",
+            f"the residual stream grows {ratio:.3g}x in E[x²] over {blocks} blocks "
+            f"({stream_in:.3g} → {last:.3g}), {factor * factor:.3f}x per block: deeper, it "
+            f"explodes; {instead}.",
+        )
+    return verdict(
+        "stable",
+        f"the residual stream keeps its scale over {blocks} blocks (E[x²] {stream_in:.3g} → "
+        f"{last:.3g}): {method} suits this residual network.",
+    )
+
+
+def _linear(stream_in: float, stream_out: Sequence[float]) -> bool:
+    """Whether the stream grows by steady steps rather than by a steady factor: the
+    relative growth of the last third of the blocks is under half that of the first."""
+    ins = [stream_in, *stream_out[:-1]]
+    growth = [out / max(x, 1e-30) - 1 for x, out in zip(ins, stream_out, strict=True)]
+    third = max(1, len(growth) // 3)
+    first, late = sum(growth[:third]) / third, sum(growth[-third:]) / third
+    return len(growth) >= 3 and late < 0.5 * first

@@ -63,10 +63,19 @@ def network_text(model: dict[str, Any]) -> str:
             f"{model['parameters']:,} parameters), input {model['input_shape']}"
         )
     shape = f"{model['depth']}×{model['width']} " if "depth" in model else ""
+    if model.get("block") == "residual":
+        norm = "" if model["norm"] == "none" else f", {model['norm']}"
+        return (
+            f"a {model['residual']}-activation residual {model['type']} {model['activation']} "
+            f"net of {model['depth']} blocks × {model['branch_depth']} layers of "
+            f"{model['width']}{norm}, input {model['input_shape']}"
+        )
     return f"a {shape}{model['type']} {model['activation']} net, input {model['input_shape']}"
 
 
-def _layer_note(layer: LayerStats) -> tuple[str, str]:
+def _layer_note(layer: LayerStats, applied: Any = None) -> tuple[str, str]:
+    if applied is not None and applied.scale == 0.0:  # set to 0 by the scheme, on purpose
+        return f"0 by {applied.method}", "dim"
     notes, style = [], ""
     if layer.symmetric:
         notes.append("symmetric")
@@ -91,7 +100,11 @@ def stats_table(result: StatsResult, width: int = 120) -> Table:
     From 110 columns the weight shape shows too (the fans always do); the saturation
     column only for activations that saturate, the note only where a layer has one.
     """
-    notes = [_layer_note(layer) for layer in result.layers]
+    applied = list(result.init.layers)
+    notes = [
+        _layer_note(layer, applied[i] if i < len(applied) else None)
+        for i, layer in enumerate(result.layers)
+    ]
     show_sat = any(layer.saturated_fraction is not None for layer in result.layers)
     show_note = any(note for note, _ in notes)
     columns = [Column("#", number=True, justify="right"), Column("layer")]
@@ -153,7 +166,7 @@ def stats_view(result: StatsResult, width: int = 120) -> Group:
     lines.add_row(
         "gradient std", sparkline(grads, width=room), f"{fmt(grads[0])} → {fmt(grads[-1])}"
     )
-    colour = {"stable": "green", "symmetric": "yellow", "dead": "yellow"}.get(
+    colour = {"stable": "green", "linear": "yellow", "symmetric": "yellow", "dead": "yellow"}.get(
         result.verdict.kind, "red"
     )
     verdict = Text.assemble(("Verdict: ", f"bold {colour}"), literal(result.verdict.message))
@@ -165,6 +178,10 @@ def stats_view(result: StatsResult, width: int = 120) -> Group:
     parts: list[Any] = [title, stats_table(result, width), Text(), lines, Text(), verdict]
     if result.spp is not None:
         parts += [Text(), *spp_tables({result.method: result.spp}, width)]
+    if result.blocks:
+        from .stream import stream_table
+
+        parts += [Text(), stream_table(result.blocks, width)]
     parts += init_notes(result.init.parameters)
     parts += unmeasured_note(result)
     return Group(*parts)
@@ -411,22 +428,28 @@ def compare_view(result: CompareResult, run_dir: str | None = None, width: int =
 
 
 def spp_tables(profiles: dict[str, Sequence[Any]], width: int = 120) -> list[Table]:
-    """Signal propagation (Brock et al. 2021): per conv layer, each method's average
-    channel squared mean and average channel variance, with sparklines across depth."""
+    """Signal propagation (Brock et al. 2021): per conv layer, or per residual block (at
+    its output, with the variance its branch adds), each method's average channel squared
+    mean and average channel variance, with sparklines across depth."""
+    rows = next(iter(profiles.values()))
+    blocks = bool(rows) and hasattr(rows[0], "residual_variance")
+    statistics = [("channel mean²", "channel_squared_mean"), ("channel var", "channel_variance")]
+    if blocks:
+        statistics.append(("branch var", "residual_variance"))
     methods = [
         [
             (
-                f"{printable(method)}\nchannel mean²",
-                [fmt(x.channel_squared_mean, 3) for x in layers],
-                sparkline([x.channel_squared_mean for x in layers]),
-            ),
-            (
-                f"{printable(method)}\nchannel var",
-                [fmt(x.channel_variance, 3) for x in layers],
-                sparkline([x.channel_variance for x in layers]),
-            ),
+                f"{printable(method)}\n{header}",
+                [fmt(getattr(x, key), 3) for x in layers],
+                sparkline([getattr(x, key) for x in layers]),
+            )
+            for header, key in statistics
         ]
         for method, layers in profiles.items()
     ]
-    title = "Signal propagation at init (conv layers, after the activation)"
-    return _layers_by_method(title, next(iter(profiles.values())), methods, width, "depth")
+    title = "Signal propagation at init (" + (
+        "each residual block's output and its branch)"
+        if blocks
+        else "conv layers, after the activation)"
+    )
+    return _layers_by_method(title, rows, methods, width, "depth")

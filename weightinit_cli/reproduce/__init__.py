@@ -13,7 +13,18 @@ import difflib
 
 from ..errors import WinitError
 from ..limits import excerpt
-from . import glorot2010, hanin2018, he2015, mishkin2016, saxe2013, schoenholz2017, zero_symmetry
+from . import (
+    brock2021,
+    fixup2019,
+    glorot2010,
+    gpt2_residual,
+    hanin2018,
+    he2015,
+    mishkin2016,
+    saxe2013,
+    schoenholz2017,
+    zero_symmetry,
+)
 from .finding import Finding, Reproduction
 
 REPRODUCTIONS: dict[str, Reproduction] = {
@@ -26,6 +37,9 @@ REPRODUCTIONS: dict[str, Reproduction] = {
         schoenholz2017,
         mishkin2016,
         zero_symmetry,
+        brock2021,
+        fixup2019,
+        gpt2_residual,
     )
 }
 

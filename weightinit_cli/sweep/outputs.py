@@ -108,8 +108,9 @@ def sweep_meta(
 
 def write_results(path: Path, result: SweepResult) -> list[str]:
     """results.csv, summary.csv, summary.json and the heatmaps; the PNGs' names."""
-    from ..plots import png_bytes, sweep_heatmap
+    from ..plots import png_bytes
     from ..serialize import json_safe, sweep_json
+    from .heatmap import sweep_heatmap
 
     write_csv(path / "results.csv", [json_safe(r.row()) for r in result.results])
     write_csv(path / "summary.csv", [json_safe(g.row()) for g in result.groups])
