@@ -606,3 +606,18 @@ def test_a_big_grid_shows_its_first_rows_and_keeps_all_in_the_files():
     firsts = [line.split()[0] for line in text.splitlines() if line.strip()]
     assert "40" in firsts and "41" not in firsts
     assert len([g.row() for g in result.groups]) == 60
+
+
+def test_a_sweep_over_the_residual_schemes_trains_them_and_he_diverges(tmp_path):
+    """Issue 15: the schemes through sweep, on a residual stack deep enough that He blows up."""
+    runs = tmp_path / "runs"
+    result, data = sweep(
+        "--grid", "init.method=he_normal,fixup,skipinit", "--set", "model.block=residual",
+        "--set", "model.depth=24", "--set", "model.width=16", "--steps", "30",
+        "--set", "data.samples=256", "--set", "train.batch_size=64", "--jobs", "1", runs=runs,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (path,) = sweep_dirs(runs)
+    status = {row["init.method"]: row["status"] for row in read_csv(path / "results.csv")}
+    assert status["he_normal"] == "diverged"
+    assert status["fixup"] in ("completed", "stuck") and status["skipinit"] != "diverged"
