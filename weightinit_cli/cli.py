@@ -388,3 +388,43 @@ def critical(
     from .render.reference import critical_view
 
     show(critical_view(line, around, chosen))
+
+
+@app.command(cls=OneLineCommand)
+@user_errors
+@config_options(without=("steps", "width"))
+def coordcheck(
+    ctx: typer.Context,
+    config: opts.ConfigArg = None,
+    options: ConfigOptions = None,  # type: ignore[assignment]
+    widths: opts.WidthsOpt = None,
+    steps: opts.CoordStepsOpt = 4,
+    seeds: opts.CoordSeedsOpt = 3,
+    stat: opts.CoordStatOpt = "l1",
+    as_json: opts.JsonOpt = False,
+    runs_dir: opts.RunsDirOpt = None,
+) -> None:
+    """The coordinate check (µP, Yang et al. 2021): each module's output size against
+    width over the first optimizer steps; exit 1 if a module's size changes with width."""
+    from . import session
+    from .coordcheck import STATISTICS, parse_widths
+    from .layer_specs import MAX_SIZE
+
+    ladder = parse_widths(widths, MAX_SIZE)
+    if stat not in STATISTICS:
+        fail(f"--stat: one of {', '.join(STATISTICS)}; got {stat}")
+    with json_only_on_stdout(as_json):
+        cfg = options.load("coordcheck", config)
+        recorded = session.coordcheck(
+            cfg, ladder, steps, seeds, statistic=stat, runs_dir=runs_dir, command=invocation(ctx)
+        )
+    result = recorded.result
+    if as_json:
+        print_json({**result.to_dict(), "run_dir": str(recorded.run_dir)})
+    else:
+        from .render.coordcheck import coordcheck_view
+
+        shown = console()
+        show(coordcheck_view(result, str(recorded.run_dir), shown.width), shown)
+    if not result.passed:
+        raise typer.Exit(1)

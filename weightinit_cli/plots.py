@@ -335,3 +335,41 @@ def spp_plot(
     if title:
         fig.suptitle(_shown(title))
     return fig
+
+
+def coord_check_figure(result: Any) -> Figure:
+    """`winit coordcheck` (mup's plot_coord_data): one panel per step, width against the
+    output size on log-log axes (base 2), a line per module; a failing module dashed."""
+    steps = result.steps
+    ncols = min(steps, 4)
+    nrows = -(-steps // ncols)
+    fig = _figure(ncols, width=3.6, height=3.2 * nrows)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for t in range(nrows * ncols):
+        ax = axes[t // ncols][t % ncols]
+        if t >= steps:
+            ax.set_visible(False)
+            continue
+        for i, module in enumerate(result.modules):
+            ax.plot(
+                result.widths,
+                _positive(module.sizes[t]),
+                "o-" if module.passed else "o--",
+                color=f"C{i % 10}",
+                markersize=3,
+                label=_shown(module.name) if t == 0 else None,
+            )
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log", base=2)
+        ax.set_title(f"t={t + 1}")
+        ax.set_xlabel("width")
+        if t % ncols == 0:
+            ax.set_ylabel(_shown(result.statistic))
+        ax.grid(True, which="both", alpha=0.3)
+    fig.legend(loc="outside right upper", fontsize=7)
+    verdict = "pass" if result.passed else "fail"
+    fig.suptitle(
+        _shown(f"{result.name}: coordinate check ({result.parametrization}, "
+               f"{result.optimizer} lr {result.lr:g}): {verdict}")
+    )  # fmt: skip
+    return fig

@@ -380,3 +380,43 @@ def reproduce(
     files = _finish(writer, "completed", started)
     target = new_run_dir(runs_root(runs_dir), f"reproduce-{finding.name}")
     return finding, write_run_files(target, files)
+
+
+# --------------------------------------------------------------------------- coordcheck
+
+
+def coordcheck(
+    cfg: Config,
+    widths: Sequence[int],
+    steps: int,
+    seeds: int,
+    *,
+    statistic: str = "l1",
+    runs_dir: str | Path | None = None,
+    command: str = "",
+) -> Recorded:
+    """`winit coordcheck`: the coordinate check over `widths`, in a run directory written
+    whole: config.yaml, meta.json, summary.json, coords.csv and coordcheck.png."""
+    from .coordcheck import coordcheck as check
+    from .coordcheck import width_configs
+    from .plots import coord_check_figure, png_bytes
+
+    width_configs(cfg, widths, 1)  # a width that cannot be built: refused before any work
+    check_creatable(runs_root(runs_dir))
+    device, data = _prepare(cfg)
+    experiment = {
+        "command": "coordcheck",
+        "widths": list(widths),
+        "steps": steps,
+        "seeds": seeds,
+        "statistic": statistic,
+    }
+    writer = RunWriter(cfg, experiment, command=command, device=device)
+    started = time.perf_counter()
+    result = check(cfg, data, device, widths, steps, seeds, statistic)
+    writer.add("summary.json", json.dumps(result.to_dict(), indent=2) + "\n")
+    writer.add("coords.csv", csv_text(result.rows()))
+    writer.add("coordcheck.png", png_bytes(coord_check_figure(result)))
+    files = _finish(writer, "completed", started)
+    target = new_run_dir(runs_root(runs_dir), f"coordcheck-{cfg.name}")
+    return Recorded(result, write_run_files(target, files))
