@@ -31,6 +31,8 @@ def reference_mup():
             pytest.fail("WINIT_REQUIRE_MUP is set but mup is not installed")
         pytest.skip("mup is not installed (pip install --no-deps mup==1.0.0)")
     return mup
+
+
 # the MLP: 64 -> w -> w -> 10
 MLP = ["model.input_shape=[64]", "model.depth=2", "model.num_classes=10", "data.name=gaussian"]
 
@@ -205,8 +207,6 @@ def test_sp_is_unchanged_and_mup_at_its_base_width_is_sp():
 @pytest.mark.parametrize(
     "sets, message",
     [
-        (["model.type=transformer", "model.input_shape=[16]", "data.name=pointer"],
-         "init.parametrization: mup for the transformer (1/d attention) is not built yet"),
         (["model.layers=[{type: dense, units: 32}, {type: dense, units: 3}]",
           "model.input_shape=[2]"],
          "init.parametrization: mup scales a stack's width against model.base_width"),

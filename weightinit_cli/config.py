@@ -463,6 +463,13 @@ COMMAND_DEFAULTS: dict[str, dict[str, Any]] = {
         "init": {"readout": "zero"},  # as mup's own coordinate check test
         "train": {"optimizer": "adam", "lr": 0.01},
     },
+    # learning-rate transfer: a small MLP on a learnable generated task, a short Adam run
+    # per (width, lr) trial, so the whole default grid takes well under a minute on 2 cores
+    "transfer": {
+        "model": {"depth": 2, "input_shape": [16], "num_classes": 4},
+        "data": {"name": "teacher", "samples": 1024},
+        "train": {"optimizer": "adam", "steps": 60, "batch_size": 128, "log_every": 20},
+    },
 }
 
 

@@ -161,6 +161,8 @@ def model_summary(cfg: Config) -> dict[str, Any]:
         "weighted_layers": len(plan.weighted),
         "parameters": plan.parameters,
     }
+    if cfg.init.parametrization == "mup":
+        summary.update(parametrization="mup", base_width=m.base_width or m.width)
     if m.layers is None:
         summary.update(depth=m.depth, width=m.width)
         if m.type == "transformer":

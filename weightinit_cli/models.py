@@ -129,4 +129,9 @@ def build_model(
         setattr(model, name, Readout(head, parametrization.output_mult,
                                      parametrization.readout_width_mult))  # fmt: skip
         model.parametrization = parametrization
+        from .transformer import SelfAttention
+
+        for module in model.modules():  # µP's attention logits: 1/d_head (SP's: 1/√d_head)
+            if isinstance(module, SelfAttention):
+                module.scale = parametrization.attention_scale(module.head_dim)
     return model

@@ -51,6 +51,8 @@ class ParamScaling:
     base: BaseShape
     # what set_base_shapes(rescale_params=True) multiplies its draw by (parametrize sets it)
     init_mult: float = 1.0
+    # an nn.Embedding's weight, stored (fan_in, fan_out) = (vocab, width), not (out, in)
+    embedding: bool = False
 
     def _mult(self, i: int) -> float:
         base = self.base[i]
@@ -80,6 +82,8 @@ class ParamScaling:
         if len(self.shape) < 2:
             return "bias" if self.name.endswith("bias") else "vector"
         fan_out, fan_in = self.base[0] is not None, self.base[1] is not None
+        if self.embedding:
+            fan_out, fan_in = fan_in, fan_out
         return {(True, False): "input", (True, True): "hidden", (False, True): "output"}.get(
             (fan_out, fan_in), "fixed"
         )
@@ -136,6 +140,12 @@ class Parametrization:
         """What the readout's input is multiplied by (output_mult / width_mult)."""
         return self.output_mult / self.readout_width_mult
 
+    def attention_scale(self, head_dim: int) -> float:
+        """What µP multiplies attention logits Q_h·K_h by: 1/d_head (Yang et al. 2021, §4,
+        "attention logit scaled 1/d"; mup's examples/Transformer with attn_mult 1), where
+        SP has 1/√d_head. Heads stay fixed as width grows, so d_head = width / heads grows."""
+        return 1.0 / head_dim
+
     @cached_property
     def by_name(self) -> dict[str, ParamScaling]:
         return {p.name: p for p in self.params}
@@ -180,16 +190,21 @@ def parametrize(
     bias_fan_in: Mapping[str, str] | None = None,
     output_mult: float = 1.0,
     zero_readout: bool = False,
+    embeddings: frozenset[str] = frozenset(),
 ) -> Parametrization:
     """µP for a network of parameter `shapes` (name -> shape), against the same network
     at its base width (`base`) and at another width (`delta`). `readout`: the readout
-    layer's module name; `bias_fan_in`: for each Linear or conv bias, its weight's name."""
+    layer's module name; `bias_fan_in`: for each Linear or conv bias, its weight's name;
+    `embeddings`: the names of nn.Embedding weights (input weights, stored transposed)."""
     if set(shapes) != set(base) or set(shapes) != set(delta):
         raise ValueError("the networks at width and at base width have other parameters")
     fans = bias_fan_in or {}
     drawn = {
         name: ParamScaling(
-            name, tuple(s), base_shape(tuple(s), tuple(base[name]), tuple(delta[name]))
+            name,
+            tuple(s),
+            base_shape(tuple(s), tuple(base[name]), tuple(delta[name])),
+            embedding=name in embeddings,
         )
         for name, s in shapes.items()
     }
@@ -225,17 +240,12 @@ def unsupported(cfg: Config) -> str | None:
             "init.parametrization: mup scales a stack's width against model.base_width; "
             "model.layers has no width to scale (use model.type, depth and width)"
         )
-    if m.type == "transformer":
-        return (
-            "init.parametrization: mup for the transformer (1/d attention) is not built yet; "
-            "use a dense or conv stack"
-        )
     return None
 
 
-def _shapes(cfg: Config, width: int) -> tuple[dict[str, Shape], dict[str, str]]:
+def _shapes(cfg: Config, width: int) -> tuple[dict[str, Shape], dict[str, str], frozenset[str]]:
     """The parameter shapes of the config's stack at `width` (built on the meta device),
-    and each Linear/conv bias's weight name."""
+    each Linear/conv bias's weight name, and the embedding weights' names."""
     import torch
     from torch import nn
 
@@ -253,7 +263,9 @@ def _shapes(cfg: Config, width: int) -> tuple[dict[str, Shape], dict[str, str]]:
         for name, module in model.named_modules()
         if isinstance(module, nn.Linear | nn.modules.conv._ConvNd) and module.bias is not None
     }
-    return shapes, fans
+    modules = model.named_modules()
+    embeddings = frozenset(f"{n}.weight" for n, m in modules if isinstance(m, nn.Embedding))
+    return shapes, fans, embeddings
 
 
 def parametrization_of(cfg: Config) -> Parametrization | None:
@@ -265,13 +277,13 @@ def parametrization_of(cfg: Config) -> Parametrization | None:
         raise WinitError(problem)
     width = cfg.model.width
     base_width = cfg.model.base_width or width
-    shapes, fans = _shapes(cfg, width)
-    base, _ = _shapes(cfg, base_width)
-    delta, _ = _shapes(cfg, 2 * base_width)
+    shapes, fans, embeddings = _shapes(cfg, width)
+    base, _, _ = _shapes(cfg, base_width)
+    delta, _, _ = _shapes(cfg, 2 * base_width)
     readout = cfg.model.plan.weighted[-1].name
     return parametrize(
         shapes, base, delta, readout=readout, width=width, base_width=base_width,
-        bias_fan_in=fans, zero_readout=cfg.init.readout == "zero",
+        bias_fan_in=fans, zero_readout=cfg.init.readout == "zero", embeddings=embeddings,
     )  # fmt: skip
 
 
@@ -319,6 +331,30 @@ def scale_init(model: Any, factors: dict[str, float], report: InitReport, why: s
             p.std = float(named[p.name].detach().std(unbiased=False))
 
 
+# Yang et al. 2021 ("Tensor Programs V"), Table 3: µP for SGD and Adam by the role of a
+# weight, with SP's value in parentheses where it differs. fan_in and fan_out are widths
+# where they scale with width; a bias's fan_in is 1 and its fan_out its size.
+SCALING_ROLES = ("input weights & all biases", "output weights", "hidden weights")
+SCALING_TABLE: tuple[tuple[str, tuple[str, str, str]], ...] = (
+    ("init. var.", ("1/fan_in", "1/fan_in² (1/fan_in)", "1/fan_in")),
+    ("multiplier", ("1", "1", "1")),
+    ("SGD lr", ("fan_out (1)", "1/fan_in (1)", "1")),
+    ("Adam lr", ("1", "1/fan_in (1)", "1/fan_in (1)")),
+)
+# What else µP changes, and how winit (as mup 1.0.0) writes the table above.
+SCALING_NOTES: tuple[tuple[str, str], ...] = (
+    ("attention logits", "Q·K / d_head (SP: Q·K / √d_head); heads fixed, d_head = width / heads"),
+    ("widths", "relative to model.base_width: width_mult = fan_in / fan_in at base_width"),
+    ("readout", "input × 1/width_mult (MuReadout), drawn init × √width_mult: var ∝ 1/fan_in²; "
+                "init.readout zero: 0"),
+    ("biases", "drawn init × √(fan_in's width_mult), as mup's rescale_linear_bias"),
+    ("Adam lr", "matrix-like (two width dims: hidden) lr / width_mult, the rest lr (MuAdam)"),
+    ("SGD lr", "vector-like (one width dim: input, output, biases, norms) lr × width_mult; "
+               "matrix-like lr × fan_out mult / fan_in mult (MuSGD)"),
+    ("embeddings", "input weights: vector-like, drawn N(0, 1) and not rescaled"),
+)  # fmt: skip
+
+
 def width_multipliers_table(scaling: Parametrization) -> list[dict[str, Any]]:
     """Per parameter: its role, kind, width multiplier, init multiplier and the Adam and
     SGD learning-rate multipliers (what a view of the table shows)."""
@@ -340,6 +376,9 @@ def width_multipliers_table(scaling: Parametrization) -> list[dict[str, Any]]:
 
 
 __all__ = [
+    "SCALING_NOTES",
+    "SCALING_ROLES",
+    "SCALING_TABLE",
     "Parametrization",
     "ParamScaling",
     "base_shape",

@@ -373,3 +373,32 @@ def coord_check_figure(result: Any) -> Figure:
                f"{result.optimizer} lr {result.lr:g}): {verdict}")
     )  # fmt: skip
     return fig
+
+
+def transfer_figure(result: Any) -> Figure:
+    """`winit transfer` (Yang et al. 2021, Fig. 1): mean final training loss against log2
+    lr, a line per width, the optimum of each width marked by a star."""
+    fig = _figure(1, width=5.6, height=4.0)
+    ax = fig.subplots()
+    xs = result.log2_lrs
+    for i, curve in enumerate(result.curves):
+        colour = f"C{i % 10}"
+        ys = [
+            c.loss if c.loss is not None and c.loss != float("inf") else float("nan")
+            for c in curve.cells
+        ]
+        ax.plot(xs, ys, "o-", color=colour, markersize=3, label=f"width {curve.width}")
+        if curve.best is not None:
+            ax.plot([xs[curve.best]], [ys[curve.best]], "*", color=colour, markersize=12)
+    ax.set_yscale("log")
+    ax.set_xlabel("log2 learning rate")
+    ax.set_ylabel("final training loss")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    shift = "-" if result.shift is None else result.shift
+    ax.set_title(
+        _shown(f"{result.name}: lr transfer ({result.parametrization}, {result.optimizer}, "
+               f"{result.steps} steps), optimum moves {shift} steps"),
+        fontsize=9,
+    )  # fmt: skip
+    return fig
