@@ -15,7 +15,8 @@ from weightinit_cli.cli import app
 from weightinit_cli.coordcheck import coordcheck
 from weightinit_cli.experiments import initialized, load_dataset
 from weightinit_cli.loading import load_config
-from weightinit_cli.parametrization import parametrization_of, width_multipliers_table
+from weightinit_cli.mup_shapes import parametrization_of
+from weightinit_cli.parametrization import width_multipliers_table
 from weightinit_cli.render.results import network_text
 from weightinit_cli.transformer import SelfAttention
 

@@ -15,7 +15,8 @@ from weightinit_cli.errors import ConfigErrors
 from weightinit_cli.experiments import initialized, load_dataset
 from weightinit_cli.loading import config_data, config_hash, load_config
 from weightinit_cli.models import Readout
-from weightinit_cli.parametrization import parametrization_of, width_multipliers_table
+from weightinit_cli.mup_shapes import parametrization_of
+from weightinit_cli.parametrization import width_multipliers_table
 from weightinit_cli.train import make_optimizer
 
 runner = CliRunner()

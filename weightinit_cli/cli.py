@@ -96,7 +96,8 @@ def parametrizations(
     rows, title = None, ""
     if config is not None or options.config is not None or options.layer or options.sets:
         from .errors import WinitError
-        from .parametrization import parametrization_of, width_multipliers_table
+        from .mup_shapes import parametrization_of
+        from .parametrization import width_multipliers_table
 
         cfg = options.load("train", config)
         scaling = parametrization_of(cfg)
@@ -500,7 +501,6 @@ def transfer(
 ) -> None:
     """Learning-rate transfer over width (µP, Yang et al. 2021): a width x lr sweep, the
     final loss against log2 lr per width and the optimal lr of each; resumes if run again."""
-    from . import session
     from .coordcheck import parse_widths
     from .layer_specs import MAX_SIZE
     from .transfer import DEFAULT_WIDTHS, parse_lrs, transfer_sweep
@@ -515,8 +515,9 @@ def transfer(
     with json_only_on_stdout(as_json):
         spec = transfer_sweep(options.path(config), ladder, rates, sets, options.layer, seeds)
         from .sweep.view import SweepProgress
+        from .transfer_run import transfer as run_transfer
 
-        recorded = session.transfer(
+        recorded = run_transfer(
             spec,
             runs_dir=runs_dir,
             backend="ray" if ray else "local",

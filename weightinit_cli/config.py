@@ -423,9 +423,17 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _parametrization_fits(self) -> Config:
-        from .parametrization import unsupported
-
-        problem = unsupported(self)
+        problem = None
+        if self.init.parametrization == "mup" and self.model.module is not None:
+            problem = (
+                "init.parametrization: mup needs to know the network's readout, and for a "
+                "model.module (--model) winit cannot tell it yet; use a stack of winit's"
+            )
+        elif self.init.parametrization == "mup" and self.model.layers is not None:
+            problem = (
+                "init.parametrization: mup scales a stack's width against model.base_width; "
+                "model.layers has no width to scale (use model.type, depth and width)"
+            )
         if problem is not None:
             blame = "init.parametrization model.type model.layers model.module"
             raise located(problem, blame=blame)

@@ -113,7 +113,8 @@ def initialized(cfg: Config, spec: InitSpec, data: Dataset) -> tuple[Any, InitRe
 
     from .apply import apply_init
     from .models import build_model
-    from .parametrization import parametrization_of, rescale_init
+    from .mup_shapes import parametrization_of
+    from .parametrization import rescale_init
 
     plan = cfg.model.plan
     scaling = parametrization_of(cfg)  # None under SP; before the seed (it draws nothing)

@@ -35,7 +35,6 @@ from .errors import WinitError
 
 if TYPE_CHECKING:
     from .apply import InitReport
-    from .config import Config
 
 Shape = tuple[int, ...]
 # per dim: the base's size where the dim is a width, None where it is finite
@@ -225,68 +224,6 @@ def parametrize(
     )
 
 
-def unsupported(cfg: Config) -> str | None:
-    """Why the config cannot take its init.parametrization (one line), or None."""
-    init, m = cfg.init, cfg.model
-    if init.parametrization == "sp":
-        return None
-    if m.module is not None:
-        return (
-            "init.parametrization: mup needs to know the network's readout, and for a "
-            "model.module (--model) winit cannot tell it yet; use a stack of winit's"
-        )
-    if m.layers is not None:
-        return (
-            "init.parametrization: mup scales a stack's width against model.base_width; "
-            "model.layers has no width to scale (use model.type, depth and width)"
-        )
-    return None
-
-
-def _shapes(cfg: Config, width: int) -> tuple[dict[str, Shape], dict[str, str], frozenset[str]]:
-    """The parameter shapes of the config's stack at `width` (built on the meta device),
-    each Linear/conv bias's weight name, and the embedding weights' names."""
-    import torch
-    from torch import nn
-
-    from .methods import METHODS
-    from .models import build_model
-
-    stack = cfg.model.model_copy(update={"width": width})
-    stack.__dict__.pop("plan", None)  # the copy's plan is planned anew, at `width`
-    plan = stack.plan
-    with torch.device("meta"):
-        model = build_model(plan, gate=METHODS[cfg.init.method].gate)
-    shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
-    fans = {
-        f"{name}.bias": f"{name}.weight"
-        for name, module in model.named_modules()
-        if isinstance(module, nn.Linear | nn.modules.conv._ConvNd) and module.bias is not None
-    }
-    modules = model.named_modules()
-    embeddings = frozenset(f"{n}.weight" for n, m in modules if isinstance(m, nn.Embedding))
-    return shapes, fans, embeddings
-
-
-def parametrization_of(cfg: Config) -> Parametrization | None:
-    """The config's µP (None under SP): its stack against itself at model.base_width."""
-    if cfg.init.parametrization == "sp":
-        return None
-    problem = unsupported(cfg)
-    if problem is not None:
-        raise WinitError(problem)
-    width = cfg.model.width
-    base_width = cfg.model.base_width or width
-    shapes, fans, embeddings = _shapes(cfg, width)
-    base, _, _ = _shapes(cfg, base_width)
-    delta, _, _ = _shapes(cfg, 2 * base_width)
-    readout = cfg.model.plan.weighted[-1].name
-    return parametrize(
-        shapes, base, delta, readout=readout, width=width, base_width=base_width,
-        bias_fan_in=fans, zero_readout=cfg.init.readout == "zero", embeddings=embeddings,
-    )  # fmt: skip
-
-
 def rescale_init(model: Any, scaling: Parametrization, report: InitReport) -> None:
     """Turn the drawn (SP) init into µP's, as set_base_shapes(rescale_params=True) does,
     and zero the readout where asked; the report's records follow."""
@@ -382,9 +319,7 @@ __all__ = [
     "Parametrization",
     "ParamScaling",
     "base_shape",
-    "parametrization_of",
     "parametrize",
     "rescale_init",
-    "unsupported",
     "width_multipliers_table",
 ]

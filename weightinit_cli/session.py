@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import WinitError
+from .devices import resolve_device
 from .runs import (
     RunWriter,
     check_creatable,
@@ -61,17 +61,6 @@ class Recorded:
     run_dir: Path | None
     exit_code: int = 0  # 130 / 143 after Ctrl-C / SIGTERM
     files: dict[str, str | bytes] | None = None  # a run kept in memory (a sweep trial)
-
-
-def resolve_device(requested: str) -> str:
-    """cpu, cuda, or for auto whichever is present; cuda without a GPU is a user error."""
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise WinitError("device: cuda was asked for, but torch sees no CUDA GPU; use cpu or auto")
-    return requested
 
 
 def _prepare(cfg: Config, data: Dataset | None = None) -> tuple[str, Dataset]:
@@ -423,41 +412,3 @@ def coordcheck(
 
 
 # --------------------------------------------------------------------------- transfer
-
-
-def transfer(
-    sweep: Any,
-    *,
-    runs_dir: str | Path | None = None,
-    backend: str = "local",
-    jobs: int | None = None,
-    address: str | None = None,
-    fresh: bool = False,
-    progress: Any = None,
-    command: str = "",
-) -> Recorded:
-    """`winit transfer`: the width x lr sweep (transfer.transfer_sweep) run, or resumed, by
-    the sweep runner; then the transfer curves, written beside the sweep's own files as
-    transfer.json and transfer.png. `files` holds nothing; `result` is the TransferResult
-    and the SweepResult is at `result.sweep_result`."""
-    from .plots import png_bytes, transfer_figure
-    from .runs import write_atomic
-    from .sweep.outputs import run_sweep
-    from .transfer import transfer_result
-
-    swept, code = run_sweep(
-        sweep,
-        runs_dir=runs_dir,
-        backend=backend,
-        jobs=jobs,
-        address=address,
-        fresh=fresh,
-        progress=progress,
-        command=command,
-    )
-    result = transfer_result(swept)
-    result.sweep_result = swept
-    run_dir = Path(swept.run_dir)
-    write_atomic(run_dir / "transfer.json", json.dumps(result.to_dict(), indent=2) + "\n")
-    write_atomic(run_dir / "transfer.png", png_bytes(transfer_figure(result)))
-    return Recorded(result, run_dir, code)
