@@ -84,6 +84,57 @@ def methods(
 @app.command(cls=OneLineCommand)
 @user_errors
 @config_options(without=("steps",))
+def parametrizations(
+    config: opts.ConfigArg = None,
+    options: ConfigOptions = None,  # type: ignore[assignment]
+    as_json: opts.TableJsonOpt = False,
+) -> None:
+    """µP's scalings by layer role (Yang et al. 2021, Table 3) beside SP's; given a config
+    (a file, --layer or --set) under init.parametrization mup, its per-parameter table."""
+    from .parametrization import SCALING_NOTES, SCALING_ROLES, SCALING_TABLE
+
+    rows, title = None, ""
+    if config is not None or options.config is not None or options.layer or options.sets:
+        from .errors import WinitError
+        from .mup_shapes import parametrization_of
+        from .parametrization import width_multipliers_table
+
+        cfg = options.load("train", config)
+        scaling = parametrization_of(cfg)
+        if scaling is None:
+            raise WinitError(
+                "init.parametrization: the per-parameter table is µP's; "
+                "add --set init.parametrization=mup (and model.base_width)"
+            )
+        rows = width_multipliers_table(scaling)
+        title = (
+            f"{cfg.name or 'config'} under µP: width {scaling.width}, base width "
+            f"{scaling.base_width}, readout {scaling.readout} × {scaling.readout_multiplier:.4g}"
+        )
+    if as_json:
+        data: dict[str, object] = {
+            "reference": "Yang et al. 2021, Tensor Programs V, Table 3",
+            "roles": list(SCALING_ROLES),
+            "table": {quantity: dict(zip(SCALING_ROLES, cells, strict=True))
+                      for quantity, cells in SCALING_TABLE},
+            "notes": dict(SCALING_NOTES),
+        }  # fmt: skip
+        if rows is not None:
+            data["parameters"] = rows
+        print_json(data)
+        return
+    from .render.parametrizations import parametrizations_view
+
+    shown = console()
+    view = parametrizations_view(
+        SCALING_ROLES, SCALING_TABLE, SCALING_NOTES, shown.width, rows, title
+    )
+    show(view, shown)
+
+
+@app.command(cls=OneLineCommand)
+@user_errors
+@config_options(without=("steps",))
 def stats(
     ctx: typer.Context,
     config: opts.ConfigArg = None,
@@ -388,3 +439,101 @@ def critical(
     from .render.reference import critical_view
 
     show(critical_view(line, around, chosen))
+
+
+@app.command(cls=OneLineCommand)
+@user_errors
+@config_options(without=("steps", "width"))
+def coordcheck(
+    ctx: typer.Context,
+    config: opts.ConfigArg = None,
+    options: ConfigOptions = None,  # type: ignore[assignment]
+    widths: opts.WidthsOpt = None,
+    steps: opts.CoordStepsOpt = 4,
+    seeds: opts.CoordSeedsOpt = 3,
+    stat: opts.CoordStatOpt = "l1",
+    as_json: opts.JsonOpt = False,
+    runs_dir: opts.RunsDirOpt = None,
+) -> None:
+    """The coordinate check (µP, Yang et al. 2021): each module's output size against
+    width over the first optimizer steps; exit 1 if a module's size changes with width."""
+    from . import session
+    from .coordcheck import STATISTICS, parse_widths
+    from .layer_specs import MAX_SIZE
+
+    ladder = parse_widths(widths, MAX_SIZE)
+    if stat not in STATISTICS:
+        fail(f"--stat: one of {', '.join(STATISTICS)}; got {stat}")
+    with json_only_on_stdout(as_json):
+        cfg = options.load("coordcheck", config)
+        recorded = session.coordcheck(
+            cfg, ladder, steps, seeds, statistic=stat, runs_dir=runs_dir, command=invocation(ctx)
+        )
+    result = recorded.result
+    if as_json:
+        print_json({**result.to_dict(), "run_dir": str(recorded.run_dir)})
+    else:
+        from .render.coordcheck import coordcheck_view
+
+        shown = console()
+        show(coordcheck_view(result, str(recorded.run_dir), shown.width), shown)
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+@app.command(cls=OneLineCommand)
+@user_errors
+@config_options(without=("width",), steps_help="Training steps of each trial.")
+def transfer(
+    ctx: typer.Context,
+    config: opts.ConfigArg = None,
+    options: ConfigOptions = None,  # type: ignore[assignment]
+    widths: opts.TransferWidthsOpt = None,
+    lrs: opts.LrsOpt = None,
+    seeds: opts.TransferSeedsOpt = 1,
+    parametrization: opts.ParametrizationOpt = None,
+    jobs: opts.SweepJobsOpt = None,
+    ray: opts.RayOpt = False,
+    address: opts.AddressOpt = None,
+    fresh: opts.FreshOpt = False,
+    as_json: opts.JsonOpt = False,
+    runs_dir: opts.RunsDirOpt = None,
+) -> None:
+    """Learning-rate transfer over width (µP, Yang et al. 2021): a width x lr sweep, the
+    final loss against log2 lr per width and the optimal lr of each; resumes if run again."""
+    from .coordcheck import parse_widths
+    from .layer_specs import MAX_SIZE
+    from .transfer import DEFAULT_WIDTHS, parse_lrs, transfer_sweep
+
+    ladder = parse_widths(widths, MAX_SIZE) if widths is not None else list(DEFAULT_WIDTHS)
+    rates = parse_lrs(lrs)
+    if address is not None and not ray:
+        fail("--address is the Ray cluster to join; it needs --ray")
+    sets = list(options.sets)
+    if parametrization is not None:
+        sets.insert(0, f"init.parametrization={parametrization}")  # a --set still wins
+    with json_only_on_stdout(as_json):
+        spec = transfer_sweep(options.path(config), ladder, rates, sets, options.layer, seeds)
+        from .sweep.view import SweepProgress
+        from .transfer_run import transfer as run_transfer
+
+        recorded = run_transfer(
+            spec,
+            runs_dir=runs_dir,
+            backend="ray" if ray else "local",
+            jobs=jobs,
+            address=address,
+            fresh=fresh,
+            progress=None if as_json else SweepProgress,
+            command=invocation(ctx),
+        )
+    result = recorded.result
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        from .render.transfer import transfer_view
+
+        shown = console()
+        show(transfer_view(result, shown.width), shown)
+    if recorded.exit_code:
+        raise typer.Exit(recorded.exit_code)

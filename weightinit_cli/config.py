@@ -61,14 +61,16 @@ from .plan import INPUT_FORMS, NetworkPlan, plan_network
 STACK_FIELDS = (
     "type", "depth", "width", "kernel_size", "padding", "activation", "negative_slope", "bias",
     "block", "norm", "residual", "branch_depth", "heads", "mlp_ratio", "norm_position",
-    "vocab_size", "layers",
+    "vocab_size", "layers", "base_width",
 )  # fmt: skip
 # Stack fields added after configs were first saved: left out of a resolved config at their
 # defaults, so that the configs of before keep their hash (loading.config_data).
 LATER_FIELDS = {
     "block": "plain", "norm": "none", "residual": "pre", "branch_depth": 2,
-    "heads": 4, "mlp_ratio": 4, "norm_position": "pre", "vocab_size": None,
+    "heads": 4, "mlp_ratio": 4, "norm_position": "pre", "vocab_size": None, "base_width": None,
 }  # fmt: skip
+# The same for init fields.
+LATER_INIT_FIELDS = {"branch_scale": "none", "parametrization": "sp", "readout": "default"}
 
 
 class ModelConfig(Section):
@@ -112,6 +114,9 @@ class ModelConfig(Section):
     """transformer: the token ids it reads, 0 .. vocab_size - 1; default: what data.name needs"""
     layers: list[LayerSpec] | None = Field(None, min_length=1)
     """the whole network, layer by layer; replaces the stack (type, depth, width, ...)"""
+    base_width: Size | None = None
+    """init.parametrization mup: the width its multipliers are relative to (width / base_width);
+    default: model.width"""
 
     @property
     def is_stack(self) -> bool:
@@ -256,6 +261,11 @@ class InitConfig(Section):
         choice_or_number(("none", "sqrt_depth", "gpt2"), (int, float)),
     ] = "none"
     """each residual branch's last layer times 1/√L (sqrt_depth), 1/√(2L) (gpt2) or a number"""
+    parametrization: Literal["sp", "mup"] = "sp"
+    """sp: the init as drawn, one learning rate; mup: µP (Yang et al. 2021) as the mup package
+    does it, against model.base_width: readout multiplier, init and per-layer learning rates"""
+    readout: Literal["default", "zero"] = "default"
+    """zero: the readout's weight and bias start at 0 (MuReadout readout_zero_init)"""
 
     def branch_factor(self, blocks: int, attention_blocks: int = 0) -> float:
         """What `branch_scale` multiplies a branch's last layer by, in a net of `blocks`
@@ -412,6 +422,30 @@ class Config(Section):
         return self
 
     @model_validator(mode="after")
+    def _parametrization_fits(self) -> Config:
+        problem = None
+        if self.init.parametrization == "mup" and self.model.module is not None:
+            problem = (
+                "init.parametrization: mup needs to know the network's readout, and for a "
+                "model.module (--model) winit cannot tell it yet; use a stack of winit's"
+            )
+        elif self.init.parametrization == "mup" and self.model.layers is not None:
+            problem = (
+                "init.parametrization: mup scales a stack's width against model.base_width; "
+                "model.layers has no width to scale (use model.type, depth and width)"
+            )
+        if problem is not None:
+            blame = "init.parametrization model.type model.layers model.module"
+            raise located(problem, blame=blame)
+        if self.init.readout == "zero" and self.model.module is not None:
+            raise located(
+                "init.readout: zero needs to know the network's readout, and a model.module "
+                "does not say which layer it is",
+                blame="init.readout model.module",
+            )
+        return self
+
+    @model_validator(mode="after")
     def _method_fits_layers(self) -> Config:
         """An init that cannot apply to a layer (identity on a non-square one) is refused
         here, before any run directory exists."""
@@ -429,6 +463,20 @@ COMMAND_DEFAULTS: dict[str, dict[str, Any]] = {
         "model": {"depth": 30, "width": 512, "input_shape": [16]},
         "data": {"name": "gaussian"},
         "train": {"batch_size": 512},
+    },
+    # mup's own coordinate check: an MLP 64 -> w -> w -> 10 trained by Adam for a few steps
+    "coordcheck": {
+        "model": {"depth": 2, "input_shape": [64], "num_classes": 10},
+        "data": {"name": "gaussian"},
+        "init": {"readout": "zero"},  # as mup's own coordinate check test
+        "train": {"optimizer": "adam", "lr": 0.01},
+    },
+    # learning-rate transfer: a small MLP on a learnable generated task, a short Adam run
+    # per (width, lr) trial, so the whole default grid takes well under a minute on 2 cores
+    "transfer": {
+        "model": {"depth": 2, "input_shape": [16], "num_classes": 4},
+        "data": {"name": "teacher", "samples": 1024},
+        "train": {"optimizer": "adam", "steps": 60, "batch_size": 128, "log_every": 20},
     },
 }
 

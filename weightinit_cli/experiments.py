@@ -113,8 +113,11 @@ def initialized(cfg: Config, spec: InitSpec, data: Dataset) -> tuple[Any, InitRe
 
     from .apply import apply_init
     from .models import build_model
+    from .mup_shapes import parametrization_of
+    from .parametrization import rescale_init
 
     plan = cfg.model.plan
+    scaling = parametrization_of(cfg)  # None under SP; before the seed (it draws nothing)
     torch.manual_seed(cfg.seed)
     spec.check_residual(plan, built=cfg.model.module is None)
     if cfg.model.module is not None:
@@ -124,12 +127,19 @@ def initialized(cfg: Config, spec: InitSpec, data: Dataset) -> tuple[Any, InitRe
     else:
         from .methods import METHODS
 
-        model = build_model(plan, gate=METHODS[spec.method].gate)
+        model = build_model(plan, gate=METHODS[spec.method].gate, parametrization=scaling)
     batch = first_batch(data, cfg.train.batch_size, "cpu")[0] if spec.data_dependent else None
     blocks = [layer for layer in plan.all_layers if layer.kind == "residual"]
     attention = sum(1 for b in blocks if any(x.kind == "attention" for x in b.branch))
     scale = cfg.init.branch_factor(len(blocks), attention)
-    return model, apply_init(model, spec, plan, seed=cfg.seed, data=batch, branch_scale=scale)
+    report = apply_init(model, spec, plan, seed=cfg.seed, data=batch, branch_scale=scale)
+    if scaling is not None:  # µP: the drawn init rescaled as mup's set_base_shapes does
+        rescale_init(model, scaling, report)
+    elif cfg.init.readout == "zero":
+        from .parametrization import zero_readout
+
+        zero_readout(model, [layer for layer in plan.layers if layer.weighted][-1].name, report)
+    return model, report
 
 
 def model_summary(cfg: Config) -> dict[str, Any]:
@@ -152,6 +162,8 @@ def model_summary(cfg: Config) -> dict[str, Any]:
         "weighted_layers": len(plan.weighted),
         "parameters": plan.parameters,
     }
+    if cfg.init.parametrization == "mup":
+        summary.update(parametrization="mup", base_width=m.base_width or m.width)
     if m.layers is None:
         summary.update(depth=m.depth, width=m.width)
         if m.type == "transformer":

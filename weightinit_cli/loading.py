@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from .config import (
     COMMAND_DEFAULTS,
     LATER_FIELDS,
+    LATER_INIT_FIELDS,
     LAYER_DEFAULTS,
     LAYER_TYPES,
     STACK_FIELDS,
@@ -365,7 +366,8 @@ def config_data(cfg: Config) -> dict[str, Any]:
     existed keep their hash), for a user's module without the stack's fields."""
     unused = set(STACK_FIELDS) if cfg.model.module is not None else {"module", "args"}
     unused |= {k for k, default in LATER_FIELDS.items() if getattr(cfg.model, k) == default}
-    init_unused = {"branch_scale"} if cfg.init.branch_scale == "none" else set()
+    init = LATER_INIT_FIELDS.items()
+    init_unused = {k for k, default in init if getattr(cfg.init, k) == default}
     return cfg.model_dump(
         mode="json", by_alias=True, exclude={"model": unused, "init": init_unused}
     )

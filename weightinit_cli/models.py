@@ -17,6 +17,7 @@ from torch import nn
 from .activations import ACTIVATIONS
 
 if TYPE_CHECKING:
+    from .parametrization import Parametrization
     from .plan import Layer, NetworkPlan
 
 
@@ -92,8 +93,45 @@ class Residual(nn.Module):
         return self.skip(x) + self.gate(self.branch(x))
 
 
-def build_model(plan: NetworkPlan, gate: str = "none") -> torch.nn.Sequential:
+class Readout(nn.Linear):
+    """µP's readout (mup's MuReadout): a Linear whose input is first multiplied by
+    output_mult / width_mult, written as mup writes it so that the floats agree."""
+
+    def __init__(self, linear: nn.Linear, output_mult: float, width_mult: float) -> None:
+        super().__init__(
+            linear.in_features, linear.out_features, bias=linear.bias is not None,
+            device=linear.weight.device,
+        )  # fmt: skip
+        self.output_mult, self.width_mult = output_mult, width_mult
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(self.output_mult * x / self.width_mult)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{super().extra_repr()}, output_mult={self.output_mult}, width_mult={self.width_mult}"
+        )
+
+
+def build_model(
+    plan: NetworkPlan, gate: str = "none", *, parametrization: Parametrization | None = None
+) -> torch.nn.Sequential:
     """The planned network as an nn.Sequential named like the plan's layers; `gate`: what
     every residual block's branch output passes through ("none", "scalar" for SkipInit and
-    ReZero, "fixup" for Fixup's multiplier and scalar biases; gates.py)."""
-    return _sequential(nn, plan.layers, gate=gate)
+    ReZero, "fixup" for Fixup's multiplier and scalar biases; gates.py). Under µP
+    (`parametrization`) the readout is a `Readout`, and the model keeps the parametrization
+    as `model.parametrization` for train.make_optimizer's per-parameter learning rates."""
+    model = _sequential(nn, plan.layers, gate=gate)
+    if parametrization is not None:
+        name = parametrization.readout
+        head = model.get_submodule(name)
+        assert "." not in name and isinstance(head, nn.Linear), f"{name}: no top-level Linear"
+        setattr(model, name, Readout(head, parametrization.output_mult,
+                                     parametrization.readout_width_mult))  # fmt: skip
+        model.parametrization = parametrization
+        from .transformer import SelfAttention
+
+        for module in model.modules():  # µP's attention logits: 1/d_head (SP's: 1/√d_head)
+            if isinstance(module, SelfAttention):
+                module.scale = parametrization.attention_scale(module.head_dim)
+    return model

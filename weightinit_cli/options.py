@@ -411,3 +411,45 @@ def invocation(ctx: typer.Context) -> str:
             for v in values:
                 parts += [param.opts[0], shlex.quote(str(v))]
     return " ".join(parts)
+
+
+# winit coordcheck's own options (its --steps are coordinate-check steps, not train.steps)
+WidthsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--widths", help="The width ladder: 64,128,256 (default 64,128,256,512,1024,2048)."
+    ),
+]
+CoordStepsOpt = Annotated[
+    int, typer.Option("--steps", min=1, max=1000, help="Optimizer steps measured (t=1: at init).")
+]
+CoordSeedsOpt = Annotated[
+    int,
+    typer.Option("--seeds", min=1, max=100, help="Seeds per width (--seed, +1, ...), averaged."),
+]
+CoordStatOpt = Annotated[
+    str, typer.Option("--stat", help="l1 (mean |x|, mup's), l2 (root mean square) or std.")
+]
+
+
+# winit transfer's own options (its grid is width x lr; --seeds replicate each point)
+TransferWidthsOpt = Annotated[
+    str | None, typer.Option("--widths", help="The widths: 64,128,256 (default 64,128,256,512).")
+]
+LrsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--lrs", help="Learning rates: 2^-14..2^-4 (each power of two) or 0.001,2^-8 (default "
+        "2^-12..2^-2)."
+    ),
+]  # fmt: skip
+TransferSeedsOpt = Annotated[
+    int, typer.Option("--seeds", min=1, max=100, help="Seeds per (width, lr) point, averaged.")
+]
+ParametrizationOpt = Annotated[
+    str | None,
+    typer.Option("--parametrization", "-p", help="sp or mup (init.parametrization)."),
+]
+RayOpt = Annotated[
+    bool, typer.Option("--ray", help="Run the trials on Ray (pip install 'weightinit-cli[ray]').")
+]

@@ -335,3 +335,70 @@ def spp_plot(
     if title:
         fig.suptitle(_shown(title))
     return fig
+
+
+def coord_check_figure(result: Any) -> Figure:
+    """`winit coordcheck` (mup's plot_coord_data): one panel per step, width against the
+    output size on log-log axes (base 2), a line per module; a failing module dashed."""
+    steps = result.steps
+    ncols = min(steps, 4)
+    nrows = -(-steps // ncols)
+    fig = _figure(ncols, width=3.6, height=3.2 * nrows)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for t in range(nrows * ncols):
+        ax = axes[t // ncols][t % ncols]
+        if t >= steps:
+            ax.set_visible(False)
+            continue
+        for i, module in enumerate(result.modules):
+            ax.plot(
+                result.widths,
+                _positive(module.sizes[t]),
+                "o-" if module.passed else "o--",
+                color=f"C{i % 10}",
+                markersize=3,
+                label=_shown(module.name) if t == 0 else None,
+            )
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log", base=2)
+        ax.set_title(f"t={t + 1}")
+        ax.set_xlabel("width")
+        if t % ncols == 0:
+            ax.set_ylabel(_shown(result.statistic))
+        ax.grid(True, which="both", alpha=0.3)
+    fig.legend(loc="outside right upper", fontsize=7)
+    verdict = "pass" if result.passed else "fail"
+    fig.suptitle(
+        _shown(f"{result.name}: coordinate check ({result.parametrization}, "
+               f"{result.optimizer} lr {result.lr:g}): {verdict}")
+    )  # fmt: skip
+    return fig
+
+
+def transfer_figure(result: Any) -> Figure:
+    """`winit transfer` (Yang et al. 2021, Fig. 1): mean final training loss against log2
+    lr, a line per width, the optimum of each width marked by a star."""
+    fig = _figure(1, width=5.6, height=4.0)
+    ax = fig.subplots()
+    xs = result.log2_lrs
+    for i, curve in enumerate(result.curves):
+        colour = f"C{i % 10}"
+        ys = [
+            c.loss if c.loss is not None and c.loss != float("inf") else float("nan")
+            for c in curve.cells
+        ]
+        ax.plot(xs, ys, "o-", color=colour, markersize=3, label=f"width {curve.width}")
+        if curve.best is not None:
+            ax.plot([xs[curve.best]], [ys[curve.best]], "*", color=colour, markersize=12)
+    ax.set_yscale("log")
+    ax.set_xlabel("log2 learning rate")
+    ax.set_ylabel("final training loss")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    shift = "-" if result.shift is None else result.shift
+    ax.set_title(
+        _shown(f"{result.name}: lr transfer ({result.parametrization}, {result.optimizer}, "
+               f"{result.steps} steps), optimum moves {shift} steps"),
+        fontsize=9,
+    )  # fmt: skip
+    return fig

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import WinitError
+from .devices import resolve_device
 from .runs import (
     RunWriter,
     check_creatable,
@@ -61,17 +61,6 @@ class Recorded:
     run_dir: Path | None
     exit_code: int = 0  # 130 / 143 after Ctrl-C / SIGTERM
     files: dict[str, str | bytes] | None = None  # a run kept in memory (a sweep trial)
-
-
-def resolve_device(requested: str) -> str:
-    """cpu, cuda, or for auto whichever is present; cuda without a GPU is a user error."""
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise WinitError("device: cuda was asked for, but torch sees no CUDA GPU; use cpu or auto")
-    return requested
 
 
 def _prepare(cfg: Config, data: Dataset | None = None) -> tuple[str, Dataset]:
@@ -380,3 +369,46 @@ def reproduce(
     files = _finish(writer, "completed", started)
     target = new_run_dir(runs_root(runs_dir), f"reproduce-{finding.name}")
     return finding, write_run_files(target, files)
+
+
+# --------------------------------------------------------------------------- coordcheck
+
+
+def coordcheck(
+    cfg: Config,
+    widths: Sequence[int],
+    steps: int,
+    seeds: int,
+    *,
+    statistic: str = "l1",
+    runs_dir: str | Path | None = None,
+    command: str = "",
+) -> Recorded:
+    """`winit coordcheck`: the coordinate check over `widths`, in a run directory written
+    whole: config.yaml, meta.json, summary.json, coords.csv and coordcheck.png."""
+    from .coordcheck import coordcheck as check
+    from .coordcheck import width_configs
+    from .plots import coord_check_figure, png_bytes
+
+    width_configs(cfg, widths, 1)  # a width that cannot be built: refused before any work
+    check_creatable(runs_root(runs_dir))
+    device, data = _prepare(cfg)
+    experiment = {
+        "command": "coordcheck",
+        "widths": list(widths),
+        "steps": steps,
+        "seeds": seeds,
+        "statistic": statistic,
+    }
+    writer = RunWriter(cfg, experiment, command=command, device=device)
+    started = time.perf_counter()
+    result = check(cfg, data, device, widths, steps, seeds, statistic)
+    writer.add("summary.json", json.dumps(result.to_dict(), indent=2) + "\n")
+    writer.add("coords.csv", csv_text(result.rows()))
+    writer.add("coordcheck.png", png_bytes(coord_check_figure(result)))
+    files = _finish(writer, "completed", started)
+    target = new_run_dir(runs_root(runs_dir), f"coordcheck-{cfg.name}")
+    return Recorded(result, write_run_files(target, files))
+
+
+# --------------------------------------------------------------------------- transfer

@@ -58,11 +58,16 @@ class TrainHistory:
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """SGD or Adam over the model's parameters; a model built under µP (models.build_model
+    keeps its `parametrization`) gets mup's MuSGD / MuAdam learning rates per parameter."""
+    scaling = getattr(model, "parametrization", None)
+    params: Any = model.parameters()
+    if scaling is not None:
+        named = list(model.named_parameters())
+        params = scaling.param_groups(named, cfg.optimizer, cfg.lr, cfg.weight_decay)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(
-        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-    )
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
 def chance_loss(num_classes: int) -> float:

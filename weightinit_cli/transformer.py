@@ -36,12 +36,19 @@ class TokenEmbedding(nn.Module):
 
 
 class SelfAttention(nn.Module):
-    """Multi-head self-attention, [B, T, E] -> [B, T, E]: per head h (of E / heads features),
-    softmax(Q_h K_hᵀ / √(E / heads)) V_h, the heads' outputs concatenated."""
+    """Multi-head self-attention, [B, T, E] -> [B, T, E]: per head h (of d = E / heads
+    features), softmax(scale · Q_h K_hᵀ) V_h, the heads' outputs concatenated. `scale`:
+    1/√d where None (Vaswani et al. 2017, SP); µP sets 1/d (Yang et al. 2021, §4 and
+    mup's examples/Transformer: once Q and K correlate after an update, Q_h·K_h grows
+    like d, not √d)."""
 
-    def __init__(self, width: int, heads: int, bias: bool = True) -> None:
+    def __init__(
+        self, width: int, heads: int, bias: bool = True, scale: float | None = None
+    ) -> None:
         super().__init__()
         self.heads = heads
+        self.head_dim = width // heads
+        self.scale = scale
         self.query = nn.Linear(width, width, bias=bias)
         self.key = nn.Linear(width, width, bias=bias)
         self.value = nn.Linear(width, width, bias=bias)
@@ -53,9 +60,12 @@ class SelfAttention(nn.Module):
             return projection(x).view(b, t, self.heads, e // self.heads).transpose(1, 2)
 
         out = functional.scaled_dot_product_attention(
-            split(self.query), split(self.key), split(self.value)
+            split(self.query), split(self.key), split(self.value), scale=self.scale
         )
         return out.transpose(1, 2).reshape(b, t, e)
+
+    def extra_repr(self) -> str:
+        return f"heads={self.heads}, scale={self.scale}"  # None: 1/√head_dim
 
 
 class SequencePool(nn.Module):

@@ -63,14 +63,19 @@ def network_text(model: dict[str, Any]) -> str:
             f"{model['parameters']:,} parameters), input {model['input_shape']}"
         )
     shape = f"{model['depth']}×{model['width']} " if "depth" in model else ""
+    # µP (a summary's `parametrization`, absent under SP): its base width, in the title
+    mup = ""
+    if model.get("parametrization") == "mup":
+        mup = f", µP (base width {model.get('base_width')})"
     if model.get("block") == "residual":
         norm = "" if model["norm"] == "none" else f", {model['norm']}"
         return (
             f"a {model['residual']}-activation residual {model['type']} {model['activation']} "
             f"net of {model['depth']} blocks × {model['branch_depth']} layers of "
-            f"{model['width']}{norm}, input {model['input_shape']}"
+            f"{model['width']}{norm}, input {model['input_shape']}{mup}"
         )
-    return f"a {shape}{model['type']} {model['activation']} net, input {model['input_shape']}"
+    kind = f"{model['type']} {model['activation']}"
+    return f"a {shape}{kind} net, input {model['input_shape']}{mup}"
 
 
 def _layer_note(layer: LayerStats, applied: Any = None) -> tuple[str, str]:

@@ -128,7 +128,7 @@ def prepare(sweep: Sweep, backend: str) -> set[str]:
     """Refuse what would fail every trial before any directory exists: a missing Ray,
     a device that is not there, data that cannot be made (and keep the data for the
     local workers, which inherit it). The devices the trials will run on."""
-    from ..session import resolve_device
+    from ..devices import resolve_device
     from .grid import point_text
     from .trial import data_key, dataset_for
 
