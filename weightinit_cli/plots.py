@@ -148,6 +148,7 @@ def chart_figures(charts: dict[str, Chart]) -> dict[str, Figure]:
         "spread_against": spread_against,
         "spp_plot": spp_plot,
         "stream_profiles": stream_profiles,
+        "transfer_figure": transfer_figure,
     }
     return {name: drawers[chart.kind](**chart.data) for name, chart in charts.items()}
 

@@ -23,6 +23,7 @@ from . import (
     mishkin2016,
     saxe2013,
     schoenholz2017,
+    yang2021,
     zero_symmetry,
 )
 from .finding import Finding, Reproduction
@@ -40,6 +41,7 @@ REPRODUCTIONS: dict[str, Reproduction] = {
         brock2021,
         fixup2019,
         gpt2_residual,
+        yang2021,
     )
 }
 
