@@ -215,3 +215,16 @@ def eval_mode_bn(features: int = 16, width: int = 256, num_classes: int = 3) -> 
     return nn.Sequential(
         nn.Linear(features, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Linear(width, num_classes)
     ).eval()
+
+
+class TwoHeads(nn.Module):
+    """Two readouts of one hidden layer, summed: winit cannot tell which is the readout."""
+
+    def __init__(self, features: int = 2, width: int = 64, num_classes: int = 3):
+        super().__init__()
+        self.hidden = nn.Linear(features, width)
+        self.head_a, self.head_b = nn.Linear(width, num_classes), nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        h = torch.relu(self.hidden(x))
+        return self.head_a(h) + self.head_b(h)

@@ -89,9 +89,9 @@ def parametrizations(
     options: ConfigOptions = None,  # type: ignore[assignment]
     as_json: opts.TableJsonOpt = False,
 ) -> None:
-    """µP's scalings by layer role (Yang et al. 2021, Table 3) beside SP's; given a config
-    (a file, --layer or --set) under init.parametrization mup, its per-parameter table."""
-    from .parametrization import SCALING_NOTES, SCALING_ROLES, SCALING_TABLE
+    """SP, NTK and µP by the role of a weight (Yang et al. 2021); given a config (a file,
+    --layer or --set) under init.parametrization ntk or mup, its per-parameter table."""
+    from .parametrization import PARAMETRIZATIONS, SCALING_NOTES, SCALING_TABLE
 
     rows, title = None, ""
     if config is not None or options.config is not None or options.layer or options.sets:
@@ -103,22 +103,24 @@ def parametrizations(
         scaling = parametrization_of(cfg)
         if scaling is None:
             raise WinitError(
-                "init.parametrization: the per-parameter table is µP's; "
-                "add --set init.parametrization=mup (and model.base_width)"
+                "init.parametrization: the per-parameter table is NTK's or µP's; "
+                "add --set init.parametrization=mup (or ntk; and model.base_width)"
             )
         rows = width_multipliers_table(scaling)
         title = (
-            f"{cfg.name or 'config'} under µP: width {scaling.width}, base width "
+            f"{cfg.name or 'config'} under {scaling.label}: width {scaling.width}, base width "
             f"{scaling.base_width}, readout {scaling.readout} × {scaling.readout_multiplier:.4g}"
         )
     if as_json:
+        table: dict[str, dict[str, dict[str, str]]] = {}
+        for quantity, role, *cells in SCALING_TABLE:
+            table.setdefault(quantity, {})[role] = dict(zip(PARAMETRIZATIONS, cells, strict=True))
         data: dict[str, object] = {
-            "reference": "Yang et al. 2021, Tensor Programs V, Table 3",
-            "roles": list(SCALING_ROLES),
-            "table": {quantity: dict(zip(SCALING_ROLES, cells, strict=True))
-                      for quantity, cells in SCALING_TABLE},
+            "reference": "Yang et al. 2021, Tensor Programs V, Table 3 (µP); Tensor Programs "
+            "IV, Table 1 (NTK)",
+            "table": table,
             "notes": dict(SCALING_NOTES),
-        }  # fmt: skip
+        }
         if rows is not None:
             data["parameters"] = rows
         print_json(data)
@@ -126,9 +128,7 @@ def parametrizations(
     from .render.parametrizations import parametrizations_view
 
     shown = console()
-    view = parametrizations_view(
-        SCALING_ROLES, SCALING_TABLE, SCALING_NOTES, shown.width, rows, title
-    )
+    view = parametrizations_view(SCALING_TABLE, SCALING_NOTES, shown.width, rows, title)
     show(view, shown)
 
 
@@ -452,6 +452,8 @@ def coordcheck(
     steps: opts.CoordStepsOpt = 4,
     seeds: opts.CoordSeedsOpt = 3,
     stat: opts.CoordStatOpt = "l1",
+    parametrization: opts.ParametrizationOpt = None,
+    jobs: opts.CoordcheckJobsOpt = None,
     as_json: opts.JsonOpt = False,
     runs_dir: opts.RunsDirOpt = None,
 ) -> None:
@@ -465,9 +467,16 @@ def coordcheck(
     if stat not in STATISTICS:
         fail(f"--stat: one of {', '.join(STATISTICS)}; got {stat}")
     with json_only_on_stdout(as_json):
-        cfg = options.load("coordcheck", config)
+        cfg = options.load("coordcheck", config, opts.parametrization_sets(parametrization))
         recorded = session.coordcheck(
-            cfg, ladder, steps, seeds, statistic=stat, runs_dir=runs_dir, command=invocation(ctx)
+            cfg,
+            ladder,
+            steps,
+            seeds,
+            statistic=stat,
+            jobs=jobs,
+            runs_dir=runs_dir,
+            command=invocation(ctx),
         )
     result = recorded.result
     if as_json:
@@ -509,9 +518,7 @@ def transfer(
     rates = parse_lrs(lrs)
     if address is not None and not ray:
         fail("--address is the Ray cluster to join; it needs --ray")
-    sets = list(options.sets)
-    if parametrization is not None:
-        sets.insert(0, f"init.parametrization={parametrization}")  # a --set still wins
+    sets = [*opts.parametrization_sets(parametrization), *options.sets]  # a --set still wins
     with json_only_on_stdout(as_json):
         spec = transfer_sweep(options.path(config), ladder, rates, sets, options.layer, seeds)
         from .sweep.view import SweepProgress
