@@ -151,7 +151,8 @@ def invoke(*args):
                 "--set",
                 "init.parametrization=mup",
             ],
-            "init.parametrization: body.0 is no readout (fan_in a width)",
+            "model.readout: body.0 is no readout: a readout is a Linear whose fan_in grows with "
+            "the width and whose fan_out does not",
         ),
         (
             ["--set", "model.readout=head"],
@@ -201,3 +202,52 @@ def test_coordcheck_on_a_module_fails_under_sp_passes_under_mup(parametrization,
     assert data["widths"] == [64, 256, 1024]
     failed = set(data["failed"])
     assert failed == set() if code == 0 else "head" in failed
+
+
+def test_a_raw_parameter_keeps_its_lr_under_ntk_and_ntk_needs_no_readout():
+    """TransformerClassifier's `position` (tokens, d_model) is no layer's weight: it has no
+    fan_in to divide by. TwoHeads has no single readout, which NTK does not need."""
+    cfg = load_config(None, [f"model.module={MODELS}:TransformerClassifier",
+                             "model.args.d_model=64", "model.width_arg=d_model",
+                             "model.input_shape=[128]", "data.name=gaussian",
+                             "init.parametrization=ntk", "model.base_width=32"],
+                      "train")  # fmt: skip
+    rows = {r["name"]: r for r in width_multipliers_table(parametrization_of(cfg))}
+    assert rows["position"]["role"] == "parameter"
+    assert (rows["position"]["adam_lr_mult"], rows["position"]["sgd_lr_mult"]) == (1.0, 1.0)
+    assert rows["head.weight"]["role"] == "output" and rows["head.weight"]["sgd_lr_mult"] == 0.5
+    cfg = load_config(None, [f"model.module={MODELS}:TwoHeads", "model.args.width=128",
+                             "data.name=spirals", "init.parametrization=ntk",
+                             "model.base_width=64"], "train")  # fmt: skip
+    scaling = parametrization_of(cfg)
+    assert scaling.readout is None
+    assert scaling.lr("head_a.weight", "sgd", 1.0) == 0.5
+
+
+def test_the_scaling_is_read_once_per_network():
+    sets = [f"model.module={MODELS}:TinyMLP", "model.args.width=128", "data.name=spirals", *MUP]
+    a = load_config(None, [*sets, "train.lr=0.1", "seed=3"], "train")
+    b = load_config(None, [*sets, "train.lr=0.2"], "train")
+    c = load_config(None, [*sets, "model.args.depth=2"], "train")
+    assert parametrization_of(a) is parametrization_of(b)
+    assert parametrization_of(c) is not parametrization_of(a)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Tied", "model.readout: head is reached under more than one name in the module"),
+        ("ScaledHead", "model.readout: head is not a plain nn.Linear"),
+        ("EvenWidth", "model.base_width: the module at model.args.width = 33 (model.base_width"),
+    ],
+)
+def test_a_readout_mup_cannot_replace_and_a_base_it_cannot_build_are_one_line(
+    name, expected, tmp_path
+):
+    base = "33" if name == "EvenWidth" else "64"
+    result = invoke("--model", f"{MODELS}:{name}", "--model-arg", "width=128", "--set",
+                    "init.parametrization=mup", "--set", f"model.base_width={base}", "--set",
+                    "data.name=spirals", "--runs-dir", str(tmp_path))  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and len(result.output.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())

@@ -46,7 +46,7 @@ def test_ntk_table_of_an_mlp_at_width_mult_4():
     assert got == expected
 
 
-def multiplier_form_steps(model, x, y, optimizer, lr, steps, base):
+def multiplier_form_steps(model, x, y, optimizer, lr, steps, base, weight_decay=0.0):
     """The NTK network with multipliers: each Linear's W = c · w, c = √(base / fan_in)
     where fan_in is a width (not the input layer), w trained at one `lr`."""
     linears = [m for m in model if isinstance(m, nn.Linear)]
@@ -55,10 +55,10 @@ def multiplier_form_steps(model, x, y, optimizer, lr, steps, base):
     raw = [(m.weight.detach() / c).clone().requires_grad_(True) for m, c in pairs]
     biases = [m.bias.detach().clone().requires_grad_(True) for m in linears]
     if optimizer == "sgd":
-        opt = torch.optim.SGD([*raw, *biases], lr=lr)
+        opt = torch.optim.SGD([*raw, *biases], lr=lr, weight_decay=weight_decay)
     else:  # w's gradient is c times W's: an eps c times Adam's default is the same step
         groups = [{"params": [w], "eps": 1e-8 * c} for w, c in zip(raw, factors, strict=True)]
-        opt = torch.optim.Adam([*groups, {"params": biases}], lr=lr)
+        opt = torch.optim.Adam([*groups, {"params": biases}], lr=lr, weight_decay=weight_decay)
 
     def forward():
         h = x
@@ -76,16 +76,18 @@ def multiplier_form_steps(model, x, y, optimizer, lr, steps, base):
         return forward()
 
 
+@pytest.mark.parametrize("weight_decay", [0.0, 0.5])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_ntk_in_sp_form_takes_the_steps_of_ntk_with_multipliers(optimizer):
+def test_ntk_in_sp_form_takes_the_steps_of_ntk_with_multipliers(optimizer, weight_decay):
     lr = 0.5 if optimizer == "sgd" else 1e-2
     cfg = ntk_config("model.width=512", f"train.optimizer={optimizer}", f"train.lr={lr}",
-                     "train.momentum=0", "train.batch_size=64")  # fmt: skip
+                     "train.momentum=0", "train.batch_size=64",
+                     f"train.weight_decay={weight_decay}")  # fmt: skip
     data = load_dataset(cfg)
     model, _ = initialized(cfg, cfg.init.spec, data)
     assert not any(isinstance(m, Readout) for m in model.modules())  # NTK: no multiplier
     x, y = first_batch(data, 64, "cpu")
-    expected = multiplier_form_steps(model, x, y, optimizer, lr, 3, base=64)
+    expected = multiplier_form_steps(model, x, y, optimizer, lr, 3, 64, weight_decay)
     opt = make_optimizer(model, cfg.train)
     for _ in range(3):
         opt.zero_grad()
@@ -96,7 +98,8 @@ def test_ntk_in_sp_form_takes_the_steps_of_ntk_with_multipliers(optimizer):
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)  # float32 rounding
     # and SP (one lr for all) is another network after those steps
     sp = load_config(None, [*MLP, "model.width=512", f"train.optimizer={optimizer}",
-                            f"train.lr={lr}", "train.momentum=0"], "train")  # fmt: skip
+                            f"train.lr={lr}", "train.momentum=0",
+                            f"train.weight_decay={weight_decay}"], "train")  # fmt: skip
     sp_model, _ = initialized(sp, sp.init.spec, data)
     sp_opt = make_optimizer(sp_model, sp.train)
     for _ in range(3):

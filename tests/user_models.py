@@ -228,3 +228,33 @@ class TwoHeads(nn.Module):
     def forward(self, x):
         h = torch.relu(self.hidden(x))
         return self.head_a(h) + self.head_b(h)
+
+
+class Tied(TinyMLP):
+    """TinyMLP whose head is also reachable as `alias`."""
+
+    def __init__(self, features: int = 2, width: int = 64, num_classes: int = 3):
+        super().__init__(features, width, 2, num_classes)
+        self.alias = self.head
+
+
+class Doubled(nn.Linear):
+    def forward(self, x):
+        return 2 * super().forward(x)
+
+
+class ScaledHead(TinyMLP):
+    """TinyMLP whose head is a subclass of nn.Linear with a forward of its own."""
+
+    def __init__(self, features: int = 2, width: int = 64, num_classes: int = 3):
+        super().__init__(features, width, 2, num_classes)
+        self.head = Doubled(width, num_classes)
+
+
+class EvenWidth(TinyMLP):
+    """TinyMLP that only takes an even width."""
+
+    def __init__(self, features: int = 2, width: int = 64, num_classes: int = 3):
+        if width % 2:
+            raise ValueError(f"width must be even; got {width}")
+        super().__init__(features, width, 2, num_classes)

@@ -109,7 +109,12 @@ def parametrizations(
         rows = width_multipliers_table(scaling)
         title = (
             f"{cfg.name or 'config'} under {scaling.label}: width {scaling.width}, base width "
-            f"{scaling.base_width}, readout {scaling.readout} × {scaling.readout_multiplier:.4g}"
+            f"{scaling.base_width}, "
+            + (
+                f"readout {scaling.readout} × {scaling.readout_multiplier:.4g}"
+                if scaling.readout is not None
+                else "no readout named"
+            )
         )
     if as_json:
         table: dict[str, dict[str, dict[str, str]]] = {}

@@ -101,7 +101,7 @@ class Readout(nn.Linear):
     def __init__(self, linear: nn.Linear, output_mult: float, width_mult: float) -> None:
         super().__init__(
             linear.in_features, linear.out_features, bias=linear.bias is not None,
-            device=linear.weight.device,
+            device=linear.weight.device, dtype=linear.weight.dtype,
         )  # fmt: skip
         self.output_mult, self.width_mult = output_mult, width_mult
 
@@ -125,10 +125,10 @@ def parametrize_model(model: nn.Module, parametrization: Parametrization) -> Non
         parent_name, _, leaf = parametrization.readout.rpartition(".")
         parent = model.get_submodule(parent_name)
         head = getattr(parent, leaf)
-        if not isinstance(head, nn.Linear):
+        if type(head) is not nn.Linear:  # a subclass's own forward would be dropped
             raise WinitError(
                 f"model.readout: {parametrization.readout} is a {type(head).__name__}; "
-                "µP's readout multiplier needs an nn.Linear"
+                "µP's readout multiplier replaces a plain nn.Linear"
             )
         setattr(parent, leaf, Readout(head, parametrization.output_mult,
                                       parametrization.readout_width_mult))  # fmt: skip

@@ -27,8 +27,10 @@ trajectory when W is drawn as SP draws it and trained at η/fan_in under SGD, η
 Adam (Adam's step ignores the scale of its gradient), wherever fan_in is a width: the abc
 symmetry (a, b, c) -> (a + θ, b − θ, c − 2θ) for SGD, c − θ for Adam, at θ = −1/2. Relative
 to model.base_width, that is lr / fan_in's width_mult (SGD) or lr / √it (Adam); every other
-parameter keeps lr, no init is rescaled and no forward pass is multiplied. Weight decay moves
-the other way, so that lr × decay is NTK's.
+parameter keeps lr, no init is rescaled and no forward pass is multiplied. Weight decay
+(torch's, added to the gradient) is wd × that width_mult under both optimizers, which is
+NTK's decay of w. Only Linear and conv weights have fans to read: another 2-D parameter (a
+position table) is scaled as a vector.
 
 Pure Python at import; `parametrization_of` builds the two base networks on torch's meta
 device (no memory, no random draws) to read their parameter shapes.
@@ -63,6 +65,8 @@ class ParamScaling:
     init_mult: float = 1.0
     # an nn.Embedding's weight, stored (fan_in, fan_out) = (vocab, width), not (out, in)
     embedding: bool = False
+    # a Linear's or conv's weight, stored (out, in, ...): only these have a fan_in to read
+    layer_weight: bool = True
 
     def _mult(self, i: int) -> float:
         base = self.base[i]
@@ -91,6 +95,8 @@ class ParamScaling:
         output (fan_in a width, fan_out finite), fixed (neither); `bias` or `vector` else."""
         if len(self.shape) < 2:
             return "bias" if self.name.endswith("bias") else "vector"
+        if not (self.layer_weight or self.embedding):  # a raw parameter: no fans to read
+            return "parameter"
         fan_out, fan_in = self.base[0] is not None, self.base[1] is not None
         if self.embedding:
             fan_out, fan_in = fan_in, fan_out
@@ -123,13 +129,21 @@ class ParamScaling:
             return wd * self._fan_ratio()
         return wd
 
-    def ntk_lr_factor(self, optimizer: str) -> float:
-        """What NTK in SP form multiplies its lr by: 1/fan_in mult (SGD) or 1/√it (Adam)
-        for a weight whose fan_in is a width (hidden and output weights), else 1."""
-        if self.role not in ("hidden", "output"):
-            return 1.0
-        fan_in_mult = self._mult(1)
-        return 1.0 / fan_in_mult if optimizer == "sgd" else 1.0 / math.sqrt(fan_in_mult)
+    def _ntk_fan_in_mult(self) -> float:
+        """The width multiplier NTK divides by: fan_in's, for a weight whose fan_in is a
+        width (hidden and output weights); 1 for every other parameter."""
+        return self._mult(1) if self.role in ("hidden", "output") else 1.0
+
+    def ntk_lr(self, optimizer: str, lr: float) -> float:
+        """NTK in SP form: lr / fan_in mult (SGD), lr / √it (Adam)."""
+        mult = self._ntk_fan_in_mult()
+        return lr / mult if optimizer == "sgd" else lr / math.sqrt(mult)
+
+    def ntk_weight_decay(self, optimizer: str, wd: float) -> float:
+        """torch's coupled L2 decay of W = w/√n at decay wd: wd · n for both optimizers (the
+        decay's gradient wd·w is √n times W's; SGD's lr is 1/n of w's, Adam's step ignores
+        the gradient's scale), so that SGD's lr × decay stays NTK's."""
+        return wd * self._ntk_fan_in_mult()
 
 
 @dataclass(frozen=True)
@@ -139,7 +153,7 @@ class Parametrization:
     name: str  # mup or ntk
     width: int
     base_width: int
-    readout: str  # the readout layer's module name
+    readout: str | None  # the readout layer's module name (NTK may have none to name)
     params: tuple[ParamScaling, ...]
     output_mult: float = 1.0
     zero_readout: bool = False
@@ -154,7 +168,9 @@ class Parametrization:
 
     @property
     def readout_width_mult(self) -> float:
-        """MuReadout.width_mult(): the readout weight's."""
+        """MuReadout.width_mult(): the readout weight's (1 without a readout)."""
+        if self.readout is None:
+            return 1.0
         return self.by_name[f"{self.readout}.weight"].width_mult
 
     @property
@@ -185,13 +201,13 @@ class Parametrization:
         """The learning rate of parameter `name` under `optimizer` (adam | sgd)."""
         p = self.by_name[name]
         if self.name == "ntk":
-            return lr * p.ntk_lr_factor(optimizer)
+            return p.ntk_lr(optimizer, lr)
         return p.adam_lr(lr) if optimizer == "adam" else p.sgd_lr(lr)
 
     def weight_decay(self, name: str, optimizer: str, wd: float) -> float:
         p = self.by_name[name]
         if self.name == "ntk":
-            return wd / p.ntk_lr_factor(optimizer)
+            return p.ntk_weight_decay(optimizer, wd)
         return p.adam_weight_decay(wd) if optimizer == "adam" else p.sgd_weight_decay(wd)
 
     def param_groups(
@@ -219,40 +235,48 @@ def parametrize(
     base: Mapping[str, Shape],
     delta: Mapping[str, Shape],
     *,
-    readout: str,
+    readout: str | None,
     width: int,
     base_width: int,
     bias_fan_in: Mapping[str, str] | None = None,
     output_mult: float = 1.0,
     zero_readout: bool = False,
     embeddings: frozenset[str] = frozenset(),
+    layer_weights: frozenset[str] | None = None,
     name: str = "mup",
 ) -> Parametrization:
     """µP (or NTK: `name`) for a network of parameter `shapes` (name -> shape), against the
     same network at its base width (`base`) and at another width (`delta`). `readout`: the
-    readout layer's module name; `bias_fan_in`: for each Linear or conv bias, its weight's
-    name; `embeddings`: the names of nn.Embedding weights (input weights, stored
-    transposed)."""
+    readout layer's module name (None: NTK without a zero readout needs none);
+    `bias_fan_in`: for each Linear or conv bias, its weight's name; `embeddings`: the names
+    of nn.Embedding weights (input weights, stored transposed); `layer_weights`: the names
+    of Linear and conv weights (default: every parameter of two dims or more)."""
     if name not in ("mup", "ntk"):
         raise ValueError(f"no parametrization {name}")
     if set(shapes) != set(base) or set(shapes) != set(delta):
         raise ValueError("the networks at width and at base width have other parameters")
+    if readout is None and (name == "mup" or zero_readout):
+        raise ValueError("µP and a zero readout need the readout")
     fans = bias_fan_in or {}
     drawn = {
-        name: ParamScaling(
-            name,
+        param: ParamScaling(
+            param,
             tuple(s),
-            base_shape(tuple(s), tuple(base[name]), tuple(delta[name])),
-            embedding=name in embeddings,
+            base_shape(tuple(s), tuple(base[param]), tuple(delta[param])),
+            embedding=param in embeddings,
+            layer_weight=layer_weights is None or param in layer_weights,
         )
-        for name, s in shapes.items()
+        for param, s in shapes.items()
     }
     head = drawn.get(f"{readout}.weight")
-    if head is None or head.role != "output":
-        raise WinitError(f"init.parametrization: {readout} is no readout (fan_in a width)")
+    if readout is not None and (head is None or head.role != "output"):
+        raise WinitError(
+            f"model.readout: {readout} is no readout: a readout is a Linear whose fan_in "
+            "grows with the width and whose fan_out does not"
+        )
     params = []
     for param, p in drawn.items():
-        if name == "ntk":  # NTK in SP form draws as SP
+        if name == "ntk" or head is None:  # NTK in SP form draws as SP
             factor = 1.0
         elif param.startswith(f"{readout}."):  # MuReadout._rescale_parameters: weight, bias
             factor = head.width_mult**0.5
@@ -360,7 +384,9 @@ def width_multipliers_table(scaling: Parametrization) -> list[dict[str, Any]]:
             "adam_lr_mult": scaling.lr(p.name, "adam", 1.0),
             "sgd_lr_mult": scaling.lr(p.name, "sgd", 1.0),
             "forward_mult": (
-                scaling.readout_multiplier if p.name.startswith(f"{scaling.readout}.") else 1.0
+                scaling.readout_multiplier
+                if scaling.readout is not None and p.name.startswith(f"{scaling.readout}.")
+                else 1.0
             ),
         }
         for p in scaling.params

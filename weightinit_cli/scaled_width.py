@@ -35,8 +35,13 @@ def width_of(model: ModelConfig) -> int:
 
 
 def readout_layer(cfg: Config) -> str:
-    """The layer init.readout zero sets to 0: model.readout, or the last weighted layer."""
-    return cfg.model.readout or cfg.model.plan.weighted[-1].name
+    """The layer init.readout zero sets to 0: model.readout, or the last dense (Linear)
+    layer, or else the last weighted one."""
+    if cfg.model.readout is not None:
+        return cfg.model.readout
+    weighted = cfg.model.plan.weighted
+    dense = [layer for layer in weighted if layer.kind == "dense"]
+    return (dense or weighted)[-1].name
 
 
 __all__ = ["readout_layer", "width_key", "width_of"]
