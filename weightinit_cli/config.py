@@ -101,7 +101,9 @@ LATER_FIELDS = {
     "width_arg": None, "readout": None,
 }  # fmt: skip
 # The same for init fields.
-LATER_INIT_FIELDS = {"branch_scale": "none", "parametrization": "sp", "readout": "default"}
+LATER_INIT_FIELDS = {
+    "branch_scale": "none", "parametrization": "sp", "readout": "default", "query": "default",
+}  # fmt: skip
 
 
 class ModelConfig(Section):
@@ -313,6 +315,9 @@ class InitConfig(Section):
     does it; both against model.base_width (`winit parametrizations` shows the table)"""
     readout: Literal["default", "zero"] = "default"
     """zero: the readout's weight and bias start at 0 (MuReadout readout_zero_init)"""
+    query: Literal["default", "zero"] = "default"
+    """transformer: zero: every attention's query weight and bias start at 0, so each head
+    attends uniformly at init (µP's advice; mup's examples/Transformer --query_zero_init)"""
 
     def branch_factor(self, blocks: int, attention_blocks: int = 0) -> float:
         """What `branch_scale` multiplies a branch's last layer by, in a net of `blocks`
@@ -497,6 +502,12 @@ class Config(Section):
                 )
         if m.module is not None and name != "sp":
             width_argument_fits(m, name)
+        if self.init.query == "zero" and (m.module is not None or not m.plan.has("attention")):
+            raise located(
+                "init.query: zero sets the queries of winit's attention layers to 0, and this "
+                "network has none (model.type: transformer, or attention in model.layers)",
+                blame="init.query model.type model.layers model.module",
+            )
         return self
 
     @model_validator(mode="after")

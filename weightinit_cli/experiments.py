@@ -142,6 +142,10 @@ def initialized(cfg: Config, spec: InitSpec, data: Dataset) -> tuple[Any, InitRe
         from .scaled_width import readout_layer
 
         zero_readout(model, readout_layer(cfg), report)
+    if cfg.init.query == "zero":
+        from .parametrization import zero_queries
+
+        zero_queries(model, report)
     return model, report
 
 

@@ -186,12 +186,12 @@ class Parametrization:
             return 1.0
         return self.output_mult / self.readout_width_mult
 
-    def attention_scale(self, head_dim: int) -> float:
+    def attention_scale(self, head_dim: int) -> float | None:
         """What the attention logits Q_h·K_h are multiplied by: under µP 1/d_head (Yang et
         al. 2021, §4, "attention logit scaled 1/d"; mup's examples/Transformer with attn_mult
-        1), under NTK as under SP 1/√d_head. Heads stay fixed as width grows, so d_head =
-        width / heads grows."""
-        return 1.0 / head_dim if self.name == "mup" else 1.0 / math.sqrt(head_dim)
+        1); None under NTK, which keeps SP's 1/√d_head (torch's own default). Heads stay
+        fixed as width grows, so d_head = width / heads grows."""
+        return 1.0 / head_dim if self.name == "mup" else None
 
     @cached_property
     def by_name(self) -> dict[str, ParamScaling]:
@@ -309,8 +309,30 @@ def zero_readout(model: Any, readout: str, report: InitReport) -> None:
     scale_init(model, dict.fromkeys(names, 0.0), report, "")
 
 
-def scale_init(model: Any, factors: dict[str, float], report: InitReport, why: str) -> None:
-    """Multiply the named parameters by their factors; the report's records follow."""
+def zero_queries(model: Any, report: InitReport) -> None:
+    """Set every attention layer's query weight and bias to 0: Q = 0 makes every logit 0,
+    so each head averages its values uniformly at init, and the query learns from there
+    (Yang et al. 2021, App. D; mup's examples/Transformer --query_zero_init)."""
+    from .transformer import SelfAttention
+
+    names = [
+        f"{name}.query.{p}"
+        for name, module in model.named_modules()
+        if isinstance(module, SelfAttention)
+        for p, _ in module.query.named_parameters()
+    ]
+    scale_init(model, dict.fromkeys(names, 0.0), report, "", zeroed="zero query")
+
+
+def scale_init(
+    model: Any,
+    factors: dict[str, float],
+    report: InitReport,
+    why: str,
+    zeroed: str = "zero readout",
+) -> None:
+    """Multiply the named parameters by their factors; the report's records follow (a
+    parameter set to 0 is described as `zeroed`, with `why`)."""
     import torch
 
     named = dict(model.named_parameters())
@@ -326,7 +348,7 @@ def scale_init(model: Any, factors: dict[str, float], report: InitReport, why: s
         factor = factors.get(p.name)
         if factor is None:
             continue
-        zero = "zero readout" + (f" ({why})" if why else "")
+        zero = zeroed + (f" ({why})" if why else "")
         p.detail = zero if factor == 0.0 else f"{p.detail} × {factor:.4g} ({why})"
         if p.target_std is not None:
             p.target_std *= factor
