@@ -138,14 +138,15 @@ def optima_rows(results: dict[str, TransferResult]) -> list[dict[str, Any]]:
 def transfer_finding(
     reproduction: Reproduction,
     cfg: Config,
+    fast: bool,
     network: str,
     widths: Sequence[int],
-    fast_steps: int | None,
+    fast_steps: int | None = None,
 ) -> Finding:
     """Train the grid under SP and µP and read the claim from it (yang2021 and its
-    transformer arm); `fast_steps`: the fast version's steps (None: the full version)."""
-    fast = fast_steps is not None
-    if fast:
+    transformer arm): the fast version on one seed (and `fast_steps`, where given), the
+    full one on three."""
+    if fast and fast_steps is not None:
         cfg = with_overrides(cfg, f"train.steps={fast_steps}")
     if cfg.train.steps == 0:
         raise WinitError(
@@ -168,7 +169,7 @@ def transfer_finding(
 
 
 def run(cfg: Config, fast: bool) -> Finding:
-    return transfer_finding(REPRODUCTION, cfg, "MLP", WIDTHS, FAST_STEPS if fast else None)
+    return transfer_finding(REPRODUCTION, cfg, fast, "MLP", WIDTHS, FAST_STEPS)
 
 
 REPRODUCTION = Reproduction(
