@@ -2,7 +2,13 @@
 "Speed"): an MLP 64 -> w -> w -> 10, widths 64 ... 2048, 4 Adam steps at lr 1e-2,
 3 seeds, one fixed batch of 128 Gaussian inputs; both after their imports.
 
-    python benchmarks/bench_coordcheck.py [--repeats 3] [--json]
+    python benchmarks/bench_coordcheck.py [--repeats 3] [--jobs N] [--json]
+
+winit runs its 18 networks in this process (jobs=1, one torch thread) and on `--jobs`
+forked workers (default: winit's, one per core). Both after a warm-up in this process,
+which has imported torch's compiler stack (the first torch.optim optimizer does), so the
+workers forked from it do not pay that second again: the whole command pays it
+(benchmarks/README.md).
 
 mup (`pip install --no-deps mup==1.0.0` plus pandas) is optional: without it only
 winit's time is reported. The ratio printed is fc2's (winit: dense2) mean |x| at width
@@ -29,7 +35,7 @@ SETS = [
 ]
 
 
-def winit_run() -> tuple[float, list[float]]:
+def winit_run(jobs: int | None) -> tuple[float, list[float]]:
     from weightinit_cli.coordcheck import coordcheck
     from weightinit_cli.experiments import load_dataset
     from weightinit_cli.loading import load_config
@@ -37,7 +43,7 @@ def winit_run() -> tuple[float, list[float]]:
     cfg = load_config(None, SETS, "coordcheck")
     data = load_dataset(cfg)
     start = time.perf_counter()
-    result = coordcheck(cfg, data, "cpu", WIDTHS, STEPS, SEEDS)
+    result = coordcheck(cfg, data, "cpu", WIDTHS, STEPS, SEEDS, jobs=jobs)
     seconds = time.perf_counter() - start
     dense2 = next(m for m in result.modules if m.name == "dense2")
     i512, i2048 = WIDTHS.index(512), WIDTHS.index(2048)
@@ -81,19 +87,31 @@ def mup_run() -> tuple[float, list[float]] | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=None, help="winit's workers (default: its)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    winit_run(), mup_run()  # warm: imports, torch's first Adam (it imports torch._dynamo)
-    ours = [winit_run() for _ in range(args.repeats)]
-    theirs = [mup_run() for _ in range(args.repeats)]
+    from weightinit_cli.coordcheck import default_coord_jobs
+
+    jobs = default_coord_jobs(len(WIDTHS) * SEEDS) if args.jobs is None else args.jobs
+    # warm: imports, torch's first Adam (it imports torch._dynamo)
+    winit_run(1), winit_run(jobs), mup_run()
+    ours, ours_here, theirs = [], [], []
+    for _ in range(args.repeats):  # interleaved, so a slow spell of the machine hits all three
+        ours_here.append(winit_run(1))
+        ours.append(winit_run(jobs))
+        theirs.append(mup_run())
     out = {
+        "winit_jobs": jobs,
         "winit_seconds": statistics.median(s for s, _ in ours),
+        "winit_seconds_jobs1": statistics.median(s for s, _ in ours_here),
         "winit_dense2_2048_over_512": [round(r, 3) for r in ours[0][1]],
     }
+    assert ours[0][1] == ours_here[0][1], "jobs changed winit's coordinates"
     if theirs[0] is not None:
         out["mup_seconds"] = statistics.median(s for s, _ in theirs)  # type: ignore[misc]
         out["mup_fc2_2048_over_512"] = [round(r, 3) for r in theirs[0][1]]  # type: ignore[index]
         out["winit_over_mup"] = round(out["winit_seconds"] / out["mup_seconds"], 3)
+        out["winit_jobs1_over_mup"] = round(out["winit_seconds_jobs1"] / out["mup_seconds"], 3)
     if args.json:
         print(json.dumps(out, indent=2))
     else:

@@ -11,9 +11,19 @@ import torch
 from typer.testing import CliRunner
 
 from weightinit_cli.cli import app
-from weightinit_cli.coordcheck import coordcheck, parse_widths, ratio, record, slope, stable
+from weightinit_cli.coordcheck import (
+    coordcheck,
+    default_coord_jobs,
+    parse_widths,
+    ratio,
+    record,
+    slope,
+    stable,
+    width_configs,
+)
 from weightinit_cli.experiments import first_batch, initialized, load_dataset
 from weightinit_cli.loading import load_config
+from weightinit_cli.parallel import one_torch_thread
 
 runner = CliRunner()
 MLP = [
@@ -86,6 +96,53 @@ def test_sp_with_adam_flags_the_modules_that_grow_with_width() -> None:
     # averaged over the seeds: the mean of the two seeds' records
     assert result.seeds == [0, 1]
     assert len(by_name["dense2"].sizes) == 3 and len(by_name["dense2"].sizes[0]) == 3
+
+
+def test_jobs_change_neither_the_numbers_nor_their_order() -> None:
+    """Networks handed out widest first to 2 workers or run here: the same floats, each
+    width's the mean of its own seeds' records, modules in plan order."""
+    cfg = load_config(None, [*MLP, *ADAM], "coordcheck")
+    data = load_dataset(cfg)
+    told: dict[int, list[tuple[int, int]]] = {1: [], 2: []}
+
+    def check(jobs: int):
+        tell = lambda width, seed: told[jobs].append((width, seed))  # noqa: E731
+        return coordcheck(cfg, data, "cpu", [32, 64, 128], 3, 3, jobs=jobs, on_network=tell)
+
+    results = {jobs: check(jobs) for jobs in (1, 2)}
+    here, forked = ([m.to_dict() for m in results[j].modules] for j in (1, 2))
+    assert here == forked
+    assert [m["name"] for m in here] == ["dense1", "relu1", "dense2", "relu2", "head"]
+    assert results[1].failed == results[2].failed
+    # each size: the seeds' records, one network at a time on one thread, summed in order
+    configs = width_configs(cfg, [32, 64, 128], 3)
+    with one_torch_thread():
+        records = {w: [record(c, data, "cpu", 3) for c in configs[w]] for w in configs}
+    for module in here:
+        for t in range(3):
+            expected = [sum((r[module["name"]][t] for r in records[w]), 0.0) / 3 for w in configs]
+            assert module["sizes"][t] == expected, module["name"]
+    # told as each finishes: here widest first, in the workers in any order
+    widest_first = [(w, s) for w in (128, 64, 32) for s in (0, 1, 2)]
+    assert told[1] == widest_first and sorted(told[2]) == sorted(widest_first)
+
+
+@pytest.mark.parametrize(("cores", "networks", "jobs"), [(1, 18, 1), (2, 18, 2), (16, 3, 3)])
+def test_default_jobs_one_worker_per_core(monkeypatch, cores: int, networks: int, jobs: int):
+    monkeypatch.setattr("weightinit_cli.parallel.usable_cores", lambda: cores)
+    assert default_coord_jobs(networks) == jobs
+
+
+def test_the_command_runs_its_networks_on_jobs_workers(runs) -> None:
+    args = ["--widths", "32,64", "--steps", "2", "--seeds", "2", "--json", *sets(*MLP, *ADAM)]
+    outs = []
+    for jobs in ("1", "2"):
+        res = invoke("-j", jobs, *args)
+        assert res.exit_code in (0, 1), res.output
+        outs.append(json.loads(res.stdout))
+    assert outs[0]["modules"] == outs[1]["modules"]
+    res = invoke("--jobs", "0", *args)
+    assert res.exit_code == 2 and "--jobs" in res.stderr
 
 
 def test_the_command_fails_under_sp_with_adam_and_writes_its_run(runs) -> None:

@@ -96,17 +96,18 @@ def test_coordcheck_passes_under_mup_and_flags_growth_under_sp():
 def test_parametrizations_prints_table_3_and_a_configs_parameters():
     result = runner.invoke(app, ["parametrizations"], env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
-    assert "Table 3" in result.output and "1/fan_in² (1/fan_in)" in result.output
-    assert "Q·K / d_head" in result.output
+    assert "Table 3" in result.output and "1/fan_in²" in result.output
+    assert "Q·K / d_head" in result.output and "1/√fan_in" in result.output  # NTK's Adam lr
     assert all(len(line) <= 80 for line in result.output.splitlines())
     sets = ["--set", "init.parametrization=mup", "--set", "model.base_width=32"]
     result = runner.invoke(app, ["parametrizations", "--layer", "transformer", *sets, "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert data["table"]["Adam lr"] == {
-        "input weights & all biases": "1", "output weights": "1/fan_in (1)",
-        "hidden weights": "1/fan_in (1)",
+    assert {role: cells["mup"] for role, cells in data["table"]["Adam lr"].items()} == {
+        "input weights & all biases": "1", "output weights": "1/fan_in",
+        "hidden weights": "1/fan_in",
     }  # fmt: skip
+    assert {cells["sp"] for cells in data["table"]["Adam lr"].values()} == {"1"}
     rows = {r["name"]: r for r in data["parameters"]}
     assert rows["residual1.branch.attention1.key.weight"]["adam_lr_mult"] == 0.5  # 64 / 32
 
@@ -114,7 +115,7 @@ def test_parametrizations_prints_table_3_and_a_configs_parameters():
 def test_parametrizations_under_sp_is_one_error_line_and_needs_no_torch():
     result = runner.invoke(app, ["parametrizations", "--set", "model.width=64"])
     assert result.exit_code == 2
-    assert result.output.startswith("Error: init.parametrization: the per-parameter table is µP")
+    assert result.output.startswith("Error: init.parametrization: the per-parameter table is NTK")
     code = (
         "import sys; from typer.testing import CliRunner; from weightinit_cli.cli import app; "
         "r = CliRunner().invoke(app, ['parametrizations']); "

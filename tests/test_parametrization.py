@@ -10,7 +10,6 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
-from weightinit_cli.cli import app
 from weightinit_cli.errors import ConfigErrors
 from weightinit_cli.experiments import initialized, load_dataset
 from weightinit_cli.loading import config_data, config_hash, load_config
@@ -218,20 +217,6 @@ def test_bad_combinations_are_one_error_line(sets, message):
         load_config(None, ["init.parametrization=mup", *sets], "train")
     (problem,) = caught.value.problems
     assert message in problem and "\n" not in problem, problem
-
-
-def test_mup_with_a_users_module_is_refused_at_the_command_line(runs):
-    result = runner.invoke(
-        app,
-        ["train", "--model", "tests/user_models.py:TinyMLP", "--set", "init.parametrization=mup"],
-        env={"COLUMNS": "120"},
-    )
-    assert result.exit_code == 2, result.output
-    assert result.output.startswith(
-        "Error: --set init.parametrization=mup: init.parametrization: mup needs to know the "
-        "network's readout, and for a model.module (--model) winit cannot tell it yet"
-    )
-    assert not runs.exists()
 
 
 def test_a_zero_readout_under_sp_zeroes_the_head_only():

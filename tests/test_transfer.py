@@ -123,7 +123,7 @@ def test_end_to_end_then_resumed(runs) -> None:
         (["--widths", "8,x"], "Error: --widths: each width is a positive integer"),
         (["--lrs", "2^-4..2^-6"], "Error: --lrs: '2^-4..2^-6' needs 2 to 64 powers"),
         (["--lrs", "0.1,zero"], "Error: --lrs: each learning rate is a positive number"),
-        (["-p", "ntk"], "Error: --set init.parametrization=ntk: init.parametrization: Input"),
+        (["-p", "abc"], "Error: --set init.parametrization=abc: init.parametrization: Input"),
         (["--address", "x"], "Error: --address is the Ray cluster to join; it needs --ray"),
     ],
 )

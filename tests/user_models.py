@@ -215,3 +215,46 @@ def eval_mode_bn(features: int = 16, width: int = 256, num_classes: int = 3) -> 
     return nn.Sequential(
         nn.Linear(features, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Linear(width, num_classes)
     ).eval()
+
+
+class TwoHeads(nn.Module):
+    """Two readouts of one hidden layer, summed: winit cannot tell which is the readout."""
+
+    def __init__(self, features: int = 2, width: int = 64, num_classes: int = 3):
+        super().__init__()
+        self.hidden = nn.Linear(features, width)
+        self.head_a, self.head_b = nn.Linear(width, num_classes), nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        h = torch.relu(self.hidden(x))
+        return self.head_a(h) + self.head_b(h)
+
+
+class Tied(TinyMLP):
+    """TinyMLP whose head is also reachable as `alias`."""
+
+    def __init__(self, features: int = 2, width: int = 64, num_classes: int = 3):
+        super().__init__(features, width, 2, num_classes)
+        self.alias = self.head
+
+
+class Doubled(nn.Linear):
+    def forward(self, x):
+        return 2 * super().forward(x)
+
+
+class ScaledHead(TinyMLP):
+    """TinyMLP whose head is a subclass of nn.Linear with a forward of its own."""
+
+    def __init__(self, features: int = 2, width: int = 64, num_classes: int = 3):
+        super().__init__(features, width, 2, num_classes)
+        self.head = Doubled(width, num_classes)
+
+
+class EvenWidth(TinyMLP):
+    """TinyMLP that only takes an even width."""
+
+    def __init__(self, features: int = 2, width: int = 64, num_classes: int = 3):
+        if width % 2:
+            raise ValueError(f"width must be even; got {width}")
+        super().__init__(features, width, 2, num_classes)

@@ -1,6 +1,6 @@
 """The experiment config: its schema and every default, checked by pydantic.
 
-The field defaults are the `train` / `compare` defaults and COMMAND_DEFAULTS holds what
+The field defaults are the `train` / `compare` defaults; command_defaults.py holds what
 other commands change. Validation plans the network once (`ModelConfig.plan`) and
 resolves the init once (`InitConfig.spec`); both travel with the config. Reading YAML,
 `--set` overrides, error messages, writing a config back as YAML and its hash are in
@@ -53,6 +53,7 @@ from .layer_specs import (
     transformer_layers,
     within_float32,
 )
+from .limits import clip, excerpt
 from .memory import memory_problem
 from .methods import canonical_name
 from .plan import INPUT_FORMS, NetworkPlan, plan_network
@@ -61,16 +62,48 @@ from .plan import INPUT_FORMS, NetworkPlan, plan_network
 STACK_FIELDS = (
     "type", "depth", "width", "kernel_size", "padding", "activation", "negative_slope", "bias",
     "block", "norm", "residual", "branch_depth", "heads", "mlp_ratio", "norm_position",
-    "vocab_size", "layers", "base_width",
+    "vocab_size", "layers",
 )  # fmt: skip
+# The fields that only a model.module has.
+MODULE_FIELDS = ("module", "args", "width_arg", "readout")
+DEFAULT_WIDTH_ARG = "width"  # the model.args entry taken for a module's width
+
+
+def width_argument_fits(model: ModelConfig, parametrization: str) -> None:
+    """A module under ntk or mup names a whole-number width among its arguments."""
+    arg = model.width_argument
+    if arg is None:
+        raise located(
+            f"init.parametrization: {parametrization} varies a model.module's width through "
+            f"one of model.args: pass it (--model-arg {DEFAULT_WIDTH_ARG}=64), and name it with "
+            f"model.width_arg where it is not `{DEFAULT_WIDTH_ARG}`",
+            blame="init.parametrization model.width_arg model.args",
+        )
+    if arg not in model.args:
+        raise located(
+            f"model.width_arg: {excerpt(arg)} is not in model.args; pass it (--model-arg {arg}=64)",
+            blame="model.width_arg model.args",
+        )
+    value = model.args[arg]
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SIZE:
+        raise located(
+            f"model.args.{arg}: is the module's width, a whole number 1 .. {MAX_SIZE:,}; "
+            f"got {excerpt(value)}",
+            blame="model.args model.width_arg",
+        )
+
+
 # Stack fields added after configs were first saved: left out of a resolved config at their
 # defaults, so that the configs of before keep their hash (loading.config_data).
 LATER_FIELDS = {
     "block": "plain", "norm": "none", "residual": "pre", "branch_depth": 2,
     "heads": 4, "mlp_ratio": 4, "norm_position": "pre", "vocab_size": None, "base_width": None,
+    "width_arg": None, "readout": None,
 }  # fmt: skip
 # The same for init fields.
-LATER_INIT_FIELDS = {"branch_scale": "none", "parametrization": "sp", "readout": "default"}
+LATER_INIT_FIELDS = {
+    "branch_scale": "none", "parametrization": "sp", "readout": "default", "query": "default",
+}  # fmt: skip
 
 
 class ModelConfig(Section):
@@ -115,8 +148,23 @@ class ModelConfig(Section):
     layers: list[LayerSpec] | None = Field(None, min_length=1)
     """the whole network, layer by layer; replaces the stack (type, depth, width, ...)"""
     base_width: Size | None = None
-    """init.parametrization mup: the width its multipliers are relative to (width / base_width);
-    default: model.width"""
+    """init.parametrization ntk or mup: the width its multipliers are relative to
+    (width / base_width); default: the width itself"""
+    width_arg: str | None = Field(None, max_length=100)
+    """model.module under ntk or mup: the model.args entry that sets its width; default width"""
+    readout: str | None = Field(None, max_length=1000)
+    """model.module: the name of its readout layer (default: the one Linear whose fan_in
+    grows with the width and whose fan_out does not; for init.readout zero, the last layer)"""
+
+    @property
+    def width_argument(self) -> str | None:
+        """The model.args entry that sets a module's width (None for a stack, or where the
+        module has none): model.width_arg, else `width` where model.args has it."""
+        if self.module is None:
+            return None
+        if self.width_arg is not None:
+            return self.width_arg
+        return DEFAULT_WIDTH_ARG if DEFAULT_WIDTH_ARG in self.args else None
 
     @property
     def is_stack(self) -> bool:
@@ -261,11 +309,15 @@ class InitConfig(Section):
         choice_or_number(("none", "sqrt_depth", "gpt2"), (int, float)),
     ] = "none"
     """each residual branch's last layer times 1/√L (sqrt_depth), 1/√(2L) (gpt2) or a number"""
-    parametrization: Literal["sp", "mup"] = "sp"
-    """sp: the init as drawn, one learning rate; mup: µP (Yang et al. 2021) as the mup package
-    does it, against model.base_width: readout multiplier, init and per-layer learning rates"""
+    parametrization: Literal["sp", "ntk", "mup"] = "sp"
+    """sp: the init as drawn, one learning rate; ntk: the neural tangent parametrization in SP
+    form (per-layer learning rates / fan_in); mup: µP (Yang et al. 2021) as the mup package
+    does it; both against model.base_width (`winit parametrizations` shows the table)"""
     readout: Literal["default", "zero"] = "default"
     """zero: the readout's weight and bias start at 0 (MuReadout readout_zero_init)"""
+    query: Literal["default", "zero"] = "default"
+    """transformer: zero: every attention's query weight and bias start at 0, so each head
+    attends uniformly at init (µP's advice; mup's examples/Transformer --query_zero_init)"""
 
     def branch_factor(self, blocks: int, attention_blocks: int = 0) -> float:
         """What `branch_scale` multiplies a branch's last layer by, in a net of `blocks`
@@ -423,25 +475,38 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _parametrization_fits(self) -> Config:
-        problem = None
-        if self.init.parametrization == "mup" and self.model.module is not None:
-            problem = (
-                "init.parametrization: mup needs to know the network's readout, and for a "
-                "model.module (--model) winit cannot tell it yet; use a stack of winit's"
-            )
-        elif self.init.parametrization == "mup" and self.model.layers is not None:
-            problem = (
-                "init.parametrization: mup scales a stack's width against model.base_width; "
-                "model.layers has no width to scale (use model.type, depth and width)"
-            )
-        if problem is not None:
-            blame = "init.parametrization model.type model.layers model.module"
-            raise located(problem, blame=blame)
-        if self.init.readout == "zero" and self.model.module is not None:
+        """What the parametrization needs of the fields; what it needs of a module's shapes
+        (its readout, a width argument that changes them) loading checks once it is built."""
+        m, name = self.model, self.init.parametrization
+        given = [f for f in ("width_arg", "readout") if f in m.model_fields_set]
+        if m.module is None and given:
             raise located(
-                "init.readout: zero needs to know the network's readout, and a model.module "
-                "does not say which layer it is",
-                blame="init.readout model.module",
+                f"model.{given[0]}: belongs to a model.module (--model); a stack's width is "
+                "model.width and its readout its last layer",
+                blame=f"model.{given[0]} model.module",
+            )
+        if m.module is None and name != "sp" and m.layers is not None:
+            raise located(
+                f"init.parametrization: {name} scales a stack's width against "
+                "model.base_width; model.layers has no width to scale (use model.type, depth "
+                "and width)",
+                blame="init.parametrization model.type model.layers",
+            )
+        if m.module is not None and m.readout is not None:
+            names = [layer.name for layer in m.plan.weighted]
+            if m.readout not in names:
+                raise located(
+                    f"model.readout: {excerpt(m.readout)} is no weighted layer of model.module; "
+                    f"its weighted layers: {clip(', '.join(names), 200)}",
+                    blame="model.readout model.module",
+                )
+        if m.module is not None and name != "sp":
+            width_argument_fits(m, name)
+        if self.init.query == "zero" and (m.module is not None or not m.plan.has("attention")):
+            raise located(
+                "init.query: zero sets the queries of winit's attention layers to 0, and this "
+                "network has none (model.type: transformer, or attention in model.layers)",
+                blame="init.query model.type model.layers model.module",
             )
         return self
 
@@ -454,49 +519,3 @@ class Config(Section):
         except ShapeError as exc:
             raise located(f"init.method: {exc}", blame="init.method model") from None
         return self
-
-
-# What a command changes from the field defaults above (which are train's and compare's).
-COMMAND_DEFAULTS: dict[str, dict[str, Any]] = {
-    # One forward/backward pass: a deep, wide net on isotropic inputs shows what the init does.
-    "stats": {
-        "model": {"depth": 30, "width": 512, "input_shape": [16]},
-        "data": {"name": "gaussian"},
-        "train": {"batch_size": 512},
-    },
-    # mup's own coordinate check: an MLP 64 -> w -> w -> 10 trained by Adam for a few steps
-    "coordcheck": {
-        "model": {"depth": 2, "input_shape": [64], "num_classes": 10},
-        "data": {"name": "gaussian"},
-        "init": {"readout": "zero"},  # as mup's own coordinate check test
-        "train": {"optimizer": "adam", "lr": 0.01},
-    },
-    # learning-rate transfer: a small MLP on a learnable generated task, a short Adam run
-    # per (width, lr) trial, so the whole default grid takes well under a minute on 2 cores
-    "transfer": {
-        "model": {"depth": 2, "input_shape": [16], "num_classes": 4},
-        "data": {"name": "teacher", "samples": 1024},
-        "train": {"optimizer": "adam", "steps": 60, "batch_size": 128, "log_every": 20},
-    },
-}
-
-
-# What `--layer conv2d|conv3d` brings with it, so that the switch alone gives a net that
-# fits its input and data (a file or --set can still change any of it).
-LAYER_DEFAULTS: dict[str, dict[str, Any]] = {
-    "dense": {"model": {"type": "dense"}},
-    "conv2d": {
-        "model": {"type": "conv2d", "input_shape": [1, 16, 16], "depth": 8, "width": 16},
-        "data": {"name": "shapes2d"},
-    },
-    "conv3d": {
-        "model": {"type": "conv3d", "input_shape": [1, 8, 8, 8], "depth": 4, "width": 8},
-        "data": {"name": "shapes3d"},
-    },
-    # the pointer task (data.py) in 8 classes: chance is 1/8, and without attention about 1/4
-    "transformer": {
-        "model": {"type": "transformer", "input_shape": [16], "depth": 2, "width": 64,
-                  "activation": "gelu", "num_classes": 8},
-        "data": {"name": "pointer"},
-    },
-}  # fmt: skip

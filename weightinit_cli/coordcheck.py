@@ -135,16 +135,24 @@ def parse_widths(text: str | None, limit: int) -> list[int]:
 
 
 def width_configs(cfg: Config, widths: Sequence[int], seeds: int) -> dict[int, list[Config]]:
-    """The config at each width, once per seed (cfg.seed, +1, ...), each validated as a
-    file would be (a width too big for memory is refused here, before any work)."""
+    """The config at each width (model.width, or a module's width argument), once per seed
+    (cfg.seed, +1, ...), each validated as a file would be (a width too big for memory is
+    refused here, before any work). Under NTK or µP without a model.base_width the
+    narrowest width is the base (each width's own would make every multiplier 1)."""
     from .loading import config_data, config_from_data, set_dotted
+    from .scaled_width import width_key
 
     base = config_data(cfg)
+    if cfg.init.parametrization != "sp" and cfg.model.base_width is None:
+        base["model"] = dict(base["model"], base_width=min(widths))
+    key = width_key(cfg.model).split(".")
     out: dict[int, list[Config]] = {}
     for width in widths:
         where = f"--widths {width}"
         data = dict(base, model=dict(base["model"]))
-        set_dotted(data, ["model", "width"], width, where)
+        if "args" in data["model"]:  # set_dotted writes in place: a copy of the module's
+            data["model"]["args"] = dict(data["model"]["args"])
+        set_dotted(data, key, width, where)
         out[width] = []
         for offset in range(seeds):
             data["seed"] = cfg.seed + offset
@@ -242,22 +250,48 @@ def coordcheck(
     seeds: int = DEFAULT_SEEDS,
     statistic: str = "l1",
     on_network: Callable[[int, int], None] | None = None,
+    jobs: int | None = None,
 ) -> CoordCheckResult:
     """`winit coordcheck`: the config's network at each width, `seeds` times, `steps`
-    steps each; `on_network(width, seed)` is told as each one starts."""
+    steps each; `on_network(width, seed)` is told as each one finishes.
+
+    The networks run as tasks on `jobs` forked workers (None: one per core, see
+    `default_coord_jobs`), each on one torch thread; jobs=1 runs them here, also on one
+    thread. The widest are handed out first (they take most of the time, so none is left
+    to run alone at the end), and the coordinates are summed in ladder order, so the
+    numbers do not depend on `jobs` or on which worker finished first.
+    """
+    from .parallel import run_tasks
+
     if statistic not in STATISTICS:
         raise WinitError(f"--stat: one of {', '.join(STATISTICS)}; got {statistic}")
+    if device != "cpu":
+        jobs = 1  # one accelerator: the networks queue for it anyway, and CUDA does not fork
     widths = sorted(widths)
     configs = width_configs(cfg, widths, seeds)
+    # (width index, seed index), widest first; the dataset and configs reach the forked
+    # workers copy-on-write, and each task sends back only its floats
+    networks = [(i, k) for i in reversed(range(len(widths))) for k in range(seeds)]
+    jobs = default_coord_jobs(len(networks)) if jobs is None else jobs
+
+    def task(index: int, log: Any, stop: Any) -> dict[str, list[float]]:
+        i, k = networks[index]
+        return record(configs[widths[i]][k], data, device, steps, statistic)
+
+    def done(index: int, result: Any) -> None:
+        i, k = networks[index]
+        if on_network is not None:
+            on_network(widths[i], configs[widths[i]][k].seed)
+
     started = time.perf_counter()
-    # sums[module][step][width index], over the seeds
+    records = run_tasks(task, len(networks), jobs, on_done=done)
+    by_network = dict(zip(networks, records, strict=True))
+    # sums[module][step][width index], over the seeds, added in ladder order
     sums: dict[str, list[list[float]]] = {}
     kinds = {layer.name: layer.kind for layer in cfg.model.plan.all_layers}
-    for i, width in enumerate(widths):
-        for each in configs[width]:
-            if on_network is not None:
-                on_network(width, each.seed)
-            for name, values in record(each, data, device, steps, statistic).items():
+    for i in range(len(widths)):
+        for k in range(seeds):
+            for name, values in by_network[i, k].items():
                 per_step = sums.setdefault(name, [[0.0] * len(widths) for _ in range(steps)])
                 for t, value in enumerate(values):
                     per_step[t][i] += value
@@ -290,3 +324,14 @@ def coordcheck(
         seconds=time.perf_counter() - started,
         failed=[m.name for m in modules if not m.passed],
     )
+
+
+def default_coord_jobs(networks: int) -> int:
+    """One worker per core (`parallel.default_jobs`, at most one per core), or none on one
+    core. A ladder is many short networks handed out widest first, so workers that share
+    cores would balance nothing and each pay their own start (about 1 s in its first
+    torch.optim optimizer, benchmarks/README.md): the default ladder took 5.5-7.8 s on 8
+    workers against 1.7 s on 2, on 2 cores."""
+    from .parallel import default_jobs, usable_cores
+
+    return min(default_jobs(networks), usable_cores())

@@ -112,7 +112,7 @@ def initialized(cfg: Config, spec: InitSpec, data: Dataset) -> tuple[Any, InitRe
     import torch
 
     from .apply import apply_init
-    from .models import build_model
+    from .models import build_model, parametrize_model
     from .mup_shapes import parametrization_of
     from .parametrization import rescale_init
 
@@ -124,6 +124,8 @@ def initialized(cfg: Config, spec: InitSpec, data: Dataset) -> tuple[Any, InitRe
         from .user_model import build
 
         model = build(cfg.model.module, cfg.model.args)
+        if scaling is not None:
+            parametrize_model(model, scaling)
     else:
         from .methods import METHODS
 
@@ -137,13 +139,26 @@ def initialized(cfg: Config, spec: InitSpec, data: Dataset) -> tuple[Any, InitRe
         rescale_init(model, scaling, report)
     elif cfg.init.readout == "zero":
         from .parametrization import zero_readout
+        from .scaled_width import readout_layer
 
-        zero_readout(model, [layer for layer in plan.layers if layer.weighted][-1].name, report)
+        zero_readout(model, readout_layer(cfg), report)
+    if cfg.init.query == "zero":
+        from .parametrization import zero_queries
+
+        zero_queries(model, report)
     return model, report
 
 
 def model_summary(cfg: Config) -> dict[str, Any]:
+    from .mup_shapes import parametrization_of
+
     m, plan = cfg.model, cfg.model.plan
+    scaled = parametrization_of(cfg)
+    width_scaling = (
+        {"parametrization": scaled.name, "base_width": scaled.base_width, "readout": scaled.readout}
+        if scaled is not None
+        else {}
+    )
     if m.module is not None:
         return {
             "type": "module",
@@ -153,6 +168,7 @@ def model_summary(cfg: Config) -> dict[str, Any]:
             "num_classes": m.num_classes,
             "weighted_layers": len(plan.weighted),
             "parameters": plan.parameters,
+            **width_scaling,
         }
     summary: dict[str, Any] = {
         "type": "layers" if m.layers is not None else m.type,
@@ -162,8 +178,7 @@ def model_summary(cfg: Config) -> dict[str, Any]:
         "weighted_layers": len(plan.weighted),
         "parameters": plan.parameters,
     }
-    if cfg.init.parametrization == "mup":
-        summary.update(parametrization="mup", base_width=m.base_width or m.width)
+    summary.update(width_scaling)
     if m.layers is None:
         summary.update(depth=m.depth, width=m.width)
         if m.type == "transformer":

@@ -21,12 +21,12 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from .command_defaults import COMMAND_DEFAULTS, LAYER_DEFAULTS
 from .config import (
-    COMMAND_DEFAULTS,
     LATER_FIELDS,
     LATER_INIT_FIELDS,
-    LAYER_DEFAULTS,
     LAYER_TYPES,
+    MODULE_FIELDS,
     STACK_FIELDS,
     Config,
 )
@@ -237,7 +237,7 @@ def _blame(locs: Sequence[tuple[Any, ...]], source: str, overrides: Sequence[str
 
 def _validate(data: dict[str, Any], source: str, overrides: Sequence[str] = ()) -> Config:
     try:
-        return Config.model_validate(data)
+        cfg = Config.model_validate(data)
     except ValidationError as exc:
         # A misspelt key also makes the real one "missing": the spelling is the news.
         errors = sorted(exc.errors(), key=lambda error: error["type"] != "extra_forbidden")
@@ -250,6 +250,18 @@ def _validate(data: dict[str, Any], source: str, overrides: Sequence[str] = ()) 
             if line not in lines:
                 lines.append(line)
         raise ConfigErrors(lines) from None
+    if cfg.model.module is not None and cfg.init.parametrization != "sp":
+        # a module's readout and width show in its shapes at other widths: read them now,
+        # before any run starts (torch is imported already: the module was traced)
+        from .mup_shapes import parametrization_of
+
+        try:
+            parametrization_of(cfg)
+        except WinitError as exc:
+            fields = [("model", "readout"), ("model", "width_arg"), ("model", "module")]
+            where = _blame(fields, source, overrides)
+            raise ConfigErrors([printable(f"{where}: {exc}")]) from None
+    return cfg
 
 
 def config_from_data(data: dict[str, Any], source: str = "config") -> Config:
@@ -364,7 +376,7 @@ def config_data(cfg: Config) -> dict[str, Any]:
     """The resolved config as plain YAML/JSON data, with the keys a config file uses: for a
     built stack without model.module and model.args (so that configs from before they
     existed keep their hash), for a user's module without the stack's fields."""
-    unused = set(STACK_FIELDS) if cfg.model.module is not None else {"module", "args"}
+    unused = set(STACK_FIELDS) if cfg.model.module is not None else set(MODULE_FIELDS)
     unused |= {k for k, default in LATER_FIELDS.items() if getattr(cfg.model, k) == default}
     init = LATER_INIT_FIELDS.items()
     init_unused = {k for k, default in init if getattr(cfg.init, k) == default}

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .activations import ACTIVATIONS
+from .errors import WinitError
 
 if TYPE_CHECKING:
     from .parametrization import Parametrization
@@ -100,7 +101,7 @@ class Readout(nn.Linear):
     def __init__(self, linear: nn.Linear, output_mult: float, width_mult: float) -> None:
         super().__init__(
             linear.in_features, linear.out_features, bias=linear.bias is not None,
-            device=linear.weight.device,
+            device=linear.weight.device, dtype=linear.weight.dtype,
         )  # fmt: skip
         self.output_mult, self.width_mult = output_mult, width_mult
 
@@ -113,6 +114,31 @@ class Readout(nn.Linear):
         )
 
 
+def parametrize_model(model: nn.Module, parametrization: Parametrization) -> None:
+    """Make a built network `parametrization`'s: under µP its readout (a Linear at any
+    depth of the module tree) becomes a `Readout` and its attention logits are scaled by
+    1/d_head; the model keeps the parametrization as `model.parametrization` for
+    train.make_optimizer's per-parameter learning rates. Run it before the init: the
+    Readout is a new Linear, drawn by the init like the one it replaces."""
+    model.parametrization = parametrization
+    if parametrization.multiplies_readout:
+        parent_name, _, leaf = parametrization.readout.rpartition(".")
+        parent = model.get_submodule(parent_name)
+        head = getattr(parent, leaf)
+        if type(head) is not nn.Linear:  # a subclass's own forward would be dropped
+            raise WinitError(
+                f"model.readout: {parametrization.readout} is a {type(head).__name__}; "
+                "µP's readout multiplier replaces a plain nn.Linear"
+            )
+        setattr(parent, leaf, Readout(head, parametrization.output_mult,
+                                      parametrization.readout_width_mult))  # fmt: skip
+    from .transformer import SelfAttention
+
+    for module in model.modules():  # µP's attention logits: 1/d_head (SP's: 1/√d_head)
+        if isinstance(module, SelfAttention):
+            module.scale = parametrization.attention_scale(module.head_dim)
+
+
 def build_model(
     plan: NetworkPlan, gate: str = "none", *, parametrization: Parametrization | None = None
 ) -> torch.nn.Sequential:
@@ -123,15 +149,5 @@ def build_model(
     as `model.parametrization` for train.make_optimizer's per-parameter learning rates."""
     model = _sequential(nn, plan.layers, gate=gate)
     if parametrization is not None:
-        name = parametrization.readout
-        head = model.get_submodule(name)
-        assert "." not in name and isinstance(head, nn.Linear), f"{name}: no top-level Linear"
-        setattr(model, name, Readout(head, parametrization.output_mult,
-                                     parametrization.readout_width_mult))  # fmt: skip
-        model.parametrization = parametrization
-        from .transformer import SelfAttention
-
-        for module in model.modules():  # µP's attention logits: 1/d_head (SP's: 1/√d_head)
-            if isinstance(module, SelfAttention):
-                module.scale = parametrization.attention_scale(module.head_dim)
+        parametrize_model(model, parametrization)
     return model

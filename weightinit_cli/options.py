@@ -12,7 +12,7 @@ import functools
 import inspect
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -209,6 +209,12 @@ CompareJobsOpt = Annotated[
     int | None,
     typer.Option(min=1, help="Methods run at once, one torch thread each (default: cores)."),
 ]
+CoordcheckJobsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs", "-j", min=1, help="Networks at once, one torch thread each (default: cores)."
+    ),
+]
 RunDirArg = Annotated[Path, typer.Argument(help="A run directory written by winit.")]
 ReproductionArg = Annotated[
     str | None, typer.Argument(help="A reproduction (see --list), or all.", show_default=False)
@@ -292,11 +298,17 @@ class ConfigOptions:
             raise WinitError("give the config either as an argument or with --config, not both")
         return argument or self.config
 
-    def load(self, command: str, argument: Path | None = None) -> Config:
-        """The command's config: its defaults, --layer's, the file, the short options, --set."""
+    def load(self, command: str, argument: Path | None = None, first: Sequence[str] = ()) -> Config:
+        """The command's config: its defaults, --layer's, the file, the short options, --set
+        (after `first`, the sets a command's own options stand for, so that a --set wins)."""
         from .loading import load_config
 
-        return load_config(self.path(argument), self.sets, command, self.layer)
+        return load_config(self.path(argument), [*first, *self.sets], command, self.layer)
+
+
+def parametrization_sets(parametrization: str | None) -> list[str]:
+    """-p/--parametrization as the --set it stands for."""
+    return [] if parametrization is None else [f"init.parametrization={parametrization}"]
 
 
 def model_sets(spec: str | None, args: list[str] | None, input_shape: str | None) -> list[str]:
@@ -448,7 +460,7 @@ TransferSeedsOpt = Annotated[
 ]
 ParametrizationOpt = Annotated[
     str | None,
-    typer.Option("--parametrization", "-p", help="sp or mup (init.parametrization)."),
+    typer.Option("--parametrization", "-p", help="sp, ntk or mup (init.parametrization)."),
 ]
 RayOpt = Annotated[
     bool, typer.Option("--ray", help="Run the trials on Ray (pip install 'weightinit-cli[ray]').")

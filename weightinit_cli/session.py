@@ -381,11 +381,13 @@ def coordcheck(
     seeds: int,
     *,
     statistic: str = "l1",
+    jobs: int | None = None,
     runs_dir: str | Path | None = None,
     command: str = "",
 ) -> Recorded:
-    """`winit coordcheck`: the coordinate check over `widths`, in a run directory written
-    whole: config.yaml, meta.json, summary.json, coords.csv and coordcheck.png."""
+    """`winit coordcheck`: the coordinate check over `widths` (its networks on `jobs`
+    worker processes; None: one per core), in a run directory written whole: config.yaml,
+    meta.json, summary.json, coords.csv and coordcheck.png."""
     from .coordcheck import coordcheck as check
     from .coordcheck import width_configs
     from .plots import coord_check_figure, png_bytes
@@ -402,7 +404,8 @@ def coordcheck(
     }
     writer = RunWriter(cfg, experiment, command=command, device=device)
     started = time.perf_counter()
-    result = check(cfg, data, device, widths, steps, seeds, statistic)
+    # jobs is not in the experiment: it changes when the numbers arrive, never what they are
+    result = check(cfg, data, device, widths, steps, seeds, statistic, jobs=jobs)
     writer.add("summary.json", json.dumps(result.to_dict(), indent=2) + "\n")
     writer.add("coords.csv", csv_text(result.rows()))
     writer.add("coordcheck.png", png_bytes(coord_check_figure(result)))

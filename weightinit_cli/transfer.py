@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from .sweep.grid import Sweep
     from .sweep.results import SweepResult
 
-WIDTH_AXIS = "model.width"
 LR_AXIS = "train.lr"
 DEFAULT_WIDTHS = (64, 128, 256, 512)
 DEFAULT_LRS = "2^-12..2^-2"
@@ -93,7 +92,8 @@ def transfer_sweep(
     the axes model.width x train.lr x seed. Under µP without a model.base_width the
     narrowest width is the base (each width's own would make every multiplier 1)."""
     from .loading import given_keys, load_config, read_config_file
-    from .sweep.grid import Axis, _seed_axis, build_sweep
+    from .scaled_width import width_key
+    from .sweep.grid import Axis, build_sweep, seed_axis
 
     content = read_config_file(path) if path is not None else {}
     for key in ("grid", "seeds"):
@@ -104,16 +104,16 @@ def transfer_sweep(
             )
     sets = list(overrides)
     base = load_config(path, sets, "transfer", layer)
-    if base.init.parametrization == "mup" and base.model.base_width is None:
+    if base.init.parametrization != "sp" and base.model.base_width is None:
         sets.append(f"model.base_width={min(widths)}")
         base = load_config(path, sets, "transfer", layer)
     if path is None and base.name == "default":
         sets.insert(0, "name=transfer")
         base = load_config(path, sets, "transfer", layer)
     axes = [
-        Axis(WIDTH_AXIS, tuple(widths)),
+        Axis(width_key(base.model), tuple(widths)),
         Axis(LR_AXIS, tuple(lrs)),
-        _seed_axis(base.seed, seeds, "--seeds"),
+        seed_axis(base.seed, seeds, "--seeds"),
     ]
     source = str(path) if path is not None else "winit transfer"
     return build_sweep(base, axes, source, given_keys(content, sets))
@@ -256,10 +256,11 @@ def transfer_result(sweep_result: SweepResult) -> TransferResult:
     """The transfer curves of a finished (or partly finished) transfer sweep."""
     sweep = sweep_result.sweep
     axes = {axis.key: list(axis.values) for axis in sweep.axes}
-    widths, lrs = sorted(axes[WIDTH_AXIS]), sorted(axes[LR_AXIS])
+    width_axis = sweep.axes[0].key  # model.width, or a module's width argument
+    widths, lrs = sorted(axes[width_axis]), sorted(axes[LR_AXIS])
     records = [
         (
-            r.trial.point[WIDTH_AXIS],
+            r.trial.point[width_axis],
             r.trial.point[LR_AXIS],
             r.status,
             (r.summary or {}).get("final_loss"),

@@ -123,6 +123,13 @@ def _import(where: str) -> Any:
         raise WinitError(f"{FIELD}: importing {where} failed: {one_line(exc)}") from None
 
 
+def spec_version(spec: str) -> tuple[str, int, int] | None:
+    """The version of a file spec's file (_file_version), None for a package's module: what
+    a cache of anything built from the spec is keyed by."""
+    where = parse_spec(spec)[0]
+    return _file_version(where) if _is_file(where) else None
+
+
 def file_digest(spec: str) -> dict[str, str] | None:
     """{"path": the absolute path, "sha256": of its bytes} of a file spec's file (None for a
     package's module, or a file that cannot be read)."""
@@ -435,8 +442,7 @@ def plan_of(spec: str, args: Mapping[str, Any], input_shape: Sequence[int]) -> N
 
     import torch
 
-    where = parse_spec(spec)[0]
-    version = _file_version(where) if _is_file(where) else None
+    version = spec_version(spec)
     key = (spec, version, json.dumps(args, sort_keys=True, default=repr), tuple(input_shape))
     if key not in _PLANS:
         with torch.random.fork_rng(devices=[]):

@@ -1,6 +1,6 @@
-"""`winit parametrizations`: µP's table of scalings by the role of a weight (Yang et al.
-2021, Table 3, SP in parentheses), how winit writes it, and a config's per-parameter
-multipliers. Pure Rich: the tables' data is parametrization.py's."""
+"""`winit parametrizations`: SP, NTK and µP by the role of a weight (Yang et al. 2021),
+how winit writes them, and a config's per-parameter multipliers. Pure Rich: the tables'
+data is parametrization.py's."""
 
 from __future__ import annotations
 
@@ -10,25 +10,30 @@ from typing import Any
 from rich.console import Group
 from rich.text import Text
 
+from ..parametrization import LABELS, PARAMETRIZATIONS
 from . import Column, fitted_table, fmt
 
 
 def scalings_view(
-    roles: Sequence[str],
-    table: Sequence[tuple[str, Sequence[str]]],
-    notes: Sequence[tuple[str, str]],
-    width: int,
+    table: Sequence[tuple[str, ...]], notes: Sequence[tuple[str, str]], width: int
 ) -> Group:
-    """The table of scalings (a row per quantity, a column per role) and the notes."""
-    columns = [Column("", style="bold"), *(Column(role) for role in roles)]
+    """The table of scalings (a row per quantity and role, a column per parametrization;
+    a quantity named once for its roles) and the notes."""
+    labels = [Column(LABELS[p]) for p in PARAMETRIZATIONS]
+    columns = [Column("", style="bold"), Column("weights"), *labels]
+    rows = [
+        [quantity if i == 0 or table[i - 1][0] != quantity else "", *cells]
+        for i, (quantity, *cells) in enumerate(table)
+    ]
     scalings = fitted_table(
         columns,
-        [[quantity, *cells] for quantity, cells in table],
+        rows,
         width,
-        title="µP by the role of a weight (Yang et al. 2021, Table 3; SP in parentheses)",
+        title="By the role of a weight, in SP form (multipliers 1): µP, Yang et al. 2021, "
+        "Table 3; NTK, Yang & Hu 2021, Table 1",
     )
     how = fitted_table(
-        [Column("", style="bold"), Column("µP as winit and mup 1.0.0 write it")],
+        [Column("", style="bold"), Column("as winit (and for µP mup 1.0.0) writes it")],
         [list(note) for note in notes],
         width,
     )
@@ -36,7 +41,7 @@ def scalings_view(
 
 
 def parameters_view(rows: Sequence[dict[str, Any]], title: str, width: int) -> Any:
-    """A config's parameters under µP (width_multipliers_table): role, kind, width_mult,
+    """A config's parameters under NTK or µP (width_multipliers_table): role, kind, width_mult,
     and the multipliers of its init, its forward pass and its Adam and SGD lr."""
     columns = [
         Column("parameter"),
@@ -54,15 +59,14 @@ def parameters_view(rows: Sequence[dict[str, Any]], title: str, width: int) -> A
 
 
 def parametrizations_view(
-    roles: Sequence[str],
-    table: Sequence[tuple[str, Sequence[str]]],
+    table: Sequence[tuple[str, ...]],
     notes: Sequence[tuple[str, str]],
     width: int,
     parameters: Sequence[dict[str, Any]] | None = None,
     title: str = "",
 ) -> Group:
     """The whole view: the scalings, then the config's parameters where one was given."""
-    parts: list[Any] = [scalings_view(roles, table, notes, width)]
+    parts: list[Any] = [scalings_view(table, notes, width)]
     if parameters is not None:
         parts += [Text(""), parameters_view(parameters, title, width)]
     return Group(*parts)

@@ -196,16 +196,26 @@ def unmeasured_note(result: StatsResult, shown: int = 3) -> list[Text]:
     """The weights the method drew that have no row in the table (an LSTM's gates, an
     attention's projections): initialized, not measured layer by layer."""
     measured = {layer.name for layer in result.layers}
-    drawn = [
-        p.name
+    unmeasured = [
+        p
         for p in result.init.parameters
         if p.rule == "method"
         and not p.detail.startswith("bias")
         and p.name.rpartition(".")[0] not in measured
     ]
-    if not drawn:
-        return []
-    return [literal(f"drawn by {result.method}, not in the table: {_some(drawn, shown)}", "dim")]
+    # what a scheme set to 0 afterwards (init.query zero) is named as such, not as drawn
+    zeroed: dict[str, list[str]] = {}
+    for p in unmeasured:
+        if p.detail.startswith("zero "):
+            zeroed.setdefault(p.detail, []).append(p.name)
+    drawn = [p.name for p in unmeasured if not p.detail.startswith("zero ")]
+    notes = [literal(f"{detail}, not in the table: {_some(names, shown)}", "dim")
+             for detail, names in zeroed.items()]  # fmt: skip
+    if drawn:
+        notes.append(
+            literal(f"drawn by {result.method}, not in the table: {_some(drawn, shown)}", "dim")
+        )
+    return notes
 
 
 def _some(names: Sequence[str], shown: int) -> str:

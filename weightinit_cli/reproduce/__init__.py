@@ -24,6 +24,7 @@ from . import (
     saxe2013,
     schoenholz2017,
     yang2021,
+    yang2021_transformer,
     zero_symmetry,
 )
 from .finding import Finding, Reproduction
@@ -42,6 +43,7 @@ REPRODUCTIONS: dict[str, Reproduction] = {
         fixup2019,
         gpt2_residual,
         yang2021,
+        yang2021_transformer,
     )
 }
 

@@ -19,7 +19,8 @@ did not bracket it, and its position says nothing about a shift.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import WinitError
 from ..plots import Chart
@@ -39,7 +40,9 @@ SP_MIN_SHIFT = 2  # grid steps the SP optimum must move across the widths (the i
 MUP_MAX_SHIFT = 1  # ... and the µP one may move at most
 
 
-def transfer_grid(cfg: Config, parametrization: str, seeds: int) -> TransferResult:
+def transfer_grid(
+    cfg: Config, parametrization: str, seeds: int, widths: Sequence[int] = WIDTHS
+) -> TransferResult:
     """The config trained at every width x lr x seed under `parametrization` (µP against
     the narrowest width), read into transfer curves: mean final training loss per point."""
     from ..experiments import initialized, load_dataset
@@ -51,7 +54,7 @@ def transfer_grid(cfg: Config, parametrization: str, seeds: int) -> TransferResu
     seed_values = [cfg.seed + k for k in range(seeds)]
     # one dataset per seed (its split), loaded before the workers fork and shared by them
     datasets = {seed: load_dataset(with_overrides(cfg, f"seed={seed}")) for seed in seed_values}
-    points = [(w, lr, s) for w in WIDTHS for lr in lrs for s in seed_values]
+    points = [(w, lr, s) for w in widths for lr in lrs for s in seed_values]
 
     def task(index: int, log, stop) -> tuple[int, float, str, float]:
         width, lr, seed = points[index]
@@ -61,7 +64,7 @@ def transfer_grid(cfg: Config, parametrization: str, seeds: int) -> TransferResu
             f"model.width={width}",
             f"train.lr={lr}",
             f"init.parametrization={parametrization}",
-            f"model.base_width={WIDTHS[0]}",
+            f"model.base_width={widths[0]}",
         )
         data = datasets[seed]
         model, _ = initialized(run_cfg, run_cfg.init.spec, data)
@@ -76,7 +79,7 @@ def transfer_grid(cfg: Config, parametrization: str, seeds: int) -> TransferResu
         steps=cfg.train.steps,
         seeds=seeds,
         lrs=lrs,
-        curves=width_curves(records, WIDTHS, lrs),
+        curves=width_curves(records, widths, lrs),
     )
 
 
@@ -114,13 +117,8 @@ def _optima(result: TransferResult) -> str:
     return ", ".join(parts)
 
 
-def run(cfg: Config, fast: bool) -> Finding:
-    if fast:
-        cfg = with_overrides(cfg, f"train.steps={FAST_STEPS}")
-    if cfg.train.steps == 0:
-        raise WinitError("train.steps: yang2021 trains each of its networks; give it 1 or more")
-    seeds = FAST_SEEDS if fast else FULL_SEEDS
-    results = {p: transfer_grid(cfg, p, seeds) for p in PARAMETRIZATIONS}
+def optima_rows(results: dict[str, TransferResult]) -> list[dict[str, Any]]:
+    """A row per parametrization and width: its optimal log2 lr, loss and grid index."""
     rows = []
     for p, result in results.items():
         for c in result.curves:
@@ -134,18 +132,44 @@ def run(cfg: Config, fast: bool) -> Finding:
                     "grid index": best,
                 }
             )
+    return rows
+
+
+def transfer_finding(
+    reproduction: Reproduction,
+    cfg: Config,
+    fast: bool,
+    network: str,
+    widths: Sequence[int],
+    fast_steps: int | None = None,
+) -> Finding:
+    """Train the grid under SP and µP and read the claim from it (yang2021 and its
+    transformer arm): the fast version on one seed (and `fast_steps`, where given), the
+    full one on three."""
+    if fast and fast_steps is not None:
+        cfg = with_overrides(cfg, f"train.steps={fast_steps}")
+    if cfg.train.steps == 0:
+        raise WinitError(
+            f"train.steps: {reproduction.name} trains each of its networks; give it 1 or more"
+        )
+    seeds = FAST_SEEDS if fast else FULL_SEEDS
+    results = {p: transfer_grid(cfg, p, seeds, widths) for p in PARAMETRIZATIONS}
     sp, mup = results["sp"], results["mup"]
     measured = (
-        f"MLP of depth {cfg.model.depth}, {cfg.train.optimizer} for {cfg.train.steps} steps on "
-        f"{cfg.data.name}, {seeds} seed(s), lrs 2^{LOG2_LRS[0]}..2^{LOG2_LRS[-1]}: "
+        f"{network} of depth {cfg.model.depth}, {cfg.train.optimizer} for {cfg.train.steps} "
+        f"steps on {cfg.data.name}, {seeds} seed(s), lrs 2^{LOG2_LRS[0]}..2^{LOG2_LRS[-1]}: "
         f"SP optimum moves {sp.shift} grid steps ({_optima(sp)}); "
-        f"µP (base width {WIDTHS[0]}) moves {mup.shift} ({_optima(mup)})"
+        f"µP (base width {widths[0]}) moves {mup.shift} ({_optima(mup)})"
     )
     charts = {
-        f"yang2021_{p}.png": Chart("transfer_figure", {"result": result})
+        f"{reproduction.name}_{p}.png": Chart("transfer_figure", {"result": result})
         for p, result in results.items()
     }
-    return REPRODUCTION.finding(measured, agrees(sp, mup), rows, charts)
+    return reproduction.finding(measured, agrees(sp, mup), optima_rows(results), charts)
+
+
+def run(cfg: Config, fast: bool) -> Finding:
+    return transfer_finding(REPRODUCTION, cfg, fast, "MLP", WIDTHS, FAST_STEPS)
 
 
 REPRODUCTION = Reproduction(

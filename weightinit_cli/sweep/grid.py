@@ -178,7 +178,7 @@ def _axis(key: str, values: Any, where: str) -> Axis:
     return Axis(key, tuple(values))
 
 
-def _seed_axis(base_seed: int, seeds: Any, where: str) -> Axis:
+def seed_axis(base_seed: int, seeds: Any, where: str) -> Axis:
     if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
         raise WinitError(
             f"{where}: must be a whole number from 1 to {MAX_SEEDS}; got {excerpt(seeds)}"
@@ -342,7 +342,7 @@ def load_sweep(
             raise WinitError(
                 f"{where}: the grid already has a seed axis; give seeds one way, not both"
             )
-        axes[REPLICATE_AXIS] = _seed_axis(base.seed, chosen_seeds, where)
+        axes[REPLICATE_AXIS] = seed_axis(base.seed, chosen_seeds, where)
     if base.train.steps == 0 and "train.steps" not in axes:
         raise WinitError(
             f"{'' if path is None else f'{path}: '}train.steps is 0: a sweep trains its "
@@ -391,5 +391,6 @@ __all__ = [
     "load_sweep",
     "parse_grid_option",
     "point_text",
+    "seed_axis",
     "value_text",
 ]
