@@ -390,6 +390,8 @@ def critical(
     show(critical_view(line, around, chosen))
 
 
-from .cli_width import width_app  # noqa: E402 (its commands come after the ones above)
+from .cli_spectra import spectra_app  # noqa: E402 (their commands come after the ones above)
+from .cli_width import width_app  # noqa: E402
 
 app.add_typer(width_app)
+app.add_typer(spectra_app)

@@ -20,6 +20,14 @@ COMMAND_DEFAULTS: dict[str, dict[str, Any]] = {
         "init": {"readout": "zero"},  # as mup's own coordinate check test
         "train": {"optimizer": "adam", "lr": 0.01},
     },
+    # dynamical isometry (Pennington et al. 2017): a deep tanh stack whose input is as wide
+    # as its layers, so that every layer is square and free probability predicts the spectrum;
+    # orthogonal weights at σ_w² = 1 (its critical point at q* -> 0)
+    "spectrum": {
+        "model": {"depth": 32, "width": 256, "input_shape": [256], "activation": "tanh"},
+        "init": {"method": "orthogonal"},
+        "data": {"name": "gaussian"},
+    },
     # learning-rate transfer: a small MLP on a learnable generated task, a short Adam run
     # per (width, lr) trial, so the whole default grid takes well under a minute on 2 cores
     "transfer": {

@@ -458,6 +458,10 @@ LrsOpt = Annotated[
 TransferSeedsOpt = Annotated[
     int, typer.Option("--seeds", min=1, max=100, help="Seeds per (width, lr) point, averaged.")
 ]
+SpectrumInputsOpt = Annotated[
+    int,
+    typer.Option("--inputs", min=1, help="Inputs of the run's data the Jacobian is taken at."),
+]
 ParametrizationOpt = Annotated[
     str | None,
     typer.Option("--parametrization", "-p", help="sp, ntk or mup (init.parametrization)."),

@@ -403,3 +403,36 @@ def transfer_figure(result: Any) -> Figure:
         fontsize=9,
     )  # fmt: skip
     return fig
+
+
+def spectrum_figure(result: Any) -> Figure:
+    """`winit spectrum` (Pennington et al. 2017, Fig. 2-3): the histogram of the Jacobian's
+    singular values at the output, and the eigenvalue moments of JᵀJ against depth with
+    theory dashed."""
+    fig = _figure(2, width=4.6, height=3.6)
+    hist, moments = fig.subplots(1, 2)
+    values = [v for v in result.singular_values if v > 0]
+    if values:
+        import numpy as np
+
+        bins = np.geomspace(min(values), max(values), 60) if max(values) > min(values) else 20
+        hist.hist(values, bins=bins, color="C0", alpha=0.8)
+        hist.set_xscale("log")
+    hist.axvline(1.0, color="k", lw=0.8, ls=":")
+    hist.set_xlabel("singular value of J")
+    hist.set_ylabel("count")
+    hist.set_title(_shown(f"at the {result.output} ({result.inputs} inputs)"))
+    depths = [d.depth for d in result.depths]
+    for key, label, colour in (("mean", "mean λ (m1)", "C0"), ("variance", "σ²/m1²", "C1")):
+        moments.plot(depths, _positive([getattr(d, key) for d in result.depths]), "o-",
+                     color=colour, markersize=3, label=label)  # fmt: skip
+        predicted = [getattr(d, f"{key}_theory") for d in result.depths]
+        if any(p is not None for p in predicted):
+            moments.plot(depths, _positive(predicted), "--", color=colour, label=f"{label} theory")
+    moments.set_yscale("log")
+    moments.set_xlabel("depth")
+    moments.set_title("eigenvalues of JᵀJ")
+    moments.grid(True, which="both", alpha=0.3)
+    moments.legend(fontsize=7)
+    fig.suptitle(_shown(f"{result.name}: Jacobian spectrum ({result.method}, {result.activation})"))
+    return fig

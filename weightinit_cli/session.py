@@ -415,3 +415,34 @@ def coordcheck(
 
 
 # --------------------------------------------------------------------------- transfer
+
+
+# --------------------------------------------------------------------------- spectrum
+
+
+def spectrum(
+    cfg: Config,
+    inputs: int,
+    *,
+    runs_dir: str | Path | None = None,
+    command: str = "",
+) -> Recorded:
+    """`winit spectrum`: the input-output Jacobian's spectrum at init, in a run directory
+    written whole: config.yaml, meta.json, summary.json, spectrum.csv and spectrum.png."""
+    from .plots import png_bytes, spectrum_figure
+    from .spectrum import check_inputs
+    from .spectrum import spectrum as measure_spectrum
+
+    check_inputs(inputs)
+    check_creatable(runs_root(runs_dir))
+    device, data = _prepare(cfg)
+    writer = RunWriter(cfg, {"command": "spectrum", "inputs": inputs}, command=command,
+                       device=device)  # fmt: skip
+    started = time.perf_counter()
+    result = measure_spectrum(cfg, data, inputs)
+    writer.add("summary.json", json.dumps(result.to_dict(), indent=2) + "\n")
+    writer.add("spectrum.csv", csv_text([d.to_dict() for d in result.depths]))
+    writer.add("spectrum.png", png_bytes(spectrum_figure(result)))
+    files = _finish(writer, "completed", started)
+    target = new_run_dir(runs_root(runs_dir), f"spectrum-{cfg.name}")
+    return Recorded(result, write_run_files(target, files))

@@ -1,0 +1,63 @@
+"""`winit spectrum` at the terminal: the Jacobian's eigenvalue moments per depth beside
+theory, the singular values at the output, and what they say about isometry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.text import Text
+
+from . import Column, fitted_table, fmt, literal
+
+# at most this many depth rows: the first, the last and evenly spaced ones between
+DEPTH_ROWS = 12
+
+
+def _rows_shown(depths: list[Any]) -> list[Any]:
+    if len(depths) <= DEPTH_ROWS:
+        return depths
+    step = (len(depths) - 1) / (DEPTH_ROWS - 1)
+    picked = sorted({round(i * step) for i in range(DEPTH_ROWS)})
+    return [depths[i] for i in picked]
+
+
+def _na(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else fmt(value, digits)
+
+
+def spectrum_table(result: Any, width: int) -> Any:
+    columns = [
+        Column("depth", number=True, justify="right"),
+        Column("layer"),
+        Column("mean λ", number=True, justify="right"),
+        Column("theory", number=True, justify="right"),
+        Column("σ²/m1²", number=True, justify="right"),
+        Column("theory", number=True, justify="right"),
+    ]
+    rows = [
+        [str(d.depth), d.layer, fmt(d.mean, 4), _na(d.mean_theory), fmt(d.variance, 4),
+         _na(d.variance_theory)]
+        for d in _rows_shown(result.depths)
+    ]  # fmt: skip
+    title = "eigenvalues λ of JᵀJ (squared singular values), mean over inputs"
+    return fitted_table(columns, rows, width, title=title, header_style="bold", box=None)
+
+
+def spectrum_view(result: Any, run_dir: str, width: int) -> Group:
+    final = result.final
+    head = literal(
+        f"{result.name}: Jacobian of the {result.output} w.r.t. the {result.wrt} "
+        f"({result.output_dim}x{result.input_dim}), {result.method}"
+        + ("" if result.weights == result.method else f" ({result.weights} weights)")
+        + f", {result.activation}, {result.inputs} inputs",
+        style="bold",
+    )
+    values = result.singular_values
+    spread = Text(
+        f"singular values at the output: min {_na(final.min_singular)}, median "
+        f"{fmt(values[len(values) // 2], 4) if values else 'n/a'}, max "
+        f"{_na(final.max_singular)} ({result.seconds:.1f} s)"
+    )
+    wrote = literal(f"wrote {run_dir}/ (summary.json, spectrum.csv, spectrum.png)", "dim")
+    return Group(head, Text(), spectrum_table(result, width), Text(), spread, wrote)
