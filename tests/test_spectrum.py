@@ -28,7 +28,7 @@ def measured(*sets, depth=12, width=256, inputs=32):
 
 def test_a_linear_orthogonal_net_is_exactly_isometric():
     result = measured("model.activation=linear")
-    assert result.weights == "orthogonal" and result.output == "last hidden layer"
+    assert result.family == "orthogonal" and result.output == "last hidden layer"
     values = torch.tensor(result.singular_values)
     torch.testing.assert_close(values, torch.ones_like(values), rtol=0, atol=1e-4)
     for d in result.depths:

@@ -82,7 +82,7 @@ class DepthSpectrum:
 class SpectrumResult:
     name: str
     method: str
-    weights: str  # iid | orthogonal | other
+    family: str  # the weights: iid | orthogonal | other
     activation: str
     output: str  # "last hidden layer" | "logits"
     wrt: str  # "input" | "embedding"
@@ -91,6 +91,7 @@ class SpectrumResult:
     output_dim: int
     depths: list[DepthSpectrum]
     singular_values: list[float] = field(default_factory=list)  # at the output, sorted
+    weights: list[Any] = field(default_factory=list)  # weight_spectra.LayerSpectrum per layer
     seconds: float = 0.0
 
     @property
@@ -98,8 +99,9 @@ class SpectrumResult:
         return self.depths[-1]
 
     def to_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items() if k != "depths"}
+        data = {k: v for k, v in self.__dict__.items() if k not in ("depths", "weights")}
         data["depths"] = [d.to_dict() for d in self.depths]
+        data["weights"] = [w.to_dict() for w in self.weights]
         return data
 
 
@@ -241,6 +243,7 @@ def spectrum(
     import torch
 
     from .experiments import first_batch, initialized
+    from .weight_spectra import weight_spectra
 
     check_inputs(inputs)
     started = time.perf_counter()
@@ -283,7 +286,7 @@ def spectrum(
     return SpectrumResult(
         name=cfg.name or "default",
         method=cfg.init.method,
-        weights=weight_family(cfg.init.method),
+        family=weight_family(cfg.init.method),
         activation=str(cfg.model.activation) if cfg.model.module is None else "module",
         output="last hidden layer" if stacked else "logits",
         wrt="embedding" if embedded else "input",
@@ -292,6 +295,7 @@ def spectrum(
         output_dim=final.shape[1],
         depths=depths,
         singular_values=sorted(float(v) for v in values),
+        weights=weight_spectra(model, plan),
         seconds=time.perf_counter() - started,
     )
 
