@@ -122,6 +122,17 @@ def test_spectrum_through_the_cli(tmp_path):
         (["--inputs", "5000"], "--inputs: between 1 and 4,096; got 5000"),
         (
             [
+                "--set",
+                "model.width=20000",
+                "--set",
+                "model.input_shape=[20000]",
+                "--set",
+                "model.depth=2",
+            ],
+            "input values is over 200,000,000 Jacobian entries",
+        ),
+        (
+            [
                 "--model",
                 "tests/user_models.py:TinyMLP",
                 "--model-arg",
