@@ -28,7 +28,7 @@ def measured(*sets, depth=12, width=256, inputs=32):
 
 def test_a_linear_orthogonal_net_is_exactly_isometric():
     result = measured("model.activation=linear")
-    assert result.weights == "orthogonal" and result.output == "last hidden layer"
+    assert result.family == "orthogonal" and result.output == "last hidden layer"
     values = torch.tensor(result.singular_values)
     torch.testing.assert_close(values, torch.ones_like(values), rtol=0, atol=1e-4)
     for d in result.depths:
@@ -120,6 +120,17 @@ def test_spectrum_through_the_cli(tmp_path):
     [
         (["--inputs", "0"], "Invalid value for '--inputs'"),
         (["--inputs", "5000"], "--inputs: between 1 and 4,096; got 5000"),
+        (
+            [
+                "--set",
+                "model.width=20000",
+                "--set",
+                "model.input_shape=[20000]",
+                "--set",
+                "model.depth=2",
+            ],
+            "input values is over 200,000,000 Jacobian entries",
+        ),
         (
             [
                 "--model",

@@ -436,3 +436,30 @@ def spectrum_figure(result: Any) -> Figure:
     moments.legend(fontsize=7)
     fig.suptitle(_shown(f"{result.name}: Jacobian spectrum ({result.method}, {result.activation})"))
     return fig
+
+
+def weight_spectra_figure(result: Any) -> Figure:
+    """The eigenvalues of WᵀW over their mean for the first, a middle and the last weighted
+    layer, with the Marchenko-Pastur density of each one's aspect ratio."""
+    import numpy as np
+
+    from .weight_spectra import mp_density
+
+    layers = result.weights
+    picked = sorted({0, len(layers) // 2, len(layers) - 1})
+    fig = _figure(len(picked), width=3.8, height=3.2)
+    axes = fig.subplots(1, len(picked), squeeze=False)[0]
+    for ax, index in zip(axes, picked, strict=True):
+        layer = layers[index]
+        values = np.asarray(layer.eigenvalues)
+        x = values / values.mean()
+        ax.hist(x, bins=40, density=True, color="C0", alpha=0.7, label="measured")
+        ratio = layer.m / layer.n
+        grid = np.linspace(layer.mp_low, layer.mp_high, 200)
+        ax.plot(grid, [mp_density(g, ratio) for g in grid], "k--", lw=1, label="Marchenko-Pastur")
+        ax.set_title(_shown(f"{layer.name} ({layer.n}×{layer.m})"), fontsize=9)
+        ax.set_xlabel("λ / mean λ")
+    axes[0].set_ylabel("density")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(_shown(f"{result.name}: weight spectra at init ({result.method})"))
+    return fig

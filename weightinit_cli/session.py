@@ -428,8 +428,9 @@ def spectrum(
     command: str = "",
 ) -> Recorded:
     """`winit spectrum`: the input-output Jacobian's spectrum at init, in a run directory
-    written whole: config.yaml, meta.json, summary.json, spectrum.csv and spectrum.png."""
-    from .plots import png_bytes, spectrum_figure
+    written whole: config.yaml, meta.json, summary.json, spectrum.csv, weights.csv,
+    spectrum.png and weights.png."""
+    from .plots import png_bytes, spectrum_figure, weight_spectra_figure
     from .spectrum import check_inputs
     from .spectrum import spectrum as measure_spectrum
 
@@ -442,7 +443,10 @@ def spectrum(
     result = measure_spectrum(cfg, data, inputs)
     writer.add("summary.json", json.dumps(result.to_dict(), indent=2) + "\n")
     writer.add("spectrum.csv", csv_text([d.to_dict() for d in result.depths]))
+    writer.add("weights.csv", csv_text([w.to_dict(with_eigenvalues=False) for w in result.weights]))
     writer.add("spectrum.png", png_bytes(spectrum_figure(result)))
+    if result.weights:
+        writer.add("weights.png", png_bytes(weight_spectra_figure(result)))
     files = _finish(writer, "completed", started)
     target = new_run_dir(runs_root(runs_dir), f"spectrum-{cfg.name}")
     return Recorded(result, write_run_files(target, files))

@@ -82,7 +82,7 @@ class DepthSpectrum:
 class SpectrumResult:
     name: str
     method: str
-    weights: str  # iid | orthogonal | other
+    family: str  # the weights: iid | orthogonal | other
     activation: str
     output: str  # "last hidden layer" | "logits"
     wrt: str  # "input" | "embedding"
@@ -91,6 +91,7 @@ class SpectrumResult:
     output_dim: int
     depths: list[DepthSpectrum]
     singular_values: list[float] = field(default_factory=list)  # at the output, sorted
+    weights: list[Any] = field(default_factory=list)  # weight_spectra.LayerSpectrum per layer
     seconds: float = 0.0
 
     @property
@@ -98,8 +99,9 @@ class SpectrumResult:
         return self.depths[-1]
 
     def to_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items() if k != "depths"}
+        data = {k: v for k, v in self.__dict__.items() if k not in ("depths", "weights")}
         data["depths"] = [d.to_dict() for d in self.depths]
+        data["weights"] = [w.to_dict() for w in self.weights]
         return data
 
 
@@ -227,6 +229,15 @@ def _theory(
     return out
 
 
+def _bounded(inputs: int, rows: int, columns: int, what: str) -> None:
+    """Refuse a batch of Jacobians too big to hold, before any is built."""
+    if inputs * rows * columns > MAX_JACOBIAN_VALUES:
+        raise WinitError(
+            f"--inputs: {inputs} inputs x {rows:,} {what} x {columns:,} input values is over "
+            f"{MAX_JACOBIAN_VALUES:,} Jacobian entries; ask for fewer inputs or a smaller network"
+        )
+
+
 def check_inputs(count: int) -> int:
     if not 1 <= count <= MAX_INPUTS:
         raise WinitError(f"--inputs: between 1 and {MAX_INPUTS:,}; got {count}")
@@ -240,14 +251,11 @@ def spectrum(
     run's training inputs (fewer where the data has fewer)."""
     import torch
 
+    from .datasets import TOKEN_VOCABULARY
     from .experiments import first_batch, initialized
+    from .weight_spectra import weight_spectra
 
     check_inputs(inputs)
-    started = time.perf_counter()
-    model, report = initialized(cfg, cfg.init.spec, data)
-    x, _ = first_batch(data, inputs, "cpu")
-    from .datasets import TOKEN_VOCABULARY
-
     plan = cfg.model.plan
     embedded = cfg.data.name in TOKEN_VOCABULARY
     if embedded and (cfg.model.module is not None or plan.layers[0].kind != "embedding"):
@@ -257,19 +265,21 @@ def spectrum(
             "an embedding first in model.layers)"
         )
     stacked = _plain_dense(cfg) and len(plan.weighted) > 1
-    n_in = int(math.prod(x.shape[1:])) if not embedded else None
+    # the Jacobians' size, bounded before any weight is drawn
+    count = min(inputs, data.n_train)
+    n_in = int(math.prod(plan.layers[0].out_shape if embedded else cfg.model.input_shape))
+    if stacked:
+        _bounded(count, max(layer.fans[1] for layer in plan.weighted[:-1]), n_in, "units")
+    else:
+        _bounded(count, int(plan.outputs), n_in, "outputs")
+    started = time.perf_counter()
+    model, report = initialized(cfg, cfg.init.spec, data)
+    x, _ = first_batch(data, inputs, "cpu")
     model.eval()
     with torch.no_grad():
         if stacked:
             jacobians = _stack_jacobians(model, plan, x.to(torch.float32))
         else:
-            width = n_in or int(math.prod(model[0](x[:1]).shape[1:]))
-            logits = int(plan.outputs)
-            if len(x) * width * logits > MAX_JACOBIAN_VALUES:
-                raise WinitError(
-                    f"--inputs: {len(x)} inputs x {logits} outputs x {width:,} input values is "
-                    f"over {MAX_JACOBIAN_VALUES:,} Jacobian entries; ask for fewer inputs"
-                )
             jacobians = [(plan.weighted[-1].name, _general_jacobian(model, x, embedded))]
     theory = _theory(cfg, report, x, jacobians) if stacked else [(None, None)] * len(jacobians)
     depths = []
@@ -283,7 +293,7 @@ def spectrum(
     return SpectrumResult(
         name=cfg.name or "default",
         method=cfg.init.method,
-        weights=weight_family(cfg.init.method),
+        family=weight_family(cfg.init.method),
         activation=str(cfg.model.activation) if cfg.model.module is None else "module",
         output="last hidden layer" if stacked else "logits",
         wrt="embedding" if embedded else "input",
@@ -292,6 +302,7 @@ def spectrum(
         output_dim=final.shape[1],
         depths=depths,
         singular_values=sorted(float(v) for v in values),
+        weights=weight_spectra(model, plan),
         seconds=time.perf_counter() - started,
     )
 

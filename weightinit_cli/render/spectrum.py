@@ -44,12 +44,38 @@ def spectrum_table(result: Any, width: int) -> Any:
     return fitted_table(columns, rows, width, title=title, header_style="bold", box=None)
 
 
+def weights_table(layers: list[Any], width: int) -> Any:
+    """Per weighted layer: the eigenvalues of WᵀW against Marchenko-Pastur, and the
+    WeightWatcher metrics."""
+    columns = [
+        Column("layer"),
+        Column("N×M", justify="right"),
+        Column("λ/mean λ", justify="right"),
+        Column("MP bulk", justify="right"),
+        Column("inside", number=True, justify="right"),
+        Column("spectral norm", number=True, justify="right"),
+        Column("stable rank", number=True, justify="right"),
+        Column("α", number=True, justify="right"),
+    ]
+    rows = []
+    for w in _rows_shown(layers):
+        spike = w.x_max - w.x_min < 1e-3
+        spread = f"spike at {w.x_min:.3g}" if spike else f"{w.x_min:.3g} .. {w.x_max:.3g}"
+        rows.append([
+            w.name, f"{w.n}×{w.m}", spread, f"{w.mp_low:.3g} .. {w.mp_high:.3g}",
+            f"{100 * w.inside_mp:.0f}%", fmt(w.spectral_norm, 4), fmt(w.stable_rank, 4),
+            _na(w.alpha, 3),
+        ])  # fmt: skip
+    title = "weights: eigenvalues λ of WᵀW against Marchenko-Pastur; WeightWatcher's metrics"
+    return fitted_table(columns, rows, width, title=title, header_style="bold", box=None)
+
+
 def spectrum_view(result: Any, run_dir: str, width: int) -> Group:
     final = result.final
     head = literal(
         f"{result.name}: Jacobian of the {result.output} w.r.t. the {result.wrt} "
         f"({result.output_dim}x{result.input_dim}), {result.method}"
-        + ("" if result.weights == result.method else f" ({result.weights} weights)")
+        + ("" if result.family == result.method else f" ({result.family} weights)")
         + f", {result.activation}, {result.inputs} inputs",
         style="bold",
     )
@@ -59,5 +85,9 @@ def spectrum_view(result: Any, run_dir: str, width: int) -> Group:
         f"{fmt(values[len(values) // 2], 4) if values else 'n/a'}, max "
         f"{_na(final.max_singular)} ({result.seconds:.1f} s)"
     )
-    wrote = literal(f"wrote {run_dir}/ (summary.json, spectrum.csv, spectrum.png)", "dim")
-    return Group(head, Text(), spectrum_table(result, width), Text(), spread, wrote)
+    files = "summary.json, spectrum.csv, weights.csv, spectrum.png, weights.png"
+    wrote = literal(f"wrote {run_dir}/ ({files})", "dim")
+    parts: list[Any] = [head, Text(), spectrum_table(result, width), Text(), spread]
+    if result.weights:
+        parts += [Text(), weights_table(result.weights, width)]
+    return Group(*parts, wrote)
