@@ -135,7 +135,7 @@ class Chart:
     holds its arguments (per-layer statistics, training histories, series)."""
 
     kind: str  # std_profiles | loss_curves | steps_against | spread_against | spp_plot
-    # | stream_profiles
+    # | stream_profiles | transfer_figure | spectrum_figure
     data: dict[str, Any]
 
 
@@ -149,6 +149,7 @@ def chart_figures(charts: dict[str, Chart]) -> dict[str, Figure]:
         "spp_plot": spp_plot,
         "stream_profiles": stream_profiles,
         "transfer_figure": transfer_figure,
+        "spectrum_figure": spectrum_figure,
     }
     return {name: drawers[chart.kind](**chart.data) for name, chart in charts.items()}
 

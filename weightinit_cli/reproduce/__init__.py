@@ -21,6 +21,7 @@ from . import (
     hanin2018,
     he2015,
     mishkin2016,
+    pennington2017,
     saxe2013,
     schoenholz2017,
     yang2021,
@@ -42,6 +43,7 @@ REPRODUCTIONS: dict[str, Reproduction] = {
         brock2021,
         fixup2019,
         gpt2_residual,
+        pennington2017,
         yang2021,
         yang2021_transformer,
     )
