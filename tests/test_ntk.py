@@ -76,6 +76,17 @@ def multiplier_form_steps(model, x, y, optimizer, lr, steps, base, weight_decay=
         return forward()
 
 
+def after_steps(model, cfg, x, y, steps):
+    """The model's output on x after `steps` steps of winit's optimizer on (x, y)."""
+    opt = make_optimizer(model, cfg.train)
+    for _ in range(steps):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    with torch.no_grad():
+        return model(x)
+
+
 @pytest.mark.parametrize("weight_decay", [0.0, 0.5])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_ntk_in_sp_form_takes_the_steps_of_ntk_with_multipliers(optimizer, weight_decay):
@@ -88,26 +99,14 @@ def test_ntk_in_sp_form_takes_the_steps_of_ntk_with_multipliers(optimizer, weigh
     assert not any(isinstance(m, Readout) for m in model.modules())  # NTK: no multiplier
     x, y = first_batch(data, 64, "cpu")
     expected = multiplier_form_steps(model, x, y, optimizer, lr, 3, 64, weight_decay)
-    opt = make_optimizer(model, cfg.train)
-    for _ in range(3):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-    with torch.no_grad():
-        got = model(x)
+    got = after_steps(model, cfg, x, y, 3)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)  # float32 rounding
     # and SP (one lr for all) is another network after those steps
     sp = load_config(None, [*MLP, "model.width=512", f"train.optimizer={optimizer}",
                             f"train.lr={lr}", "train.momentum=0",
                             f"train.weight_decay={weight_decay}"], "train")  # fmt: skip
     sp_model, _ = initialized(sp, sp.init.spec, data)
-    sp_opt = make_optimizer(sp_model, sp.train)
-    for _ in range(3):
-        sp_opt.zero_grad()
-        nn.functional.cross_entropy(sp_model(x), y).backward()
-        sp_opt.step()
-    with torch.no_grad():
-        assert (sp_model(x) - expected).abs().max() > 1e-3
+    assert (after_steps(sp_model, sp, x, y, 3) - expected).abs().max() > 1e-3
 
 
 def hidden_change(parametrization, width, steps=4):
@@ -122,11 +121,7 @@ def hidden_change(parametrization, width, steps=4):
     hidden = model[:3]  # dense1, relu1, dense2
     with torch.no_grad():
         before = hidden(x)
-    opt = make_optimizer(model, cfg.train)
-    for _ in range(steps):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
+    after_steps(model, cfg, x, y, steps)
     with torch.no_grad():
         return float((hidden(x) - before).abs().mean())
 

@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from .activations import ACTIVATIONS
-from .errors import WinitError
 
 if TYPE_CHECKING:
     from .parametrization import Parametrization
@@ -125,11 +124,8 @@ def parametrize_model(model: nn.Module, parametrization: Parametrization) -> Non
         parent_name, _, leaf = parametrization.readout.rpartition(".")
         parent = model.get_submodule(parent_name)
         head = getattr(parent, leaf)
-        if type(head) is not nn.Linear:  # a subclass's own forward would be dropped
-            raise WinitError(
-                f"model.readout: {parametrization.readout} is a {type(head).__name__}; "
-                "µP's readout multiplier replaces a plain nn.Linear"
-            )
+        # mup_shapes refused, when the config loaded, a readout that is not a plain Linear
+        assert type(head) is nn.Linear, f"{parametrization.readout}: {type(head).__name__}"
         setattr(parent, leaf, Readout(head, parametrization.output_mult,
                                       parametrization.readout_width_mult))  # fmt: skip
     from .transformer import SelfAttention

@@ -152,8 +152,7 @@ def _stack_jacobians(model: Any, plan: Any, x: Any) -> list[tuple[str, Any]]:
                 (slope,) = torch.autograd.grad(post.sum(), pre)
             h = post.detach()
             jac = slope[:, :, None] * jac
-        following = modules[i + 1][0] if i + 1 < len(modules) else None
-        nxt = dict(modules).get(following) if following else None
+        nxt = modules[i + 1][1] if i + 1 < len(modules) else None
         if current in hidden and (nxt is None or isinstance(nxt, nn.Linear)):
             out.append((current, jac))
     return out
@@ -244,9 +243,7 @@ def check_inputs(count: int) -> int:
     return count
 
 
-def spectrum(
-    cfg: Config, data: Dataset, inputs: int = DEFAULT_INPUTS, *, histogram: bool = True
-) -> SpectrumResult:
+def spectrum(cfg: Config, data: Dataset, inputs: int = DEFAULT_INPUTS) -> SpectrumResult:
     """`winit spectrum`: the config's network at init, the Jacobian at `inputs` of the
     run's training inputs (fewer where the data has fewer)."""
     import torch
@@ -287,9 +284,8 @@ def spectrum(
         m1, variance = _moments(jac)
         depths.append(DepthSpectrum(name, depth + 1, m1, variance, None, None, mean_t, var_t))
     final = jacobians[-1][1]
-    values = torch.linalg.svdvals(final).reshape(-1) if histogram else torch.empty(0)
-    if len(values):
-        depths[-1].min_singular, depths[-1].max_singular = float(values.min()), float(values.max())
+    values = torch.linalg.svdvals(final).reshape(-1)
+    depths[-1].min_singular, depths[-1].max_singular = float(values.min()), float(values.max())
     return SpectrumResult(
         name=cfg.name or "default",
         method=cfg.init.method,
