@@ -503,9 +503,13 @@ def weight_metrics_figure(histories: dict[str, TrainHistory], title: str = "") -
                 values = _metric_series(history, metric, layer)
                 ax.plot(steps, _positive(values) if log else values, color=shade, lw=1,
                         label=_shown(name) if not single or layer in (0, len(names) - 1) else None)  # fmt: skip
+    from matplotlib.ticker import FormatStrFormatter
+
     for ax, (_, label, log) in zip(axes, WEIGHT_METRIC_AXES, strict=True):
         if log:
             ax.set_yscale("log")
+            for axis_format in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+                axis_format(FormatStrFormatter("%g"))
         ax.set_xlabel("step")
         ax.set_title(label, fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
