@@ -499,10 +499,11 @@ def weight_metrics_figure(histories: dict[str, TrainHistory], title: str = "") -
         lines = list(enumerate(names)) if single else [(None, f"{label} (median)")]
         for layer, name in lines:
             shade = colormaps["viridis"](layer / max(1, len(names) - 1)) if single else f"C{i}"
+            labelled = not single or layer in (0, len(names) - 1)  # the first and last layer
             for ax, (metric, _, log) in zip(axes, WEIGHT_METRIC_AXES, strict=True):
                 values = _metric_series(history, metric, layer)
                 ax.plot(steps, _positive(values) if log else values, color=shade, lw=1,
-                        label=_shown(name) if not single or layer in (0, len(names) - 1) else None)  # fmt: skip
+                        label=_shown(name) if labelled else None)  # fmt: skip
     from matplotlib.ticker import FormatStrFormatter
 
     for ax, (_, label, log) in zip(axes, WEIGHT_METRIC_AXES, strict=True):

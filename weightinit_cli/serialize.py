@@ -94,6 +94,7 @@ def stats_json(result: StatsResult) -> dict[str, Any]:
 
 def history_json(history: TrainHistory) -> dict[str, Any]:
     """The "train" object: status, steps, losses, accuracy, divergence and the history."""
+    names = history.layer_names
     return json_safe(
         {
             "status": history.status,
@@ -110,7 +111,7 @@ def history_json(history: TrainHistory) -> dict[str, Any]:
                     "step": p.step,
                     "loss": p.loss,
                     "accuracy": p.accuracy,
-                    **({"weights": weights_json(p, history.layer_names)} if p.layer_weights else {}),
+                    **({"weights": weights_json(p, names)} if p.layer_weights else {}),
                 }
                 for p in history.history
             ],
