@@ -119,7 +119,7 @@ def main() -> None:
     if args.json:
         print(json.dumps({"repeats": args.repeats, "threads": args.threads, **report}, indent=2))
         return
-    print(f"| workload | spectra on | off | on / off (whole) | on / off (loop) | vs plain |")
+    print("| workload | spectra on | off | on / off (whole) | on / off (loop) | vs plain |")
     print("|---|---|---|---|---|---|")
     for name, row in report.items():
         met = "met" if row["added_wall"] <= TARGET else "NOT met"

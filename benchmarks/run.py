@@ -200,8 +200,9 @@ def bench_startup(quick: bool) -> dict[str, Any]:
 
 def bench_train(quick: bool) -> dict[str, Any]:
     """Whole process to whole process: benchmarks/baseline_train.py against `winit train
-    configs/deep_relu.yaml --set train.weight_spectra=false` on a terminal (progress display on) and with --json (no
-    display); and steps per second inside the training loop of each."""
+    configs/deep_relu.yaml --set train.weight_spectra=false` on a terminal (progress display
+    on) and with --json (no display); and steps per second inside the training loop of
+    each."""
     env = child_env()
     repeats = 1 if quick else 5
     config = ROOT / "configs" / "deep_relu.yaml"

@@ -24,8 +24,8 @@ def _value(metrics: WeightMetrics, name: str, digits: int) -> str:
 
 
 def weights_line(history: TrainHistory) -> Text | None:
-    """"Weights (median over N layers, step a → b): spectral norm x → y, ..." from the first
-    and last log points that hold weight metrics; None where none was logged."""
+    """The line "Weights (median over N layers, step a → b): spectral norm x → y, ..." from the
+    first and last log points that hold weight metrics; None where none was logged."""
     points = [p for p in history.history if p.layer_weights]
     if not points:
         return None
