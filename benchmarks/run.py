@@ -200,8 +200,9 @@ def bench_startup(quick: bool) -> dict[str, Any]:
 
 def bench_train(quick: bool) -> dict[str, Any]:
     """Whole process to whole process: benchmarks/baseline_train.py against `winit train
-    configs/deep_relu.yaml` on a terminal (progress display on) and with --json (no
-    display); and steps per second inside the training loop of each."""
+    configs/deep_relu.yaml --set train.weight_spectra=false` on a terminal (progress display
+    on) and with --json (no display); and steps per second inside the training loop of
+    each."""
     env = child_env()
     repeats = 1 if quick else 5
     config = ROOT / "configs" / "deep_relu.yaml"
@@ -222,6 +223,8 @@ def bench_train(quick: bool) -> dict[str, Any]:
     def winit(as_json: bool) -> dict[str, float]:
         runs = tmp / ("runs-json" if as_json else "runs")
         argv = [PY, "-m", "weightinit_cli", "train", str(config), "--runs-dir", str(runs)]
+        # like for like: the baseline logs no weight spectra (bench_train_spectra.py has those)
+        argv += ["--set", "train.weight_spectra=false"]
         cpu = cpu_seconds()
         if as_json:
             start = time.perf_counter()

@@ -552,7 +552,12 @@ def test_rerun_of_the_current_directory_goes_beside_it_not_inside(
         ("summary.json", '{"a": 1}', "[1, 2]", "differs"),
         ("summary.json", "3", "3", "identical"),
         ("summary.json", '{"a": NaN, "run_dir": "x"}', '{"a": NaN, "run_dir": "y"}', "identical"),
-        ("summary.json", '{"a": 1}', '{"a": 1, "b": 2}', "differs in b"),
+        ("summary.json", '{"a": 1}', '{"a": 1, "b": 2}', "identical"),  # b: added
+        ("summary.json", '{"a": 1, "b": 2}', '{"a": 1}', "differs in b"),
+        ("summary.json", '{"h": [{"a": 1}]}', '{"h": [{"a": 2, "w": 3}]}', "differs in h"),
+        ("metrics.csv", "a,b\n1,2\n", "a,c,b\n1,9,2\n", "identical"),  # c: added
+        ("metrics.csv", "a,b\n1,2\n", "a,c,b\n1,9,3\n", "row 1 differs first in b: 2 before"),
+        ("metrics.csv", "a,b\n1,2\n", "a,c\n1,2\n", "row 0 differs first in b: b before, c"),
         ("summary.json", '{"a": 1, "b": [1]}', '{"b": [2]}', "differs in a, b"),
         ("summary.json", '{"a": 1}', "{", "unreadable now"),
         ("layers.csv", "a\n1\n", b"\xff\xfe", "unreadable now"),
@@ -572,6 +577,25 @@ def test_the_comparison_takes_any_content(
     match = match_runs(tmp_path / "old", tmp_path / "new")
     assert match.files[name].startswith(verdict), match.files
     assert match.identical is (verdict == "identical")
+
+
+def test_what_only_the_rerun_has_is_listed_not_compared(tmp_path: Path) -> None:
+    """A later winit logs more (columns, keys): the original's numbers are still compared,
+    and what was added is named."""
+    from weightinit_cli.rerun import match_runs
+
+    files = {
+        "metrics.csv": ("step,loss\n0,1.5\n", "step,loss,alpha_head\n0,1.5,3.2\n"),
+        "summary.json": ('{"history": [{"loss": 1.5}]}', '{"history": [{"loss": 1.5, "w": 1}]}'),
+    }
+    for side in (0, 1):
+        (tmp_path / str(side)).mkdir()
+        for name, contents in files.items():
+            (tmp_path / str(side) / name).write_text(contents[side])
+    match = match_runs(tmp_path / "0", tmp_path / "1")
+    assert match.identical and set(match.files.values()) == {"identical"}
+    assert match.added == {"metrics.csv": ["alpha_head"], "summary.json": ["history.w"]}
+    assert match.to_dict()["added"] == match.added
 
 
 def test_rerun_notes_the_versions_that_differ(originals: dict[str, Path], tmp_path: Path) -> None:

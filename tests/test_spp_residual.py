@@ -128,10 +128,12 @@ def test_cli_spp_on_residual_conv_and_dense_nets(runs):
     spp = data["spp"]
     assert [x["name"] for x in spp] == ["residual1", "residual2", "residual3"]
     assert all(set(x) == KEYS for x in spp)
-    # over a conv's channels (each over batch and space) mean² + variance is E[x²]
+    # over a conv's channels (each over batch and space) mean² + variance is E[x²]; the
+    # block's E[x²] is a float32 dot product over 10^5 values (rounding ~1e-5 relative,
+    # depending on the BLAS's summation order), the channel statistics float64
     for x, block in zip(spp, data["blocks"], strict=True):
         moment = x["channel_squared_mean"] + x["channel_variance"]
-        assert moment == pytest.approx(block["stream_out"], rel=1e-5)
+        assert moment == pytest.approx(block["stream_out"], rel=1e-4)
         assert 0 < x["residual_variance"] < block["branch"]
     table = runner.invoke(
         app,

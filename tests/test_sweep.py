@@ -400,7 +400,7 @@ def test_full_trials_write_what_winit_train_writes_and_rerun_too(tmp_path):
     )
     lean_trial = Path(lean["run_dir"]) / "trials" / "1_method=orthogonal"
     full_trial = Path(full["run_dir"]) / "trials" / "1_method=orthogonal"
-    assert {p.name for p in full_trial.iterdir()} == {*TRIAL_FILES, "loss.png"}
+    assert {p.name for p in full_trial.iterdir()} == {*TRIAL_FILES, "loss.png", "spectra.png"}
     assert {r["when"] for r in read_csv(lean_trial / "layers.csv")} == {"init"}
     assert {r["when"] for r in read_csv(full_trial / "layers.csv")} == {"init", "final"}
     # the same training either way: only the extra files differ

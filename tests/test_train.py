@@ -48,6 +48,7 @@ def test_train_writes_a_complete_run_directory(runs):
         "loss.png",
         "meta.json",
         "metrics.csv",
+        "spectra.png",
         "summary.json",
     ]
     meta = json.loads((run / "meta.json").read_text())
@@ -63,7 +64,8 @@ def test_train_writes_a_complete_run_directory(runs):
     assert summary["run_dir"] == str(run)
     assert summary["history"][-1]["loss"] == pytest.approx(float(metrics[-1]["loss"]))
     assert (run / "loss.png").read_bytes()[:4] == b"\x89PNG"
-    for text in ("he_normal", "completed", "wrote", "loss (log)"):
+    assert (run / "spectra.png").read_bytes()[:4] == b"\x89PNG"
+    for text in ("he_normal", "completed", "wrote", "loss (log)", "Weights (median over 4"):
         assert text in result.output
 
 
@@ -81,11 +83,15 @@ def test_train_json_is_the_summary_with_run_dir(runs):
         "run_dir",
     }
     assert keys <= set(data) and data["run_dir"] == str(only_run(runs))
-    assert data["history"][0] == {
+    first = data["history"][0]
+    assert first == {
         "step": 0,
         "loss": data["initial_loss"],
-        "accuracy": data["history"][0]["accuracy"],
+        "accuracy": first["accuracy"],
+        "weights": first["weights"],
     }
+    assert list(first["weights"]) == ["dense1", "dense2", "dense3", "head"]
+    assert set(first["weights"]["dense1"]) == {"spectral_norm", "stable_rank", "alpha"}
 
 
 @pytest.mark.parametrize(

@@ -104,6 +104,8 @@ LATER_FIELDS = {
 LATER_INIT_FIELDS = {
     "branch_scale": "none", "parametrization": "sp", "readout": "default", "query": "default",
 }  # fmt: skip
+# And for train fields.
+LATER_TRAIN_FIELDS = {"weight_spectra": True}
 
 
 class ModelConfig(Section):
@@ -407,6 +409,9 @@ class TrainConfig(Section):
     log_every: int = Field(10, ge=1)
     target_loss: Annotated[float, Field(gt=0), AfterValidator(within_float32)] | None = None
     """the loss whose first crossing compare reports; default half the chance loss ln(K)/2"""
+    weight_spectra: bool = True
+    """log each weighted layer's spectral norm, stable rank and power-law alpha at every log
+    step (metrics.csv, layers.csv, spectra.png); false saves an SVD per layer and log step"""
 
 
 class Config(Section):

@@ -25,6 +25,7 @@ from .command_defaults import COMMAND_DEFAULTS, LAYER_DEFAULTS
 from .config import (
     LATER_FIELDS,
     LATER_INIT_FIELDS,
+    LATER_TRAIN_FIELDS,
     LAYER_TYPES,
     MODULE_FIELDS,
     STACK_FIELDS,
@@ -380,9 +381,10 @@ def config_data(cfg: Config) -> dict[str, Any]:
     unused |= {k for k, default in LATER_FIELDS.items() if getattr(cfg.model, k) == default}
     init = LATER_INIT_FIELDS.items()
     init_unused = {k for k, default in init if getattr(cfg.init, k) == default}
-    return cfg.model_dump(
-        mode="json", by_alias=True, exclude={"model": unused, "init": init_unused}
-    )
+    train = LATER_TRAIN_FIELDS.items()
+    train_unused = {k for k, default in train if getattr(cfg.train, k) == default}
+    exclude = {"model": unused, "init": init_unused, "train": train_unused}
+    return cfg.model_dump(mode="json", by_alias=True, exclude=exclude)
 
 
 def config_to_yaml(cfg: Config) -> str:

@@ -464,3 +464,58 @@ def weight_spectra_figure(result: Any) -> Figure:
     axes[0].legend(fontsize=7)
     fig.suptitle(_shown(f"{result.name}: weight spectra at init ({result.method})"))
     return fig
+
+
+THREE_PANELS = {"left": 0.06, "right": 0.99, "bottom": 0.14, "top": 0.84, "wspace": 0.28}
+# (metric, axis label, log scale) of weight_metrics_figure's panels
+WEIGHT_METRIC_AXES = (
+    ("spectral_norm", "spectral norm (max λ of WᵀW)", True),
+    ("stable_rank", "stable rank (Σλ / max λ)", True),
+    ("alpha", "power-law α of the tail", False),
+)
+
+
+def _metric_series(history: TrainHistory, metric: str, layer: int | None) -> list[float]:
+    """One metric of one layer (None: the median over the layers) at every log point."""
+    from .weight_spectra import median_metrics
+
+    points = [p for p in history.history if p.layer_weights]
+    if layer is None:
+        return [getattr(median_metrics(p.layer_weights), metric) for p in points]
+    return [getattr(p.layer_weights[layer], metric) for p in points]
+
+
+def weight_metrics_figure(histories: dict[str, TrainHistory], title: str = "") -> Figure:
+    """spectra.png: spectral norm, stable rank and α against step. One run: a line per
+    layer, coloured by depth; several (compare): each run's median over its layers."""
+    from matplotlib import colormaps
+
+    fig = _figure(3, width=4.2, height=3.4, margins=THREE_PANELS)
+    axes = fig.subplots(1, 3)
+    single = len(histories) == 1
+    for i, (label, history) in enumerate(histories.items()):
+        steps = [p.step for p in history.history if p.layer_weights]
+        names = history.layer_names
+        lines = list(enumerate(names)) if single else [(None, f"{label} (median)")]
+        for layer, name in lines:
+            shade = colormaps["viridis"](layer / max(1, len(names) - 1)) if single else f"C{i}"
+            labelled = not single or layer in (0, len(names) - 1)  # the first and last layer
+            for ax, (metric, _, log) in zip(axes, WEIGHT_METRIC_AXES, strict=True):
+                values = _metric_series(history, metric, layer)
+                ax.plot(steps, _positive(values) if log else values, color=shade, lw=1,
+                        label=_shown(name) if labelled else None)  # fmt: skip
+    from matplotlib.ticker import FormatStrFormatter
+
+    for ax, (_, label, log) in zip(axes, WEIGHT_METRIC_AXES, strict=True):
+        if log:
+            ax.set_yscale("log")
+            for axis_format in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+                axis_format(FormatStrFormatter("%g"))
+        ax.set_xlabel("step")
+        ax.set_title(label, fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+    if histories:
+        axes[0].legend(fontsize=7)
+    if title:
+        fig.suptitle(_shown(title))
+    return fig

@@ -31,37 +31,74 @@ class RunMatch:
     files: dict[str, str] = field(default_factory=dict)  # file -> "identical" | a difference
     # what else differs between the two runs that may explain a difference (versions)
     notes: list[str] = field(default_factory=list)
+    # file -> the columns or keys only the rerun has (a later winit logs more): not compared
+    added: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"identical": self.identical, "files": self.files, "notes": self.notes}
+        return {
+            "identical": self.identical,
+            "files": self.files,
+            "notes": self.notes,
+            "added": self.added,
+        }
 
 
 def _rows(f: Any) -> Any:
     return (row for row in csv.reader(f) if row)  # blank lines are no rows
 
 
-def _csv_difference(old: Path, new: Path) -> str | None:
-    """The first cell that differs, or how many rows each has; read row by row (a
-    metrics.csv may be large). Rows of any width compare."""
+def _projection(old: list[str], new: list[str]) -> list[int] | None:
+    """Where each of the original's columns sits in the rerun's header, when the rerun
+    has every one of them and more (a later winit logs more); None: compare by position."""
+    if len(set(old)) != len(old) or len(set(new)) != len(new) or old == new:
+        return None
+    where = {name: k for k, name in enumerate(new)}
+    return [where[name] for name in old] if all(name in where for name in old) else None
+
+
+def _as_before(row: list[str], projection: list[int] | None, width: int) -> list[str]:
+    """A rerun's row in the original's column order (cells past the header kept at the
+    end, so that a ragged row still differs)."""
+    if projection is None:
+        return row
+    cells = []
+    for k in projection:
+        if k >= len(row):
+            break
+        cells.append(row[k])
+    return cells + row[width:]
+
+
+def _csv_difference(old: Path, new: Path) -> tuple[str | None, list[str]]:
+    """The first cell that differs, or how many rows each has, and the columns only the
+    rerun has (not compared); read row by row (a metrics.csv may be large). Rows of any
+    width compare; columns by name where the rerun has the original's and more."""
     with open(old, encoding="utf-8", newline="") as a, open(new, encoding="utf-8", newline="") as b:
         header: list[str] = []
+        projection: list[int] | None = None
+        added: list[str] = []
         counts = [0, 0]
         for i, (x, y) in enumerate(zip_longest(_rows(a), _rows(b))):
             if i == 0:
                 header = x or []
+                projection = _projection(header, y or [])
+                if projection is not None and y is not None:
+                    added = [name for name in y if name not in set(header)]
             counts[0] += x is not None
             counts[1] += y is not None
+            if y is not None:
+                y = _as_before(y, projection, len(header) + len(added))
             if x is None or y is None or x == y:
                 continue
             column = next(j for j in range(max(len(x), len(y))) if x[j : j + 1] != y[j : j + 1])
             name = shown(header[column]) if column < len(header) else f"column {column + 1}"
             was, now = (shown(row[column]) if column < len(row) else "-" for row in (x, y))
-            return f"row {i} differs first in {name}: {was} before, {now} now"
+            return f"row {i} differs first in {name}: {was} before, {now} now", added
     if counts[0] != counts[1]:
         if not all(counts):
-            return "empty now" if counts[0] else "empty before"
-        return f"{counts[0] - 1} rows before, {counts[1] - 1} now"
-    return None
+            return ("empty now" if counts[0] else "empty before"), added
+        return f"{counts[0] - 1} rows before, {counts[1] - 1} now", added
+    return None, added
 
 
 def _canonical(value: Any) -> str:
@@ -69,12 +106,30 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def _json_difference(old: Path, new: Path) -> str | None:
+def _json_as_before(old: Any, new: Any, path: str, added: dict[str, None]) -> Any:
+    """The rerun's JSON without the keys the original has nowhere at the same place (a
+    later winit writes more), their paths noted in `added` (list positions left out)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in new:
+            if key not in old:
+                added[f"{path}{key}"] = None
+        return {
+            k: _json_as_before(old[k], v, f"{path}{k}.", added) for k, v in new.items() if k in old
+        }
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [_json_as_before(a, b, path, added) for a, b in zip(old, new, strict=True)]
+    return new
+
+
+def _json_difference(old: Path, new: Path) -> tuple[str | None, list[str]]:
+    """The top-level keys whose values differ, and the keys only the rerun has."""
     a, b = (read_json(p) for p in (old, new))
     if not (isinstance(a, dict) and isinstance(b, dict)):
-        return None if _canonical(a) == _canonical(b) else "differs"
+        return (None if _canonical(a) == _canonical(b) else "differs"), []
     a.pop("run_dir", None)
     b.pop("run_dir", None)
+    added: dict[str, None] = {}
+    b = _json_as_before(a, b, "", added)
     missing = object()
     keys = [
         k
@@ -83,7 +138,7 @@ def _json_difference(old: Path, new: Path) -> str | None:
         or b.get(k, missing) is missing
         or _canonical(a[k]) != _canonical(b[k])
     ]
-    return f"differs in {', '.join(shown(k) for k in keys[:5])}" if keys else None
+    return (f"differs in {', '.join(shown(k) for k in keys[:5])}" if keys else None), list(added)
 
 
 def match_runs(original: str | Path, rerun: str | Path) -> RunMatch:
@@ -91,6 +146,7 @@ def match_runs(original: str | Path, rerun: str | Path) -> RunMatch:
     read now (changed while the rerun ran) is a difference, said as such."""
     original, rerun = Path(original), Path(rerun)
     files: dict[str, str] = {}
+    added: dict[str, list[str]] = {}
     for name in COMPARED:
         old, new = original / name, rerun / name
         if not old.exists():
@@ -100,12 +156,15 @@ def match_runs(original: str | Path, rerun: str | Path) -> RunMatch:
             continue
         check = _csv_difference if name.endswith(".csv") else _json_difference
         try:
-            files[name] = check(old, new) or "identical"
+            difference, new_keys = check(old, new)
+            files[name] = difference or "identical"
+            if new_keys:
+                added[name] = [shown(k) for k in new_keys]
         except (OSError, UnicodeDecodeError, csv.Error, WinitError) as err:
             files[name] = f"unreadable now ({shown(str(err), 120)})"
     if not files:
         raise WinitError(f"{original}: has none of {', '.join(COMPARED)} to compare against")
-    return RunMatch(all(v == "identical" for v in files.values()), files)
+    return RunMatch(all(v == "identical" for v in files.values()), files, added=added)
 
 
 def rerun_home(saved: SavedRun) -> Path:

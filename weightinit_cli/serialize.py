@@ -94,6 +94,7 @@ def stats_json(result: StatsResult) -> dict[str, Any]:
 
 def history_json(history: TrainHistory) -> dict[str, Any]:
     """The "train" object: status, steps, losses, accuracy, divergence and the history."""
+    names = history.layer_names
     return json_safe(
         {
             "status": history.status,
@@ -106,14 +107,37 @@ def history_json(history: TrainHistory) -> dict[str, Any]:
             "target_loss": history.target_loss,
             "steps_to_target": history.steps_to_target,
             "history": [
-                {"step": p.step, "loss": p.loss, "accuracy": p.accuracy} for p in history.history
+                {
+                    "step": p.step,
+                    "loss": p.loss,
+                    "accuracy": p.accuracy,
+                    **({"weights": weights_json(p, names)} if p.layer_weights else {}),
+                }
+                for p in history.history
             ],
         }
     )
 
 
+# the weight metrics logged per layer (train.weight_spectra), in column order
+WEIGHT_METRICS = ("spectral_norm", "stable_rank", "alpha")
+
+
+def weights_json(point: LogPoint, layer_names: list[str]) -> dict[str, dict[str, Any]]:
+    """A log point's weight metrics: {layer: {"spectral_norm", "stable_rank", "alpha"}}."""
+    return json_safe(
+        {n: m.to_dict() for n, m in zip(layer_names, point.layer_weights, strict=True)}
+    )
+
+
+def weights_at(point: LogPoint | None, layer_names: list[str]) -> dict[str, dict[str, Any]]:
+    """weights_json of a point, or {} where there is none or it logged no weight metrics."""
+    return weights_json(point, layer_names) if point is not None and point.layer_weights else {}
+
+
 def metrics_row(point: LogPoint, layer_names: list[str], **extra: Any) -> dict[str, Any]:
-    """One log point as a metrics.csv row; per-layer gradient stds get a column each."""
+    """One log point as a metrics.csv row; per-layer gradient stds get a column each, and
+    so do the weight metrics where they were logged."""
     row = dict(extra)
     row.update(
         step=point.step,
@@ -123,13 +147,19 @@ def metrics_row(point: LogPoint, layer_names: list[str], **extra: Any) -> dict[s
         grad_norm=point.grad_norm,
     )
     row.update({f"grad_std_{n}": v for n, v in zip(layer_names, point.layer_grad_std, strict=True)})
+    for metric in WEIGHT_METRICS if point.layer_weights else ():
+        pairs = zip(layer_names, point.layer_weights, strict=True)
+        row.update({f"{metric}_{n}": getattr(m, metric) for n, m in pairs})
     return json_safe(row)
 
 
-def metrics_columns(layer_names: list[str], *extra: str) -> list[str]:
-    return [*extra, "step", "loss", "accuracy", "test_loss", "grad_norm"] + [
-        f"grad_std_{n}" for n in layer_names
-    ]
+def metrics_columns(layer_names: list[str], *extra: str, weight_spectra: bool = False) -> list[str]:
+    """metrics.csv's header: `extra` columns first, the weight metrics' last if logged."""
+    columns = [*extra, "step", "loss", "accuracy", "test_loss", "grad_norm"]
+    columns += [f"grad_std_{n}" for n in layer_names]
+    for metric in WEIGHT_METRICS if weight_spectra else ():
+        columns += [f"{metric}_{n}" for n in layer_names]
+    return columns
 
 
 def train_json(result: TrainResult, run_dir: str | None) -> dict[str, Any]:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .experiments import CompareResult, TrainResult
     from .initspec import InitSpec
     from .reproduce import Finding, Reproduction
-    from .train import LogPoint
+    from .train import LogPoint, TrainHistory
 
 
 class Progress(Protocol):
@@ -91,7 +91,8 @@ def _run(
     from .serialize import metrics_columns, metrics_row
 
     names = [layer.name for layer in cfg.model.plan.weighted]
-    writer.open_metrics(metrics_columns(names, *(["method"] if by_method else [])))
+    extra = ["method"] if by_method else []
+    writer.open_metrics(metrics_columns(names, *extra, weight_spectra=cfg.train.weight_spectra))
     stop = GracefulStop() if should_stop is None else None
     stopped = should_stop or stop
     display = progress(cfg.train.steps, labels) if progress is not None else None
@@ -123,24 +124,51 @@ def _finish(writer: RunWriter, status: str, started: float) -> dict[str, str | b
 # --------------------------------------------------------------------------- train
 
 
+def _layer_rows(
+    layers: Sequence[Any], point: LogPoint | None, names: list[str], **extra: Any
+) -> list[dict[str, Any]]:
+    """layers.csv rows: each layer's statistics, then its weight metrics at `point` (the
+    log point of the same weights) where they were logged."""
+    from .serialize import layer_row, weights_at
+
+    weights = weights_at(point, names)
+    return [{**layer_row(layer, **extra), **weights.get(layer.name, {})} for layer in layers]
+
+
+def _logged_spectra(histories: dict[str, TrainHistory]) -> bool:
+    return any(p.layer_weights for h in histories.values() for p in h.history)
+
+
+def _spectra_png(writer: RunWriter, histories: dict[str, TrainHistory], title: str) -> None:
+    """spectra.png, where weight metrics were logged."""
+    from .plots import png_bytes, weight_metrics_figure
+
+    if _logged_spectra(histories):
+        writer.add("spectra.png", png_bytes(weight_metrics_figure(histories, title)))
+
+
 def _train_files(
     writer: RunWriter, result: TrainResult, run_dir: str | None, plots: bool = True
 ) -> str:
-    """layers.csv (at init, and after training if measured), summary.json, loss.png, and
-    the loop's timing in meta.json; the history's status."""
-    from .serialize import layer_row, train_json
+    """layers.csv (at init, and after training if measured), summary.json, loss.png,
+    spectra.png, and the loop's timing in meta.json; the history's status."""
+    from .serialize import train_json
 
     history = result.history
-    rows = [layer_row(layer, when="init") for layer in result.before.layers]
+    names, points = history.layer_names, history.history
+    rows = _layer_rows(result.before.layers, points[0] if points else None, names, when="init")
     if result.after is not None:
-        rows += [layer_row(layer, when="final") for layer in result.after.layers]
+        # the last point holds the final weights unless the run stopped between log steps
+        last = points[-1] if points and points[-1].step == history.steps else None
+        rows += _layer_rows(result.after.layers, last, names, when="final")
     writer.add("layers.csv", csv_text(rows))
     writer.add("summary.json", json.dumps(train_json(result, run_dir), indent=2))
     if plots:
         from .plots import loss_curves, png_bytes
 
-        figure = loss_curves({result.before.method: history}, title=result.name)
-        writer.add("loss.png", png_bytes(figure))
+        histories = {result.before.method: history}
+        writer.add("loss.png", png_bytes(loss_curves(histories, title=result.name)))
+        _spectra_png(writer, histories, f"{result.name}: weight spectra during training")
     per_second = round(history.steps / history.seconds, 2) if history.seconds else None
     writer.meta["timing"] = {
         "train_loop_seconds": round(history.seconds, 4),
@@ -236,18 +264,22 @@ def train_in_memory(
 
 
 def _compare_files(writer: RunWriter, result: CompareResult) -> str:
-    """layers.csv (a row per method and layer), summary.json and compare.png."""
+    """layers.csv (a row per method and layer), summary.json, compare.png and spectra.png."""
     from .plots import compare_figure, png_bytes
-    from .serialize import compare_json, layer_row
+    from .serialize import compare_json
 
     order = {run.method: i for i, run in enumerate(result.runs)}
     writer.sort_metrics(lambda row: (order.get(row["method"], len(order)), int(row["step"])))
-    rows = [
-        layer_row(layer, method=run.method) for run in result.runs for layer in run.stats.layers
-    ]
+    rows = []
+    for run in result.runs:
+        point = run.train.history[0] if run.train and run.train.history else None
+        names = run.train.layer_names if run.train else []
+        rows += _layer_rows(run.stats.layers, point, names, method=run.method)
     writer.add("layers.csv", csv_text(rows))
     writer.add("summary.json", json.dumps(compare_json(result), indent=2))
     writer.add("compare.png", png_bytes(compare_figure(result)))
+    histories = {run.method: run.train for run in result.runs if run.train is not None}
+    _spectra_png(writer, histories, f"{result.name}: weight spectra during training (median)")
     return "completed"
 
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .probe import first_nonfinite_layer
+from .weight_spectra import WeightMetrics, weight_metrics
 
 if TYPE_CHECKING:
     from .config import TrainConfig
@@ -36,9 +37,13 @@ class LogPoint:
     test_loss: float
     grad_norm: float  # global L2 norm of the gradient at the last step
     layer_grad_std: list[float] = field(default_factory=list)
+    # per weighted layer: spectral norm, stable rank, α (train.weight_spectra; else empty)
+    layer_weights: list[WeightMetrics] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        data = dict(self.__dict__)
+        data["layer_weights"] = [m.to_dict() for m in self.layer_weights]
+        return data
 
 
 @dataclass
@@ -113,6 +118,7 @@ def train(
     y_test = torch.from_numpy(data.y_test).to(device)
     modules = dict(model.named_modules())
     layers = [(layer.name, modules[layer.name]) for layer in plan.weighted]
+    weights = [m.weight for _, m in layers]
     target = cfg.target_loss if cfg.target_loss is not None else chance_loss(data.num_classes) / 2
     optimizer = make_optimizer(model, cfg)
     batches = _batches(len(y), min(cfg.batch_size, len(y)), torch.Generator().manual_seed(seed))
@@ -126,7 +132,7 @@ def train(
     @torch.no_grad()
     def log(step: int, mean_loss: float) -> None:
         # Every number of the point stays a tensor until one read at the end.
-        grads = [m.weight.grad for _, m in layers]
+        grads = [w.grad for w in weights]
         norms = [g.norm() for g in grads if g is not None]
         values = [
             *_evaluate(model, x_test, y_test),
@@ -141,6 +147,7 @@ def train(
             test_loss=test_loss,
             grad_norm=grad_norm,
             layer_grad_std=stds,
+            layer_weights=weight_metrics(weights) if cfg.weight_spectra else [],
         )
         history.append(point)
         if on_log is not None:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+FIT_BLOCK_VALUES = 1 << 20  # entries of one block of tails in fit_power_law (8 MB)
 SMALL_N = 20  # WeightWatcher's SMALL_N_CUTOFF: below it, its small-sample estimator
 SPIKE_WIDTH = 1e-3  # λ / mean λ spread less than this: a spike (orthogonal), no tail to fit
 MP_SLACK = 0.05  # x within the bulk edges widened by 5% counts as inside (finite N)
@@ -44,7 +45,8 @@ class PowerLawFit:
 
 def fit_power_law(eigenvalues: Sequence[float]) -> PowerLawFit | None:
     """WeightWatcher's power-law fit (WW_powerlaw.WWFit.fit_power_law_standard), None under
-    SMALL_N eigenvalues."""
+    SMALL_N eigenvalues. Every candidate λ_min at once, in blocks of FIT_BLOCK_VALUES
+    entries: the KS distances of all tails are one array operation, not a loop."""
     import numpy as np
 
     data = np.sort(np.asarray(eigenvalues, dtype=np.float64))
@@ -55,20 +57,85 @@ def fit_power_law(eigenvalues: Sequence[float]) -> PowerLawFit | None:
     # the tail sums of log λ for every start i, at once
     tail_logs = np.cumsum(logs[::-1])[::-1][:-1]
     counts = n_all - np.arange(n_all - 1, dtype=np.float64)
-    alphas = 1 + counts / (tail_logs - counts * logs[:-1])
-    best = (math.inf, 0)
-    for i in range(n_all - 1):
-        if not alphas[i] > 1:
-            continue
-        n = int(counts[i])
-        model = 1 - (data[i:] / data[i]) ** (1 - alphas[i])
-        distance = float(np.max(np.abs(model - np.arange(n) / n)))
-        if distance < best[0]:
-            best = (distance, i)
-    distance, i = best
-    if not math.isfinite(distance):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alphas = 1 + counts / (tail_logs - counts * logs[:-1])
+    distances = np.full(n_all - 1, np.inf)
+    offsets = np.arange(n_all)
+    rows = max(1, FIT_BLOCK_VALUES // n_all)
+    for first in range(0, n_all - 1, rows):
+        starts = np.arange(first, min(first + rows, n_all - 1))
+        # row r: the tail from starts[r], padded past its end (masked out below)
+        index = starts[:, None] + offsets[None, :]
+        inside = index < n_all
+        ratio = data[np.minimum(index, n_all - 1)] / data[starts, None]
+        with np.errstate(over="ignore", invalid="ignore"):
+            model = 1 - ratio ** (1 - alphas[starts, None])
+        empirical = offsets[None, :] / counts[starts, None]
+        gap = np.where(inside, np.abs(model - empirical), 0.0)
+        fitted = alphas[starts] > 1  # also False for a NaN α
+        distances[starts] = np.where(fitted, gap.max(axis=1), np.inf)
+    best = int(np.argmin(distances))  # the first of equal distances, as WeightWatcher's loop
+    if not math.isfinite(distances[best]):
         return None
-    return PowerLawFit(float(alphas[i]), float(data[i]), distance, int(counts[i]))
+    return PowerLawFit(float(alphas[best]), float(data[best]), float(distances[best]),
+                       int(counts[best]))  # fmt: skip
+
+
+def eigenvalues_of(weight: Any) -> Any:
+    """The eigenvalues of WᵀW for a weight tensor as an out x rest matrix: the squared
+    singular values, float64, sorted ascending (a float64 torch tensor on the CPU)."""
+    import torch
+
+    matrix = weight.detach().reshape(weight.shape[0], -1).to("cpu", torch.float64)
+    return torch.linalg.svdvals(matrix).square().sort().values
+
+
+@dataclass(frozen=True)
+class WeightMetrics:
+    """WeightWatcher's three numbers for one layer's weights; NaN where undefined (an
+    all-zero matrix has none; α needs SMALL_N eigenvalues and no spike)."""
+
+    spectral_norm: float
+    stable_rank: float
+    alpha: float
+
+    def to_dict(self) -> dict[str, float]:
+        return dict(self.__dict__)
+
+
+UNDEFINED = WeightMetrics(math.nan, math.nan, math.nan)
+
+
+def metrics_of(eigenvalues: Any) -> tuple[WeightMetrics, PowerLawFit | None]:
+    """The metrics of sorted eigenvalues (eigenvalues_of), and the power-law fit."""
+    top = float(eigenvalues[-1])
+    if not top > 0:
+        return UNDEFINED, None
+    x = eigenvalues / eigenvalues.mean()
+    spike = float(x[-1] - x[0]) < SPIKE_WIDTH
+    fit = None if spike else fit_power_law(eigenvalues.numpy())
+    alpha = math.nan if fit is None else fit.alpha
+    return WeightMetrics(top, float(eigenvalues.sum()) / top, alpha), fit
+
+
+def weight_metrics(weights: Sequence[Any]) -> list[WeightMetrics]:
+    """The metrics of each weight tensor (a vector: UNDEFINED), for a log step."""
+    return [metrics_of(eigenvalues_of(w))[0] if w.dim() >= 2 else UNDEFINED for w in weights]
+
+
+def median_metrics(layers: Sequence[WeightMetrics]) -> WeightMetrics:
+    """Each metric's median over the layers where it is defined (NaN where none is)."""
+    import statistics
+
+    def median(values: list[float]) -> float:
+        finite = [v for v in values if math.isfinite(v)]
+        return statistics.median(finite) if finite else math.nan
+
+    return WeightMetrics(
+        median([m.spectral_norm for m in layers]),
+        median([m.stable_rank for m in layers]),
+        median([m.alpha for m in layers]),
+    )
 
 
 def mp_edges(ratio: float) -> tuple[float, float]:
@@ -115,29 +182,24 @@ class LayerSpectrum:
 
 def layer_spectrum(name: str, weight: Any) -> LayerSpectrum | None:
     """The spectrum of one weight tensor (None for a vector, or an all-zero matrix)."""
-    import torch
-
     if weight.dim() < 2:
         return None
-    matrix = weight.detach().reshape(weight.shape[0], -1).to(torch.float64)
-    eigenvalues = torch.linalg.svdvals(matrix).square().sort().values
-    top = float(eigenvalues[-1])
-    if not top > 0:
+    eigenvalues = eigenvalues_of(weight)
+    metrics, fit = metrics_of(eigenvalues)
+    if not metrics.spectral_norm > 0:
         return None
-    n, m = max(matrix.shape), min(matrix.shape)
+    m = len(eigenvalues)
+    n = max(weight.shape[0], weight[0].numel())
     x = eigenvalues / eigenvalues.mean()
     low, high = mp_edges(m / n)
     inside = float(((x >= low * (1 - MP_SLACK)) & (x <= high * (1 + MP_SLACK))).double().mean())
-    values = [float(v) for v in eigenvalues]
-    spike = float(x[-1] - x[0]) < SPIKE_WIDTH
-    fit = None if spike else fit_power_law(values)
     return LayerSpectrum(
         name=name,
         shape=tuple(weight.shape),
         n=n,
         m=m,
-        spectral_norm=top,
-        stable_rank=float(eigenvalues.sum()) / top,
+        spectral_norm=metrics.spectral_norm,
+        stable_rank=metrics.stable_rank,
         alpha=None if fit is None else fit.alpha,
         alpha_xmin=None if fit is None else fit.xmin,
         alpha_ks=None if fit is None else fit.ks_distance,
@@ -146,7 +208,7 @@ def layer_spectrum(name: str, weight: Any) -> LayerSpectrum | None:
         mp_low=low,
         mp_high=high,
         inside_mp=inside,
-        eigenvalues=values,
+        eigenvalues=[float(v) for v in eigenvalues],
     )
 
 
@@ -164,11 +226,17 @@ def weight_spectra(model: Any, plan: Any) -> list[LayerSpectrum]:
 
 
 __all__ = [
+    "UNDEFINED",
     "LayerSpectrum",
     "PowerLawFit",
+    "WeightMetrics",
+    "eigenvalues_of",
     "fit_power_law",
     "layer_spectrum",
+    "median_metrics",
+    "metrics_of",
     "mp_density",
     "mp_edges",
+    "weight_metrics",
     "weight_spectra",
 ]

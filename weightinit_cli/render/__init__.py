@@ -9,6 +9,7 @@ control characters escaped); `printable` is the same for plain strings (Error li
 
 - results.py: `winit stats`, `train` and `compare`, and the library's weight table
 - charts.py: sparklines and the terminal line chart
+- weights.py: the weight metrics a training run logged, as one line
 - progress.py: the live training display
 - reference.py: the method catalogue, the critical line, reproductions, reruns
 """

@@ -80,7 +80,17 @@ def rerun_view(original: str, rerun: str, match: Any) -> Group:
     )
     paths = [literal(f"original {original}/", "dim"), literal(f"rerun    {rerun}/", "dim")]
     notes = [literal(f"versions differ: {'; '.join(match.notes)}", "yellow")] if match.notes else []
+    notes += [
+        literal(f"{name}: new in the rerun, not compared: {_listed(keys)}", "dim")
+        for name, keys in match.added.items()
+    ]
     return Group(*paths, table, *notes, headline)
+
+
+def _listed(names: list[str], shown: int = 4) -> str:
+    """The first few names, and how many more."""
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def finding_view(finding: Any, run_dir: str | None = None, width: int = 120) -> Group:

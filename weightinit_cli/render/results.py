@@ -16,6 +16,7 @@ from rich.text import Text
 
 from . import Column, column_groups, fitted_table, fmt, literal, percent, printable
 from .charts import line_chart, sparkline
+from .weights import weights_line
 
 if TYPE_CHECKING:
     from torch import nn
@@ -321,6 +322,9 @@ def train_view(result: TrainResult, run_dir: str | None, width: int = 120) -> Gr
         Text(),
         Text.assemble(("At init: ", "bold"), literal(result.before.verdict.message)),
     ]
+    weights = weights_line(history)
+    if weights is not None:
+        parts.append(weights)
     if run_dir:
         parts.append(literal(f"wrote {run_dir}/", "dim"))
     return Group(*parts)

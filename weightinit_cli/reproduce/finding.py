@@ -63,9 +63,11 @@ class Reproduction:
         return {"name": self.name, "paper": self.paper, "claim": self.claim}
 
     def config(self, overrides: Sequence[str] = ()) -> Config:
+        """The paper's config with `overrides`; no claim reads the weight metrics a training
+        run logs, so they are off unless an override turns them on."""
         from ..loading import load_config
 
-        return load_config(self.config_path, list(overrides))
+        return load_config(self.config_path, ["train.weight_spectra=false", *overrides])
 
     def finding(
         self,

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 FINISHED = ("completed", "stuck", "diverged")
 # Every file a trial directory can hold: a resumed sweep removes a trial's directory to
 # run it again only if it holds nothing else (a file of the user's stays).
-TRIAL_FILES = ("config.yaml", "meta.json", "metrics.csv", "layers.csv", "summary.json", "loss.png")
+TRIAL_FILES = ("config.yaml", "meta.json", "metrics.csv", "layers.csv", "summary.json",
+               "loss.png", "spectra.png")  # fmt: skip
 # Per-step cost of the training loop that does not grow with the model (Python, logging),
 # in multiply-adds, and the fixed cost of a trial (data, a statistics pass, its files): the
 # ETA weighs trials by these.
