@@ -35,7 +35,7 @@ def on_support(s, points=200_001):
 
 
 def cdf(s):
-    t, x, w = on_support(s)
+    t, x, w = on_support(s, 20_001)
     return x, np.concatenate([[0.0], np.cumsum(0.5 * (w[1:] + w[:-1]) * np.diff(t))])
 
 

@@ -29,8 +29,9 @@ weights the eigenvalues of JJᵀ/c follow the Fuss-Catalan law of order L as n �
 (Penson & Życzkowski 2011; fuss_catalan.py); with orthogonal ones JJᵀ = c I exactly, so
 every singular value is √c. Not for lsuv: it rescales each orthogonal layer by a factor
 the data chose, and winit records only the std of the weights it left (their mean
-removed), so c would be an estimate, not a prediction. Not for non-centred draws (normal with a mean, uniform on [0, 1]):
-their mean adds a spike the law does not have. Elsewhere: no density (None).
+removed), so c would be an estimate, not a prediction. Not for non-centred draws (normal
+with a mean, uniform on [0, 1]): their mean adds a spike the law does not have.
+Elsewhere: no density (None).
 
 Nothing here prints; torch is imported where it is used.
 """
