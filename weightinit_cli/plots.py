@@ -406,23 +406,69 @@ def transfer_figure(result: Any) -> Figure:
     return fig
 
 
+def _fuss_catalan_histogram(ax: Any, values: list[float], s: int, scale: float) -> None:
+    """The singular values σ as a density of ln σ (log-spaced bins) beside the
+    Fuss-Catalan law of σ²/scale: p(ln σ) = 2x ρ(x), x = σ²/scale."""
+    import numpy as np
+
+    from .fuss_catalan import edge, log_singular_density
+
+    u = np.log(values)
+    top = 0.5 * np.log(scale * edge(s))  # the support's upper end in ln σ
+    low, high = min(u.min(), top - 2.0), max(u.max(), top)
+    bins = np.linspace(low, high, 61)
+    weights = np.full(len(u), 1.0 / (len(u) * (bins[1] - bins[0])))
+    ax.hist(np.exp(u), bins=np.exp(bins), weights=weights, color="C0", alpha=0.6,
+            label="measured")  # fmt: skip
+    grid = np.linspace(low - 0.5, top, 600)
+    ax.plot(np.exp(grid), log_singular_density(grid, s, scale), "k-", lw=1.2,
+            label=f"Fuss-Catalan, s = {s}\n(Penson & Życzkowski 2011)")  # fmt: skip
+    # J is float32: an SVD resolves σ only to ε·σ_max, and below that lie rounding's values
+    floor = float(np.finfo(np.float32).eps) * max(values)
+    if min(values) < floor:
+        ax.axvspan(np.exp(grid[0]), floor, color="0.88", zorder=0, label="below ε·σ_max (float32)")
+    ax.set_xscale("log")
+    ax.set_ylabel("density of ln σ")
+
+
+def _delta_histogram(ax: Any, values: list[float], scale: float) -> None:
+    """The singular values' counts on a window around √scale, with the delta at √scale."""
+    import numpy as np
+
+    root = scale**0.5
+    low, high = min(min(values), root / 2), max(max(values), root * 2)
+    ax.hist(values, bins=np.geomspace(low, high, 61), color="C0", alpha=0.8, label="measured")
+    ax.axvline(root, color="C3", lw=1.2, ls="--", label=f"predicted: every σ = √c = {root:.4g}")
+    ax.set_xscale("log")
+    ax.set_ylabel("count")
+
+
 def spectrum_figure(result: Any) -> Figure:
     """`winit spectrum` (Pennington et al. 2017, Fig. 2-3): the histogram of the Jacobian's
-    singular values at the output, and the eigenvalue moments of JᵀJ against depth with
-    theory dashed."""
+    singular values at the output, with the predicted law where one is known
+    (spectrum.Density), and the eigenvalue moments of JᵀJ against depth with theory
+    dashed."""
     fig = _figure(2, width=4.6, height=3.6)
     hist, moments = fig.subplots(1, 2)
     values = [v for v in result.singular_values if v > 0]
-    if values:
+    density = result.density
+    if values and density is not None and density.kind == "fuss_catalan":
+        _fuss_catalan_histogram(hist, values, density.s, density.scale)
+    elif values and density is not None and density.kind == "delta":
+        _delta_histogram(hist, values, density.scale)
+    elif values:
         import numpy as np
 
         bins = np.geomspace(min(values), max(values), 60) if max(values) > min(values) else 20
         hist.hist(values, bins=bins, color="C0", alpha=0.8)
         hist.set_xscale("log")
+    if not values or density is None:
+        hist.set_ylabel("count")
     hist.axvline(1.0, color="k", lw=0.8, ls=":")
-    hist.set_xlabel("singular value of J")
-    hist.set_ylabel("count")
+    hist.set_xlabel("singular value σ of J")
     hist.set_title(_shown(f"at the {result.output} ({result.inputs} inputs)"))
+    if values and density is not None:
+        hist.legend(fontsize=7, loc="upper left")
     depths = [d.depth for d in result.depths]
     for key, label, colour in (("mean", "mean λ (m1)", "C0"), ("variance", "σ²/m1²", "C1")):
         moments.plot(depths, _positive([getattr(d, key) for d in result.depths]), "o-",

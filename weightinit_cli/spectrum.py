@@ -23,6 +23,16 @@ Theory (plain dense stacks). With q_l the mean-field pre-activation variance of 
   variances. A linear orthogonal net is exactly isometric (0); a linear Gaussian one has L.
 Elsewhere (rectangular layers, other weights, other networks) the table says n/a.
 
+The density, where a closed form exists: a linear stack of square layers, n wide as its
+input, has J = W_L ... W_1 (its biases do not enter J), c = Π σ_w,l². With i.i.d. centred
+weights the eigenvalues of JJᵀ/c follow the Fuss-Catalan law of order L as n → ∞
+(Penson & Życzkowski 2011; fuss_catalan.py); with orthogonal ones JJᵀ = c I exactly, so
+every singular value is √c. Not for lsuv: it rescales each orthogonal layer by a factor
+the data chose, and winit records only the std of the weights it left (their mean
+removed), so c would be an estimate, not a prediction. Not for non-centred draws (normal
+with a mean, uniform on [0, 1]): their mean adds a spike the law does not have.
+Elsewhere: no density (None).
+
 Nothing here prints; torch is imported where it is used.
 """
 
@@ -78,6 +88,19 @@ class DepthSpectrum:
         return dict(self.__dict__)
 
 
+@dataclass(frozen=True)
+class Density:
+    """The predicted law of the singular values σ at the output: σ² = scale · x with x
+    Fuss-Catalan of order s ("fuss_catalan"), or σ = √scale exactly ("delta", s None)."""
+
+    kind: str  # "fuss_catalan" | "delta"
+    s: int | None
+    scale: float  # c = Π σ_w,l²
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "s": self.s, "scale": self.scale}
+
+
 @dataclass
 class SpectrumResult:
     name: str
@@ -93,15 +116,18 @@ class SpectrumResult:
     singular_values: list[float] = field(default_factory=list)  # at the output, sorted
     weights: list[Any] = field(default_factory=list)  # weight_spectra.LayerSpectrum per layer
     seconds: float = 0.0
+    density: Density | None = None  # the predicted law of singular_values, where one is known
 
     @property
     def final(self) -> DepthSpectrum:
         return self.depths[-1]
 
     def to_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items() if k not in ("depths", "weights")}
+        skipped = ("depths", "weights", "density")
+        data = {k: v for k, v in self.__dict__.items() if k not in skipped}
         data["depths"] = [d.to_dict() for d in self.depths]
         data["weights"] = [w.to_dict() for w in self.weights]
+        data["density"] = None if self.density is None else self.density.to_dict()
         return data
 
 
@@ -183,6 +209,45 @@ def _general_jacobian(model: Any, x: Any, embedded: bool) -> Any:
     return jac.reshape(len(x), jac.shape[1], -1)
 
 
+def _weight_vars(records: list[Any]) -> list[float]:
+    """σ_w,l² = fan_in × the weights' variance, per layer."""
+    return [r.fan_in * r.target_std**2 for r in records]
+
+
+def _centred(spec: Any) -> bool:
+    """Whether an i.i.d. method draws weights of mean 0 (normal, uniform and trunc_normal
+    take a mean or bounds; the others are centred by construction)."""
+    p = spec.params
+    if spec.method == "normal":
+        return p["mean"] == 0
+    if spec.method == "uniform":
+        return p["a"] == -p["b"]
+    if spec.method == "trunc_normal":
+        return p["mean"] == 0 and p["a"] == -p["b"]
+    return True
+
+
+def _density(cfg: Config, report: InitReport, n0: int) -> Density | None:
+    """The closed-form law of the output's singular values of a plain dense stack, where
+    one exists (see the module docstring)."""
+    from .activations import get_activation
+
+    weighted, records = cfg.model.plan.weighted[:-1], report.layers[:-1]
+    if not all(get_activation(p.activation).name == "linear" for p in weighted):
+        return None
+    if not all(r.fan_in == r.fan_out == n0 for r in records):
+        return None
+    families = {weight_family(r.method) for r in records}
+    scale = math.prod(_weight_vars(records))
+    if not (math.isfinite(scale) and scale > 0):
+        return None
+    if families == {"iid"} and all(_centred(r.spec) for r in records):
+        return Density("fuss_catalan", len(records), scale)
+    if families == {"orthogonal"} and all(r.method != "lsuv" for r in records):
+        return Density("delta", None, scale)
+    return None
+
+
 def _theory(
     cfg: Config, report: InitReport, x: Any, depths: list[tuple[str, Any]]
 ) -> list[tuple[float | None, float | None]]:
@@ -192,7 +257,7 @@ def _theory(
 
     plan = cfg.model.plan
     weighted, records = plan.weighted[:-1], report.layers[:-1]
-    weight_vars = [r.fan_in * r.target_std**2 for r in records]
+    weight_vars = _weight_vars(records)
     predictions = predict_layers(
         weight_vars,
         [r.bias_var for r in records],
@@ -300,11 +365,13 @@ def spectrum(cfg: Config, data: Dataset, inputs: int = DEFAULT_INPUTS) -> Spectr
         singular_values=sorted(float(v) for v in values),
         weights=weight_spectra(model, plan),
         seconds=time.perf_counter() - started,
+        density=_density(cfg, report, x.shape[1]) if stacked else None,
     )
 
 
 __all__ = [
     "DEFAULT_INPUTS",
+    "Density",
     "DepthSpectrum",
     "SpectrumResult",
     "check_inputs",

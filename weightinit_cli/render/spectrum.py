@@ -1,5 +1,6 @@
 """`winit spectrum` at the terminal: the Jacobian's eigenvalue moments per depth beside
-theory, the singular values at the output, and what they say about isometry."""
+theory, the singular values at the output with their predicted law where one is known,
+and what they say about isometry."""
 
 from __future__ import annotations
 
@@ -70,6 +71,19 @@ def weights_table(layers: list[Any], width: int) -> Any:
     return fitted_table(columns, rows, width, title=title, header_style="bold", box=None)
 
 
+def predicted_line(density: Any) -> Text | None:
+    """The law spectrum.Density predicts for the singular values at the output."""
+    if density is None:
+        return None
+    if density.kind == "fuss_catalan":
+        return Text(
+            f"predicted: λ = σ² = c·x, x Fuss-Catalan of order s = {density.s}, c = "
+            f"{fmt(density.scale, 4)} (Penson & Życzkowski 2011)"
+        )
+    root = fmt(density.scale**0.5, 4)
+    return Text(f"predicted: every singular value √c = {root} (orthogonal linear net)")
+
+
 def spectrum_view(result: Any, run_dir: str, width: int) -> Group:
     final = result.final
     head = literal(
@@ -88,6 +102,9 @@ def spectrum_view(result: Any, run_dir: str, width: int) -> Group:
     files = "summary.json, spectrum.csv, weights.csv, spectrum.png, weights.png"
     wrote = literal(f"wrote {run_dir}/ ({files})", "dim")
     parts: list[Any] = [head, Text(), spectrum_table(result, width), Text(), spread]
+    predicted = predicted_line(result.density)
+    if predicted is not None:
+        parts.append(predicted)
     if result.weights:
         parts += [Text(), weights_table(result.weights, width)]
     return Group(*parts, wrote)
