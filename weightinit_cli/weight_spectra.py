@@ -82,12 +82,15 @@ def fit_power_law(eigenvalues: Sequence[float]) -> PowerLawFit | None:
 
 
 def eigenvalues_of(weight: Any) -> Any:
-    """The eigenvalues of WᵀW for a weight tensor as an out x rest matrix: the squared
-    singular values, float64, sorted ascending (a float64 torch tensor on the CPU)."""
+    """The eigenvalues of WᵀW (or WWᵀ, the smaller) for a weight tensor as an out x rest
+    matrix: the squared singular values, sorted ascending (float64, on the CPU). From the
+    symmetric Gram matrix's eigenvalues, half the time of an SVD; in float64 the smallest
+    lose at most ~1e-16 of the largest (rounding's negatives are zeros)."""
     import torch
 
     matrix = weight.detach().reshape(weight.shape[0], -1).to("cpu", torch.float64)
-    return torch.linalg.svdvals(matrix).square().sort().values
+    gram = matrix.T @ matrix if matrix.shape[0] >= matrix.shape[1] else matrix @ matrix.T
+    return torch.linalg.eigvalsh(gram).clamp_min(0.0)
 
 
 @dataclass(frozen=True)
