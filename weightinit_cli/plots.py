@@ -533,35 +533,49 @@ def _metric_series(history: TrainHistory, metric: str, layer: int | None) -> lis
 
 def weight_metrics_figure(histories: dict[str, TrainHistory], title: str = "") -> Figure:
     """spectra.png: spectral norm, stable rank and α against step. One run: a line per
-    layer, coloured by depth; several (compare): each run's median over its layers."""
+    layer, coloured by depth (one collection per panel: a deep net's lines draw at the
+    cost of one); several (compare): each run's median over its layers."""
+    import numpy as np
     from matplotlib import colormaps
+    from matplotlib.collections import LineCollection
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FormatStrFormatter, LogFormatter
 
     fig = _figure(3, width=4.2, height=3.4, margins=THREE_PANELS)
     axes = fig.subplots(1, 3)
-    single = len(histories) == 1
-    for i, (label, history) in enumerate(histories.items()):
+    handles: list[Any] = []
+    if len(histories) == 1:
+        ((label, history),) = histories.items()
         steps = [p.step for p in history.history if p.layer_weights]
         names = history.layer_names
-        lines = list(enumerate(names)) if single else [(None, f"{label} (median)")]
-        for layer, name in lines:
-            shade = colormaps["viridis"](layer / max(1, len(names) - 1)) if single else f"C{i}"
-            labelled = not single or layer in (0, len(names) - 1)  # the first and last layer
-            for ax, (metric, _, log) in zip(axes, WEIGHT_METRIC_AXES, strict=True):
+        shades = colormaps["viridis"](np.linspace(0, 1, len(names)))
+        for ax, (metric, _, log) in zip(axes, WEIGHT_METRIC_AXES, strict=True):
+            lines = []
+            for layer in range(len(names)):
                 values = _metric_series(history, metric, layer)
-                ax.plot(steps, _positive(values) if log else values, color=shade, lw=1,
-                        label=_shown(name) if labelled else None)  # fmt: skip
-    from matplotlib.ticker import FormatStrFormatter
-
+                lines.append(np.column_stack([steps, _positive(values) if log else values]))
+            ax.add_collection(LineCollection(lines, colors=shades, linewidths=1))
+            ax.autoscale_view()
+        ends = sorted({0, len(names) - 1})
+        handles = [Line2D([], [], color=shades[k], label=_shown(names[k])) for k in ends]
+    else:
+        for i, (label, history) in enumerate(histories.items()):
+            steps = [p.step for p in history.history if p.layer_weights]
+            for ax, (metric, _, log) in zip(axes, WEIGHT_METRIC_AXES, strict=True):
+                values = _metric_series(history, metric, None)
+                ax.plot(steps, _positive(values) if log else values, color=f"C{i}", lw=1)
+            handles.append(Line2D([], [], color=f"C{i}", label=_shown(f"{label} (median)")))
     for ax, (_, label, log) in zip(axes, WEIGHT_METRIC_AXES, strict=True):
         if log:
             ax.set_yscale("log")
-            for axis_format in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
-                axis_format(FormatStrFormatter("%g"))
+            # plain numbers; minor ticks labelled only where the axis spans under a decade
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
         ax.set_xlabel("step")
         ax.set_title(label, fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
-    if histories:
-        axes[0].legend(fontsize=7)
+    if handles:
+        axes[0].legend(handles=handles, fontsize=7)
     if title:
         fig.suptitle(_shown(title))
     return fig
