@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
+from test_train import invoke, only_run, read_csv
 
 from weightinit_cli import weight_spectra
-from weightinit_cli.cli import app
 from weightinit_cli.experiments import initialized, load_dataset
 from weightinit_cli.loading import load_config
 from weightinit_cli.train import train
@@ -25,25 +24,10 @@ from weightinit_cli.weight_spectra import (
     weight_metrics,
 )
 
-runner = CliRunner()
 # width 32: every hidden layer has over 20 eigenvalues, so α is defined
 BASE = ["--depth", "3", "--width", "32"]
 SMALL = [*BASE, "--steps", "20", "--set", "train.log_every=10"]
 LAYERS = ["dense1", "dense2", "dense3", "head"]
-
-
-def invoke(*args: str):
-    return runner.invoke(app, list(args), env={"COLUMNS": "120"})
-
-
-def only_run(root: Path) -> Path:
-    (run,) = root.iterdir()
-    return run
-
-
-def read_csv(path: Path) -> list[dict]:
-    with open(path) as f:
-        return list(csv.DictReader(f))
 
 
 def reference_fit(eigenvalues):
