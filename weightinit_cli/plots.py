@@ -555,7 +555,8 @@ def weight_metrics_figure(histories: dict[str, TrainHistory], title: str = "") -
                 values = _metric_series(history, metric, layer)
                 lines.append(np.column_stack([steps, _positive(values) if log else values]))
             ax.add_collection(LineCollection(lines, colors=shades, linewidths=1))
-            ax.autoscale_view()
+            if np.isfinite(np.concatenate(lines)).all(axis=1).any():  # else: nothing to scale
+                ax.autoscale_view()
         ends = sorted({0, len(names) - 1})
         handles = [Line2D([], [], color=shades[k], label=_shown(names[k])) for k in ends]
     else:
@@ -566,7 +567,7 @@ def weight_metrics_figure(histories: dict[str, TrainHistory], title: str = "") -
                 ax.plot(steps, _positive(values) if log else values, color=f"C{i}", lw=1)
             handles.append(Line2D([], [], color=f"C{i}", label=_shown(f"{label} (median)")))
     for ax, (_, label, log) in zip(axes, WEIGHT_METRIC_AXES, strict=True):
-        if log:
+        if log and 0 < ax.dataLim.y0 < np.inf:  # a log axis needs a value to show
             ax.set_yscale("log")
             # plain numbers; minor ticks labelled only where the axis spans under a decade
             ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
