@@ -38,26 +38,30 @@ class LayerHistograms:
 def histogram(tensor: Any, bins: int = BINS) -> Histogram:
     """The histogram of every value of `tensor` (float64 sums; non-finite values are
     counted in num and dropped from the buckets and sums)."""
+    import numpy as np
     import torch
 
-    values = tensor.detach().reshape(-1).to("cpu", torch.float64)
-    finite = values[torch.isfinite(values)]
-    if finite.numel() == 0:
-        return Histogram(0.0, 0.0, values.numel(), 0.0, 0.0, [0.0], [0.0])
-    low, high = float(finite.min()), float(finite.max())
+    values = tensor.detach().to("cpu", torch.float32).numpy().reshape(-1)
+    finite = np.isfinite(values)
+    if not finite.all():
+        values = values[finite]
+    if values.size == 0:
+        return Histogram(0.0, 0.0, len(finite), 0.0, 0.0, [0.0], [0.0])
+    low, high = float(values.min()), float(values.max())
     if low == high:  # one value: one bucket ending at it
-        counts, limits = [float(finite.numel())], [high]
+        counts, limits = [float(values.size)], [high]
     else:
-        counts = torch.histc(finite, bins=bins, min=low, max=high).tolist()
-        step = (high - low) / bins
-        limits = [low + step * (i + 1) for i in range(bins)]
-        limits[-1] = high
+        # equal buckets over [low, high], the last closed (np.histogram's), by one bincount
+        index = np.minimum(((values - low) * (bins / (high - low))).astype(np.int64), bins - 1)
+        counts = np.bincount(index, minlength=bins).astype(float).tolist()
+        limits = (low + (high - low) * np.arange(1, bins + 1) / bins).tolist()
+    wide = values.astype(np.float64)
     return Histogram(
         min=low,
         max=high,
-        num=values.numel(),
-        sum=float(finite.sum()),
-        sum_squares=float(finite.square().sum()),
+        num=len(finite),
+        sum=float(wide.sum()),
+        sum_squares=float(wide @ wide),
         limits=limits,
         counts=counts,
     )
