@@ -85,7 +85,9 @@ class TensorBoardTracker:
         writer = self._writers[label]
         metrics = {f"hparam/{k}": v for k, v in final.items()}
         # the hparams plugin's three summaries, in this run's own event file
-        for summary in hparams({**self._params, "status": status}, metrics):
+        # the method is the label's (compare's are the runs' own, not the config's)
+        chosen = {**self._params, "init.method": label, "status": status}
+        for summary in hparams(chosen, metrics):
             writer.file_writer.add_summary(summary)
         for tag, value in metrics.items():
             writer.add_scalar(tag, value)
