@@ -76,6 +76,26 @@ def test_compare_writes_a_run_per_method(runs: Path) -> None:
         losses = [v for _, v in scalar(events(run / "tb" / method), "loss")]
         expected = [float(r["loss"]) for r in metrics if r["method"] == method]
         assert losses == pytest.approx(expected)
+        assert hparams_of(run / "tb" / method)["init.method"].string_value == method
+
+
+def hparams_of(path: Path):
+    """The hparams a run's event files hold (the plugin's session start)."""
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    content = events(path).PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    return plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
+
+
+def test_a_run_logged_to_tensorboard_reruns_identical(runs: Path) -> None:
+    result = invoke("train", *SMALL, "--log", "tensorboard")
+    assert result.exit_code == 0, result.output
+    run = only_run(runs)
+    rerun = invoke("rerun", str(run), "--json")
+    assert rerun.exit_code == 0, rerun.output
+    match = json.loads(rerun.stdout)
+    assert match["identical"], match
+    assert events(Path(match["rerun"]) / "tb").Scalars("loss")  # the rerun logs as it did
 
 
 def test_stats_keeps_a_run_directory_for_its_histograms(runs: Path) -> None:
