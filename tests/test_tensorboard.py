@@ -148,6 +148,17 @@ def test_bad_trackers_are_config_errors(runs: Path, args: list[str]) -> None:
     assert result.exit_code == 2 and line.startswith("Error: ") and "log" in line, line
 
 
+def test_a_log_dir_in_the_way_is_refused_before_the_run(runs: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = invoke("train", *SMALL, "--log", "tensorboard", "--log-dir", str(blocker / "tb"))
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"Error: log_dir {blocker / 'tb'}: {blocker} is a file, not a directory"
+    ]
+    assert not runs.exists() or not any(runs.iterdir())
+
+
 def test_commands_without_trackers_refuse_them(runs: Path) -> None:
     result = invoke("coordcheck", "--set", "log=[tensorboard]")
     assert result.exit_code == 2

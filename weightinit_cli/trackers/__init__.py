@@ -41,11 +41,16 @@ class Tracker(Protocol):
 
 
 def check_trackers(cfg: Config) -> None:
-    """Refuse, before a run has a home, a tracker whose package is missing (the commands
-    that feed none refuse the config itself: loading.load_config)."""
+    """Refuse, before a run has a home, a tracker whose package is missing or a log_dir
+    that cannot be written (the commands that feed no tracker refuse the config itself:
+    loading.load_config)."""
+    from ..runs import check_creatable
+
     for name in cfg.log:
         if importlib.util.find_spec(PACKAGES[name]) is None:
             raise WinitError(f"log: {name} needs the {PACKAGES[name]} package: {INSTALL[name]}")
+    if cfg.log and cfg.log_dir is not None:
+        check_creatable(cfg.log_dir, "log_dir")
 
 
 def flat_config(data: dict[str, Any], prefix: str = "") -> dict[str, bool | int | float | str]:
