@@ -23,6 +23,7 @@ from .terminal import (
     print_json,
     show,
     user_errors,
+    warn,
     write_out,
 )
 
@@ -91,25 +92,29 @@ def stats(
     as_json: opts.JsonOpt = False,
     out: opts.OutOpt = None,
     spp: opts.SppOpt = False,
+    log: opts.LogOpt = None,
+    log_dir: opts.LogDirOpt = None,
 ) -> None:
     """Per-layer weight, activation and gradient statistics beside theory."""
     from . import session
 
     with json_only_on_stdout(as_json):
-        cfg = options.load("stats", config)
-        result = session.stats(cfg, spp=spp, out=out, command=invocation(ctx)).result
+        cfg = options.load("stats", config, opts.log_sets(log, log_dir))
+        recorded = session.stats(cfg, spp=spp, out=out, command=invocation(ctx))
+    result = recorded.result
     if as_json:
         from .serialize import stats_json
 
         print_json(stats_json(result))
-        return
-    from .render import literal
-    from .render.results import stats_view
+    else:
+        from .render import literal
+        from .render.results import stats_view
 
-    shown = console()
-    show(stats_view(result, shown.width), shown)
-    if out is not None:
-        show(literal(f"wrote {out}/", "dim"), shown)
+        shown = console()
+        show(stats_view(result, shown.width), shown)
+        if recorded.run_dir is not None:
+            show(literal(f"wrote {recorded.run_dir}/", "dim"), shown)
+    warn(recorded.warnings)
 
 
 @app.command(cls=OneLineCommand)
@@ -139,12 +144,14 @@ def train(
     options: ConfigOptions = None,  # type: ignore[assignment]
     as_json: opts.JsonOpt = False,
     runs_dir: opts.RunsDirOpt = None,
+    log: opts.LogOpt = None,
+    log_dir: opts.LogDirOpt = None,
 ) -> None:
     """Train one init method on a small task and save the run under runs/."""
     from . import session
 
     with json_only_on_stdout(as_json):
-        cfg = options.load("train", config)
+        cfg = options.load("train", config, opts.log_sets(log, log_dir))
         recorded = session.train(
             cfg, runs_dir=runs_dir, progress=_progress(as_json), command=invocation(ctx)
         )
@@ -163,6 +170,7 @@ def show_train(recorded: Any, as_json: bool) -> None:
 
         shown = console()
         show(train_view(result, str(recorded.run_dir), shown.width), shown)
+    warn(recorded.warnings)
     if recorded.exit_code:
         raise typer.Exit(recorded.exit_code)
     if result.history.status == "diverged":
@@ -185,6 +193,8 @@ def compare(
     spp: opts.SppOpt = False,
     runs_dir: opts.RunsDirOpt = None,
     jobs: opts.CompareJobsOpt = None,
+    log: opts.LogOpt = None,
+    log_dir: opts.LogDirOpt = None,
 ) -> None:
     """The same model, data and seed under several inits, side by side."""
     from . import session
@@ -194,7 +204,7 @@ def compare(
     if methods is not None and not chosen:
         fail("--methods needs at least one method")
     with json_only_on_stdout(as_json):
-        cfg = options.load("compare")
+        cfg = options.load("compare", None, opts.log_sets(log, log_dir))
         specs = method_specs(cfg, chosen or ["xavier", "he", "zero"], param or [])
         recorded = session.compare(
             cfg,
@@ -215,6 +225,7 @@ def compare(
 
         shown = console()
         show(compare_view(recorded.result, str(recorded.run_dir), shown.width), shown)
+    warn(recorded.warnings)
     if recorded.exit_code:
         raise typer.Exit(recorded.exit_code)
 

@@ -106,6 +106,11 @@ LATER_INIT_FIELDS = {
 }  # fmt: skip
 # And for train fields.
 LATER_TRAIN_FIELDS = {"weight_spectra": True}
+# Top-level fields that say where a run is also shown, never what it computes: left out at
+# their defaults, and out of the config hash always (loading.config_hash).
+TRACKER_FIELDS = {"log": [], "log_dir": None}
+TRACKERS = ("tensorboard",)
+TRACKED_COMMANDS = ("train", "compare", "stats")
 
 
 class ModelConfig(Section):
@@ -423,6 +428,17 @@ class Config(Section):
     init: InitConfig = Field(default_factory=InitConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    log: list[Literal["tensorboard"]] = Field([], max_length=len(TRACKERS))
+    """trackers that also receive the run: tensorboard (scalars, histograms, hparams)"""
+    log_dir: str | None = Field(None, min_length=1, max_length=4096)
+    """where the trackers write (a run per command under it); default: the run's tb/"""
+
+    @field_validator("log")
+    @classmethod
+    def _each_tracker_once(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"names a tracker twice: {value}")
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import WinitError
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .apply import InitReport
     from .config import Config
     from .data import Dataset
+    from .histograms import LayerHistograms
     from .initspec import InitSpec
     from .probe import LayerStats
     from .residual_stream import BlockStats
@@ -44,6 +45,7 @@ class StatsResult:
     verdict: Verdict
     spp: list[SppLayer] | None = None  # signal propagation (conv layers or blocks), if asked
     blocks: list[BlockStats] | None = None  # the residual stream per block, at init
+    histograms: list[LayerHistograms] = field(default_factory=list)  # for a tracker, if asked
 
 
 @dataclass
@@ -203,17 +205,18 @@ def measure(
     device: str,
     with_theory: bool = True,
     spp: bool = False,
+    histograms: bool = False,
 ) -> StatsResult:
     """One forward/backward pass on the first batch, with theory beside it at init and a
     flag per layer and a verdict; with `spp`, also the conv layers' signal propagation
-    (Brock et al. 2021)."""
+    (Brock et al. 2021); with `histograms`, each layer's tensors' histograms."""
     from .meanfield import predict_layers
     from .probe import probe
     from .verdict import diagnose, flag
 
     plan = cfg.model.plan
     x, y = first_batch(data, cfg.train.batch_size, device)
-    measured = probe(model, x, y, plan)
+    measured = probe(model, x, y, plan, histograms=histograms)
     layers = measured.layers
     if with_theory:
         predictions = predict_layers(
@@ -296,6 +299,7 @@ def measure(
         verdict=verdict,
         spp=propagation,
         blocks=stream,
+        histograms=measured.histograms,
     )
 
 
@@ -376,13 +380,25 @@ def _users_code(cfg: Config, doing: str) -> Iterator[None]:
         ) from None
 
 
+def wants_histograms(cfg: Config) -> bool:
+    """Whether a tracker of the run draws histograms (TensorBoard's dashboard), so that the
+    pass or the log points take them."""
+    return "tensorboard" in cfg.log
+
+
 def run_stats(
-    cfg: Config, data: Dataset, device: str, spec: InitSpec | None = None, spp: bool = False
+    cfg: Config,
+    data: Dataset,
+    device: str,
+    spec: InitSpec | None = None,
+    spp: bool = False,
+    histograms: bool = False,
 ) -> StatsResult:
-    """`winit stats`: initialize the config's network and measure one pass on one batch."""
+    """`winit stats`: initialize the config's network and measure one pass on one batch
+    (with `histograms`, each layer's tensors' histograms from it too)."""
     with _users_code(cfg, "measuring"):
         model, report = initialized(cfg, spec or cfg.init.spec, data)
-        return measure(cfg, model.to(device), report, data, device, spp=spp)
+        return measure(cfg, model.to(device), report, data, device, spp=spp, histograms=histograms)
 
 
 def run_train(
@@ -413,6 +429,7 @@ def run_train(
             seed=cfg.seed,
             on_log=on_log,
             should_stop=should_stop,
+            histograms=wants_histograms(cfg),
         )
     after = measure(cfg, model, report, data, device, with_theory=False) if measure_after else None
     return TrainResult(cfg.name or "default", device, before, after, history)
@@ -442,7 +459,8 @@ def run_compare(
     def task(index: int, log: Callable[[LogPoint], None], stop: Callable[[], bool]) -> MethodRun:
         spec = specs[index]
         if cfg.train.steps == 0:
-            return MethodRun(spec, run_stats(cfg, data, device, spec, spp), None)
+            stats = run_stats(cfg, data, device, spec, spp, wants_histograms(cfg))
+            return MethodRun(spec, stats, None)
         result = run_train(cfg, data, device, spec, log, stop, spp, measure_after=False)
         return MethodRun(spec, result.before, result.history)
 

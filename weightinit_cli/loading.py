@@ -29,6 +29,8 @@ from .config import (
     LAYER_TYPES,
     MODULE_FIELDS,
     STACK_FIELDS,
+    TRACKED_COMMANDS,
+    TRACKER_FIELDS,
     Config,
 )
 from .data_defaults import shape_for
@@ -328,7 +330,13 @@ def _load(
         return _load(path, overrides, command, "transformer", file_data if path else None)
     given = given_keys(file_data, overrides)
     _drop_unwanted_defaults(data, defaults, given, layer)
-    return _validate(data, source, overrides)
+    cfg = _validate(data, source, overrides)
+    if cfg.log and command not in TRACKED_COMMANDS:
+        raise WinitError(
+            f"log: {', '.join(cfg.log)}: winit {command} does not log to trackers yet "
+            f"({', '.join(TRACKED_COMMANDS[:-1])} and {TRACKED_COMMANDS[-1]} do)"
+        )
+    return cfg
 
 
 def given_keys(file_data: Mapping[str, Any], overrides: Sequence[str]) -> list[str]:
@@ -383,7 +391,8 @@ def config_data(cfg: Config) -> dict[str, Any]:
     init_unused = {k for k, default in init if getattr(cfg.init, k) == default}
     train = LATER_TRAIN_FIELDS.items()
     train_unused = {k for k, default in train if getattr(cfg.train, k) == default}
-    exclude = {"model": unused, "init": init_unused, "train": train_unused}
+    exclude: dict[str, Any] = {"model": unused, "init": init_unused, "train": train_unused}
+    exclude |= {k: True for k, default in TRACKER_FIELDS.items() if getattr(cfg, k) == default}
     return cfg.model_dump(mode="json", by_alias=True, exclude=exclude)
 
 
@@ -393,9 +402,10 @@ def config_to_yaml(cfg: Config) -> str:
 
 
 def config_hash(cfg: Config) -> str:
-    """12 hex digits identifying the experiment: sha256 of its canonical JSON, name excluded."""
+    """12 hex digits identifying the experiment: sha256 of its canonical JSON, the name and
+    the trackers (where it is also shown) excluded."""
     canonical = json.dumps(
-        {k: v for k, v in config_data(cfg).items() if k != "name"},
+        {k: v for k, v in config_data(cfg).items() if k != "name" and k not in TRACKER_FIELDS},
         sort_keys=True,
         separators=(",", ":"),
     )

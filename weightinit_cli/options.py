@@ -182,6 +182,28 @@ OutOpt = Annotated[
         help="Also write CSV, config, JSON and plots into this new directory.",
     ),
 ]
+LogOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--log",
+        help="Also log the run to a tracker: tensorboard (repeatable; config key log).",
+        show_default=False,
+    ),
+]
+LogDirOpt = Annotated[
+    str | None,
+    typer.Option("--log-dir", help="Where trackers write (default: the run directory's tb/)."),
+]
+
+
+def log_sets(trackers: list[str] | None, log_dir: str | None) -> list[str]:
+    """--log and --log-dir as the `--set`s they stand for (the config validates them)."""
+    import json
+
+    sets = [] if trackers is None else [f"log={json.dumps(trackers)}"]
+    return sets + ([] if log_dir is None else [f"log_dir={json.dumps(log_dir)}"])
+
+
 RunsDirOpt = Annotated[
     Path | None,
     typer.Option(

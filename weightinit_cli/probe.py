@@ -23,6 +23,7 @@ from torch import nn
 
 from .activations import get_activation
 from .apply import WEIGHTED_LAYERS, leaves
+from .histograms import LayerHistograms, layer_histograms, watch_activations
 
 if TYPE_CHECKING:
     from .plan import NetworkPlan
@@ -223,6 +224,7 @@ class ProbeResult:
     loss: float
     layers: list[LayerStats] = field(default_factory=list)
     input_second_moments: list[float] = field(default_factory=list)  # E[x²] into each layer
+    histograms: list[LayerHistograms] = field(default_factory=list)  # if asked for
 
 
 def probe(
@@ -231,9 +233,11 @@ def probe(
     y: torch.Tensor,
     plan: NetworkPlan,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    histograms: bool = False,
 ) -> ProbeResult:
     """One forward and one backward pass of `model` on (x, y), measuring every weighted
-    layer of its `plan`."""
+    layer of its `plan`; with `histograms`, also each layer's weight, activation and
+    gradient histograms from the same pass."""
     loss_fn = loss_fn or nn.functional.cross_entropy
     modules = dict(model.named_modules())
     layers = {layer.name: layer for layer in plan.weighted}
@@ -293,6 +297,10 @@ def probe(
         if layer.activation_layer is not None:
             hook = on_activation(name, layer.activation)
             handles.append(modules[layer.activation_layer].register_forward_hook(hook))
+    activations: dict = {}
+    if histograms:
+        activations, watching = watch_activations(model, plan)
+        handles += watching
     try:
         model.zero_grad(set_to_none=True)
         loss = loss_fn(model(x), y)
@@ -324,6 +332,9 @@ def probe(
         return [next(values) for _ in range(n)]
 
     result = ProbeResult(loss=next(values))
+    if histograms:
+        weights = [modules[name].weight for name in weighted]
+        result.histograms = layer_histograms(weighted, weights, activations)
     for index, name in enumerate(weighted, start=1):
         module = modules[name]
         fan_in, fan_out = layers[name].fans

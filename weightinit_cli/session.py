@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .experiments import CompareResult, TrainResult
     from .initspec import InitSpec
     from .reproduce import Finding, Reproduction
+    from .trackers import Trackers
     from .train import LogPoint, TrainHistory
 
 
@@ -61,6 +62,7 @@ class Recorded:
     run_dir: Path | None
     exit_code: int = 0  # 130 / 143 after Ctrl-C / SIGTERM
     files: dict[str, str | bytes] | None = None  # a run kept in memory (a sweep trial)
+    warnings: list[str] = field(default_factory=list)  # a tracker that stopped, say
 
 
 def _prepare(cfg: Config, data: Dataset | None = None) -> tuple[str, Dataset]:
@@ -81,8 +83,10 @@ def _run(
     by_method: bool = False,
     progress: ProgressFactory | None = None,
     should_stop: Callable[[], bool] | None = None,
+    trackers: Trackers | None = None,
 ) -> tuple[Any, int]:
-    """The lifecycle: metrics as they come, progress, a clean stop, the files, the status.
+    """The lifecycle: metrics as they come (to the trackers too), progress, a clean stop,
+    the files, the status.
 
     `write(writer, result)` adds the result files and returns the run's status. Without
     `should_stop` (a command in the terminal), Ctrl-C and SIGTERM request the stop.
@@ -100,6 +104,8 @@ def _run(
     def on_log(index: int, point: LogPoint) -> None:
         extra = {"method": labels[index]} if by_method else {}
         writer.append_metrics(metrics_row(point, names, **extra))
+        if trackers:
+            trackers.log_point(labels[index], point, names)
         if display is not None:
             display.update(labels[index], point)
 
@@ -215,6 +221,9 @@ def train(
     """`winit train`: the config's init, trained, in a new run directory. `threads`: the
     torch threads to train on, and `measure_after`: whether the layers are measured again
     after training (1 and no: `winit rerun` of a sweep's trial, which ran so)."""
+    from .trackers import check_trackers, final_metrics, open_trackers
+
+    check_trackers(cfg)
     device, data = _prepare(cfg)
     experiment: dict[str, Any] = {"command": "train"}
     if threads:
@@ -223,15 +232,22 @@ def train(
         experiment["measured_after"] = False
     path = new_run_dir(runs_root(runs_dir), cfg.name or "run")
     writer = RunWriter(cfg, experiment, command=command, device=device, path=path)
-    result, code = _run(
-        writer,
-        cfg,
-        _training(cfg, data, device, measure_after, threads),
-        [cfg.init.method],
-        lambda w, r: _run_status(_train_files(w, r, str(path))),
-        progress=progress,
-    )
-    return Recorded(result, path, code)
+    label = cfg.init.method
+    trackers = open_trackers(cfg, path, [label])
+    try:
+        result, code = _run(
+            writer,
+            cfg,
+            _training(cfg, data, device, measure_after, threads),
+            [label],
+            lambda w, r: _run_status(_train_files(w, r, str(path))),
+            progress=progress,
+            trackers=trackers,
+        )
+        trackers.finish(label, result.history.status, final_metrics(result.history))
+    finally:
+        trackers.close()
+    return Recorded(result, path, code, warnings=trackers.warnings)
 
 
 def train_in_memory(
@@ -296,7 +312,9 @@ def compare(
 ) -> Recorded:
     """`winit compare`: each init on the same network, data and seed, in one run directory."""
     from .experiments import check_spp, run_compare
+    from .trackers import check_trackers, final_metrics, open_trackers
 
+    check_trackers(cfg)
     if spp:
         check_spp(cfg)
     for spec in specs:  # an init that cannot make a layer: refused before a directory exists
@@ -318,16 +336,30 @@ def compare(
     def run(on_log: Callable, stop: Callable[[], bool]) -> CompareResult:
         return run_compare(cfg, specs, data, device, on_log, stop, jobs, spp)
 
-    result, code = _run(
-        writer,
-        cfg,
-        run,
-        [s.method for s in specs],
-        _compare_files,
-        by_method=True,
-        progress=progress,
-    )
-    return Recorded(result, path, code)
+    labels = [s.method for s in specs]
+    trackers = open_trackers(cfg, path, labels)
+    try:
+        result, code = _run(
+            writer,
+            cfg,
+            run,
+            labels,
+            _compare_files,
+            by_method=True,
+            progress=progress,
+            trackers=trackers,
+        )
+        for method_run in result.runs:
+            if method_run.train is None:  # --steps 0: the statistics at init
+                trackers.log_stats(method_run.method, method_run.stats)
+                final = final_metrics(None, method_run.stats.loss)
+                trackers.finish(method_run.method, "completed", final)
+            else:
+                final = final_metrics(method_run.train)
+                trackers.finish(method_run.method, method_run.train.status, final)
+    finally:
+        trackers.close()
+    return Recorded(result, path, code, warnings=trackers.warnings)
 
 
 # --------------------------------------------------------------------------- stats
@@ -346,10 +378,13 @@ def stats(
     DIR`) or `keep` (a new directory under the runs root, for `winit rerun`) also a run
     directory, written whole: config.yaml, meta.json, layers.csv, summary.json and
     std_vs_depth.png."""
-    from .experiments import check_spp, run_stats
+    from .experiments import check_spp, run_stats, wants_histograms
+    from .trackers import check_trackers, final_metrics, open_trackers
 
+    check_trackers(cfg)
     if spp:
         check_spp(cfg)
+    keep = keep or bool(cfg.log)  # a tracker's files need a run directory to go with
     if out is not None:
         refuse_overwrite(Path(out))
         check_creatable(Path(out).parent, f"--out {out}: the parent directory")
@@ -364,14 +399,21 @@ def stats(
     experiment: dict[str, Any] = {"command": "stats", **({"spp": True} if spp else {})}
     writer = RunWriter(cfg, experiment, command=command, device=device)
     started = time.perf_counter()
-    result = run_stats(cfg, data, device, spp=spp)
+    result = run_stats(cfg, data, device, spp=spp, histograms=wants_histograms(cfg))
     writer.add("layers.csv", csv_text([layer_row(layer) for layer in result.layers]))
     writer.add("summary.json", json.dumps(stats_json(result), indent=2) + "\n")
     figure = std_profiles({result.method: result.layers}, title=f"{result.name}: std vs depth")
     writer.add("std_vs_depth.png", png_bytes(figure))
     files = _finish(writer, "completed", started)
     target = out if out is not None else new_run_dir(runs_root(runs_dir), f"stats-{cfg.name}")
-    return Recorded(result, write_run_files(target, files))
+    path = write_run_files(target, files)
+    trackers = open_trackers(cfg, path, [result.method])
+    try:
+        trackers.log_stats(result.method, result)
+        trackers.finish(result.method, "completed", final_metrics(None, result.loss))
+    finally:
+        trackers.close()
+    return Recorded(result, path, warnings=trackers.warnings)
 
 
 # --------------------------------------------------------------------------- reproduce

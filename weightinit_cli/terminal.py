@@ -34,6 +34,14 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def warn(messages: list[str]) -> None:
+    """Print what went wrong beside a run that went on (a tracker that stopped), on stderr."""
+    from .printable import printable
+
+    for message in messages:
+        typer.echo(f"Warning: {printable(message)}", err=True)
+
+
 def _discard_stdout() -> None:
     """Point stdout at /dev/null after a write to it failed: what is still buffered would
     fail again at exit, which Python reports as "Exception ignored" and exit status 120."""

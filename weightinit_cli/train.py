@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from .histograms import LayerHistograms, layer_histograms, watch_activations
 from .probe import first_nonfinite_layer
 from .weight_spectra import WeightMetrics, weight_metrics
 
@@ -39,9 +40,12 @@ class LogPoint:
     layer_grad_std: list[float] = field(default_factory=list)
     # per weighted layer: spectral norm, stable rank, α (train.weight_spectra; else empty)
     layer_weights: list[WeightMetrics] = field(default_factory=list)
+    # per weighted layer: weight, activation and gradient histograms (for a tracker; else
+    # empty), not part of the history's files
+    layer_histograms: list[LayerHistograms] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        data = dict(self.__dict__)
+        data = {k: v for k, v in self.__dict__.items() if k != "layer_histograms"}
         data["layer_weights"] = [m.to_dict() for m in self.layer_weights]
         return data
 
@@ -109,9 +113,11 @@ def train(
     seed: int = 0,
     on_log: Callable[[LogPoint], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    histograms: bool = False,
 ) -> TrainHistory:
     """Train `model` (the network `plan` describes) for cfg.steps updates; stop at once on
-    a non-finite loss."""
+    a non-finite loss. `histograms`: every log point also holds each layer's weight,
+    gradient and (on the held-out split) activation histograms."""
     x = torch.from_numpy(data.x_train).to(device)
     y = torch.from_numpy(data.y_train).to(device)
     x_test = torch.from_numpy(data.x_test).to(device)
@@ -134,8 +140,14 @@ def train(
         # Every number of the point stays a tensor until one read at the end.
         grads = [w.grad for w in weights]
         norms = [g.norm() for g in grads if g is not None]
+        activations, handles = watch_activations(model, plan) if histograms else ({}, [])
+        try:
+            evaluated = _evaluate(model, x_test, y_test)
+        finally:
+            for handle in handles:
+                handle.remove()
         values = [
-            *_evaluate(model, x_test, y_test),
+            *evaluated,
             torch.stack(norms).norm() if norms else zero,
             *(g.std(correction=0) if g is not None else zero for g in grads),
         ]
@@ -148,6 +160,9 @@ def train(
             grad_norm=grad_norm,
             layer_grad_std=stds,
             layer_weights=weight_metrics(weights) if cfg.weight_spectra else [],
+            layer_histograms=(
+                layer_histograms([n for n, _ in layers], weights, activations) if histograms else []
+            ),
         )
         history.append(point)
         if on_log is not None:

@@ -1,0 +1,152 @@
+"""Trackers: where a run is also shown, beside its run directory (TensorBoard).
+
+A tracker renders result data as it comes: each log point of a training run, the
+statistics of a `stats` pass, the run's end. It never decides anything about the run: a
+tracker that fails (a disk full, a directory gone) is dropped at its first failure, with
+one warning for the caller to show, and the run and its directory go on as they would.
+Nothing here imports a tracker's package until a run asks for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..errors import WinitError
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..experiments import StatsResult
+    from ..train import LogPoint, TrainHistory
+
+# the package each tracker needs, and how to install it
+PACKAGES = {"tensorboard": "tensorboard"}
+INSTALL = {"tensorboard": "pip install 'weightinit-cli[tensorboard]'"}
+
+
+class Tracker(Protocol):
+    name: str
+
+    def log_point(self, label: str, point: LogPoint, layer_names: list[str]) -> None: ...
+
+    def log_stats(self, label: str, stats: StatsResult) -> None: ...
+
+    def finish(self, label: str, status: str, final: dict[str, float]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def check_trackers(cfg: Config) -> None:
+    """Refuse, before a run has a home, a tracker whose package is missing or a log_dir
+    that cannot be written (the commands that feed no tracker refuse the config itself:
+    loading.load_config)."""
+    from ..runs import check_creatable
+
+    for name in cfg.log:
+        if importlib.util.find_spec(PACKAGES[name]) is None:
+            raise WinitError(f"log: {name} needs the {PACKAGES[name]} package: {INSTALL[name]}")
+    if cfg.log and cfg.log_dir is not None:
+        check_creatable(cfg.log_dir, "log_dir")
+
+
+def flat_config(data: dict[str, Any], prefix: str = "") -> dict[str, bool | int | float | str]:
+    """A config as dotted names and plain values (lists and nulls as text)."""
+    import json
+
+    out: dict[str, bool | int | float | str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flat_config(value, f"{name}."))
+        elif isinstance(value, (bool, int, float, str)):
+            out[name] = value
+        else:
+            out[name] = json.dumps(value)
+    return out
+
+
+def final_metrics(history: TrainHistory | None, loss: float | None = None) -> dict[str, float]:
+    """The numbers a run ends with, for a tracker's hparams view (finite ones only)."""
+    values: dict[str, float | None] = {"loss": loss}
+    if history is not None:
+        values = {
+            "final_loss": history.final_loss,
+            "final_accuracy": history.final_accuracy,
+            "steps_to_target": history.steps_to_target,
+        }
+    return {k: float(v) for k, v in values.items() if v is not None and math.isfinite(v)}
+
+
+class Trackers:
+    """Every tracker of one run, each call guarded (see the module's docstring)."""
+
+    def __init__(self, trackers: list[Tracker]) -> None:
+        self._live = list(trackers)
+        self.warnings: list[str] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._live)
+
+    def add(self, tracker: Tracker) -> None:
+        self._live.append(tracker)
+
+    def _each(self, call: Callable[[Tracker], None]) -> None:
+        for tracker in list(self._live):
+            try:
+                call(tracker)
+            except Exception as err:  # noqa: BLE001 -- a tracker never costs the run
+                self._live.remove(tracker)
+                self.warnings.append(
+                    f"{tracker.name} stopped logging ({type(err).__name__}: {err}); the run "
+                    "goes on and its directory has every number"
+                )
+                with contextlib.suppress(Exception):  # already failed and reported
+                    tracker.close()
+
+    def log_point(self, label: str, point: LogPoint, layer_names: list[str]) -> None:
+        self._each(lambda t: t.log_point(label, point, layer_names))
+
+    def log_stats(self, label: str, stats: StatsResult) -> None:
+        self._each(lambda t: t.log_stats(label, stats))
+
+    def finish(self, label: str, status: str, final: dict[str, float]) -> None:
+        self._each(lambda t: t.finish(label, status, final))
+
+    def close(self) -> None:
+        self._each(lambda t: t.close())
+
+
+def open_trackers(cfg: Config, run_dir: Path, labels: list[str]) -> Trackers:
+    """The config's trackers for a run in `run_dir` with a run per label (compare: a
+    method each): under `log_dir`/<run directory's name>, or the run directory's tb/. One
+    that cannot start is a warning, as one that fails later."""
+    from ..loading import config_data
+
+    opened = Trackers([])
+    if not cfg.log:
+        return opened
+    base = Path(cfg.log_dir) / run_dir.name if cfg.log_dir else run_dir / "tb"
+    params = flat_config(config_data(cfg))
+    if "tensorboard" in cfg.log:
+        try:
+            from .tensorboard import TensorBoardTracker
+
+            opened.add(TensorBoardTracker(base, labels, params))
+        except Exception as err:  # noqa: BLE001 -- a tracker never costs the run
+            opened.warnings.append(f"tensorboard did not start ({type(err).__name__}: {err})")
+    return opened
+
+
+__all__ = [
+    "INSTALL",
+    "Tracker",
+    "Trackers",
+    "check_trackers",
+    "final_metrics",
+    "flat_config",
+    "open_trackers",
+]
