@@ -233,7 +233,7 @@ def train(
     path = new_run_dir(runs_root(runs_dir), cfg.name or "run")
     writer = RunWriter(cfg, experiment, command=command, device=device, path=path)
     label = cfg.init.method
-    trackers = open_trackers(cfg, path, [label])
+    trackers = open_trackers(cfg, path, [label], "train")
     try:
         result, code = _run(
             writer,
@@ -337,7 +337,7 @@ def compare(
         return run_compare(cfg, specs, data, device, on_log, stop, jobs, spp)
 
     labels = [s.method for s in specs]
-    trackers = open_trackers(cfg, path, labels)
+    trackers = open_trackers(cfg, path, labels, "compare")
     try:
         result, code = _run(
             writer,
@@ -407,7 +407,7 @@ def stats(
     files = _finish(writer, "completed", started)
     target = out if out is not None else new_run_dir(runs_root(runs_dir), f"stats-{cfg.name}")
     path = write_run_files(target, files)
-    trackers = open_trackers(cfg, path, [result.method])
+    trackers = open_trackers(cfg, path, [result.method], "stats")
     try:
         trackers.log_stats(result.method, result)
         trackers.finish(result.method, "completed", final_metrics(None, result.loss))

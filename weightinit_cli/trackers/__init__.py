@@ -1,4 +1,4 @@
-"""Trackers: where a run is also shown, beside its run directory (TensorBoard).
+"""Trackers: where a run is also shown, beside its run directory (TensorBoard, MLflow).
 
 A tracker renders result data as it comes: each log point of a training run, the
 statistics of a `stats` pass, the run's end. It never decides anything about the run: a
@@ -24,8 +24,11 @@ if TYPE_CHECKING:
     from ..train import LogPoint, TrainHistory
 
 # the package each tracker needs, and how to install it
-PACKAGES = {"tensorboard": "tensorboard"}
-INSTALL = {"tensorboard": "pip install 'weightinit-cli[tensorboard]'"}
+PACKAGES = {"tensorboard": "tensorboard", "mlflow": "mlflow"}
+INSTALL = {name: f"pip install 'weightinit-cli[{name}]'" for name in PACKAGES}
+# what a log point and a stats pass show, under the same names in every tracker
+SCALARS = ("loss", "accuracy", "test_loss", "grad_norm")
+WEIGHT_METRICS = ("spectral_norm", "stable_rank", "alpha")
 
 
 class Tracker(Protocol):
@@ -69,6 +72,32 @@ def flat_config(data: dict[str, Any], prefix: str = "") -> dict[str, bool | int 
     return out
 
 
+def _finite(values: dict[str, float | None]) -> dict[str, float]:
+    # NaN and infinity (a diverged run) stay in metrics.csv: MLflow's SQL stores clip them
+    return {k: float(v) for k, v in values.items() if v is not None and math.isfinite(v)}
+
+
+def point_metrics(point: LogPoint, layer_names: list[str]) -> dict[str, float]:
+    """A log point's numbers: loss, accuracy, test_loss, grad_norm, grad_std/<layer> and
+    the weight metrics (spectral_norm/<layer>, ...)."""
+    values: dict[str, float | None] = {tag: getattr(point, tag) for tag in SCALARS}
+    for name, std in zip(layer_names, point.layer_grad_std, strict=True):
+        values[f"grad_std/{name}"] = std
+    for name, metrics in zip(layer_names, point.layer_weights, strict=False):
+        for metric in WEIGHT_METRICS:
+            values[f"{metric}/{name}"] = getattr(metrics, metric)
+    return _finite(values)
+
+
+def stats_metrics(stats: StatsResult) -> dict[str, float]:
+    """A stats pass's numbers: loss, activation_std/<layer> and grad_std/<layer>."""
+    values: dict[str, float | None] = {"loss": stats.loss}
+    for layer in stats.layers:
+        values[f"activation_std/{layer.name}"] = layer.activation.std
+        values[f"grad_std/{layer.name}"] = layer.grad.std
+    return _finite(values)
+
+
 def final_metrics(history: TrainHistory | None, loss: float | None = None) -> dict[str, float]:
     """The numbers a run ends with, for a tracker's hparams view (finite ones only)."""
     values: dict[str, float | None] = {"loss": loss}
@@ -78,7 +107,7 @@ def final_metrics(history: TrainHistory | None, loss: float | None = None) -> di
             "final_accuracy": history.final_accuracy,
             "steps_to_target": history.steps_to_target,
         }
-    return {k: float(v) for k, v in values.items() if v is not None and math.isfinite(v)}
+    return _finite(values)
 
 
 class Trackers:
@@ -120,24 +149,46 @@ class Trackers:
         self._each(lambda t: t.close())
 
 
-def open_trackers(cfg: Config, run_dir: Path, labels: list[str]) -> Trackers:
-    """The config's trackers for a run in `run_dir` with a run per label (compare: a
-    method each): under `log_dir`/<run directory's name>, or the run directory's tb/. One
-    that cannot start is a warning, as one that fails later."""
+def run_tags(cfg: Config, run_dir: Path, command: str) -> dict[str, str]:
+    """What a tracker's run says of where it came from (MLflow's tags)."""
+    from .. import __version__
+    from ..loading import config_hash
+
+    return {
+        "winit.version": __version__,
+        "winit.command": command,
+        "winit.config_hash": config_hash(cfg),
+        "winit.run_dir": str(run_dir.resolve()),
+    }
+
+
+def _start(name: str, cfg: Config, run_dir: Path, labels: list[str], command: str) -> Tracker:
     from ..loading import config_data
 
-    opened = Trackers([])
-    if not cfg.log:
-        return opened
-    base = Path(cfg.log_dir) / run_dir.name if cfg.log_dir else run_dir / "tb"
     params = flat_config(config_data(cfg))
-    if "tensorboard" in cfg.log:
-        try:
-            from .tensorboard import TensorBoardTracker
+    if name == "tensorboard":
+        from .tensorboard import TensorBoardTracker
 
-            opened.add(TensorBoardTracker(base, labels, params))
+        base = Path(cfg.log_dir) / run_dir.name if cfg.log_dir else run_dir / "tb"
+        return TensorBoardTracker(base, labels, params)
+    from .mlflow import MlflowTracker
+
+    # a parent run (compare's) holds what its children share: all but the init's method
+    shared = {k: v for k, v in params.items() if k != "init.method"}
+    return MlflowTracker(run_dir, labels, params, run_tags(cfg, run_dir, command), shared)
+
+
+def open_trackers(cfg: Config, run_dir: Path, labels: list[str], command: str) -> Trackers:
+    """The config's trackers for `command`'s run in `run_dir`, with a tracker run per label
+    (compare: a method each). TensorBoard writes under `log_dir`/<run directory's name>
+    or the run directory's tb/; MLflow where MLFLOW_TRACKING_URI says. One that cannot
+    start is a warning, as one that fails later."""
+    opened = Trackers([])
+    for name in cfg.log:
+        try:
+            opened.add(_start(name, cfg, run_dir, labels, command))
         except Exception as err:  # noqa: BLE001 -- a tracker never costs the run
-            opened.warnings.append(f"tensorboard did not start ({type(err).__name__}: {err})")
+            opened.warnings.append(f"{name} did not start ({type(err).__name__}: {err})")
     return opened
 
 
@@ -149,4 +200,7 @@ __all__ = [
     "final_metrics",
     "flat_config",
     "open_trackers",
+    "point_metrics",
+    "run_tags",
+    "stats_metrics",
 ]
