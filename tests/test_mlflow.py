@@ -258,7 +258,8 @@ def test_a_server_gone_mid_run_never_costs_the_run(runs: Path, server, monkeypat
     assert steps == [0, 10]  # dropped at its failure, never called again
     warnings = [line for line in result.output.splitlines() if line.startswith("Warning:")]
     (warning,) = warnings
-    assert warning.startswith("Warning: mlflow stopped logging (") and "refused" in warning
+    # refused or reset, as the kill and the request fall
+    assert warning.startswith("Warning: mlflow stopped logging (") and "127.0.0.1" in warning
     run_dir = only_run(runs)
     assert [int(r["step"]) for r in read_csv(run_dir / "metrics.csv")] == [0, 10, 20]
     assert json.loads((run_dir / "meta.json").read_text())["status"] == "completed"

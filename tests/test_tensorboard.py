@@ -163,8 +163,8 @@ def test_commands_without_trackers_refuse_them(runs: Path) -> None:
     result = invoke("coordcheck", "--set", "log=[tensorboard]")
     assert result.exit_code == 2
     assert result.output.startswith(
-        "Error: log: tensorboard: winit coordcheck does not log to trackers yet (train, compare "
-        "and stats do)"
+        "Error: log: tensorboard: winit coordcheck does not log to trackers yet (train, compare, "
+        "stats and sweep do)"
     ), result.output
 
 

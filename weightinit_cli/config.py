@@ -110,7 +110,7 @@ LATER_TRAIN_FIELDS = {"weight_spectra": True}
 # their defaults, and out of the config hash always (loading.config_hash).
 TRACKER_FIELDS = {"log": [], "log_dir": None}
 TRACKERS = ("tensorboard", "mlflow")
-TRACKED_COMMANDS = ("train", "compare", "stats")
+TRACKED_COMMANDS = ("train", "compare", "stats", "sweep")
 
 
 class ModelConfig(Section):
