@@ -42,6 +42,7 @@ STATES = {
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 # TensorBoard's event files (still open beside us), a sweep's trials (each a child run's)
 NOT_ARTIFACTS = {"tb", "trials"}
+FLUSH_SECONDS = 2.0  # how long metrics may wait to be sent with the next ones
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -64,6 +65,21 @@ class MlflowRuns:
         name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or EXPERIMENT
         found = self.client.get_experiment_by_name(name)
         self.experiment: str = found.experiment_id if found else self.client.create_experiment(name)
+        self._pending: dict[str, list[Any]] = {}  # run id -> metrics not sent yet
+        self._sent = time.monotonic()
+
+    def every_run(self, filter_string: str) -> Iterator[Any]:
+        """The experiment's runs that match, page after page (a sweep may have more than a
+        page's thousand trials)."""
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [self.experiment], filter_string=filter_string, page_token=token
+            )
+            yield from page
+            token = page.token
+            if not token:
+                return
 
     def start(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
         from mlflow.entities import Param
@@ -79,13 +95,28 @@ class MlflowRuns:
         return run_id
 
     def log(self, run_id: str, metrics: dict[str, float], step: int) -> None:
+        """Metrics at `step`, sent with those before them at most FLUSH_SECONDS later (a
+        request, or a database commit, per log point cost a default run more than its
+        training: 50 ms each on SQLite here) or when the run ends."""
         from mlflow.entities import Metric
         from mlflow.utils.validation import MAX_METRICS_PER_BATCH
 
         now = int(time.time() * 1000)
-        entries = [Metric(k, v, now, step) for k, v in metrics.items()]
-        for batch in _chunks(entries, MAX_METRICS_PER_BATCH):
-            self.client.log_batch(run_id, metrics=batch)
+        self._pending.setdefault(run_id, []).extend(
+            Metric(k, v, now, step) for k, v in metrics.items()
+        )
+        waiting = sum(len(m) for m in self._pending.values())
+        if waiting >= MAX_METRICS_PER_BATCH or time.monotonic() - self._sent >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        from mlflow.utils.validation import MAX_METRICS_PER_BATCH
+
+        pending, self._pending = self._pending, {}
+        self._sent = time.monotonic()
+        for run_id, metrics in pending.items():
+            for batch in _chunks(metrics, MAX_METRICS_PER_BATCH):
+                self.client.log_batch(run_id, metrics=batch)
 
     def artifacts(self, run_id: str, directory: Path) -> None:
         """A run directory's files, as they are on disk now (meta.json says finished)."""
@@ -98,6 +129,7 @@ class MlflowRuns:
                 self.client.log_artifact(run_id, str(entry))
 
     def end(self, run_id: str, status: str) -> None:
+        self.flush()
         self.client.set_tag(run_id, "winit.status", status)
         self.client.set_terminated(run_id, STATES.get(status, "FINISHED"))
 
@@ -194,11 +226,7 @@ class SweepMlflow:
             self.parent: str = found[0].info.run_id
             client.update_run(self.parent, status="RUNNING")
             client.set_tag(self.parent, "winit.status", "running")
-            children = client.search_runs(
-                [self._mlflow.experiment],
-                filter_string=f"tags.`mlflow.parentRunId` = '{self.parent}'",
-            )
-            for child in children:
+            for child in self._mlflow.every_run(f"tags.`mlflow.parentRunId` = '{self.parent}'"):
                 if child.data.tags.get("winit.trial") in again:
                     client.delete_run(child.info.run_id)
         else:
