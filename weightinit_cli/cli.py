@@ -320,14 +320,17 @@ def sweep(
     dry_run: opts.DryRunOpt = False,
     as_json: opts.JsonOpt = False,
     runs_dir: opts.RunsDirOpt = None,
+    log: opts.LogOpt = None,
+    log_dir: opts.LogDirOpt = None,
 ) -> None:
     """Train a grid of experiments in parallel (here or on Ray); resumes if run again."""
     from .sweep.grid import load_sweep
 
     if address is not None and backend != "ray":
         fail("--address is the Ray cluster to join; it needs --backend ray")
+    sets = [*opts.log_sets(log, log_dir), *options.sets]
     with json_only_on_stdout(as_json):
-        spec = load_sweep(options.path(config), grid or [], options.sets, options.layer, seeds)
+        spec = load_sweep(options.path(config), grid or [], sets, options.layer, seeds)
     if dry_run:
         from .sweep.outputs import plan_sweep
 
@@ -365,6 +368,7 @@ def sweep(
 
         shown = console()
         show(sweep_view(result, shown.width), shown)
+    warn(result.warnings)
     if exit_code:
         raise typer.Exit(exit_code)
     if result.failed():

@@ -109,8 +109,8 @@ LATER_TRAIN_FIELDS = {"weight_spectra": True}
 # Top-level fields that say where a run is also shown, never what it computes: left out at
 # their defaults, and out of the config hash always (loading.config_hash).
 TRACKER_FIELDS = {"log": [], "log_dir": None}
-TRACKERS = ("tensorboard",)
-TRACKED_COMMANDS = ("train", "compare", "stats")
+TRACKERS = ("tensorboard", "mlflow")
+TRACKED_COMMANDS = ("train", "compare", "stats", "sweep")
 
 
 class ModelConfig(Section):
@@ -428,10 +428,11 @@ class Config(Section):
     init: InitConfig = Field(default_factory=InitConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
-    log: list[Literal["tensorboard"]] = Field([], max_length=len(TRACKERS))
-    """trackers that also receive the run: tensorboard (scalars, histograms, hparams)"""
+    log: list[Literal["tensorboard", "mlflow"]] = Field([], max_length=len(TRACKERS))
+    """trackers that also receive the run: tensorboard (scalars, histograms, hparams),
+    mlflow (params, metrics, artifacts; where MLFLOW_TRACKING_URI says)"""
     log_dir: str | None = Field(None, min_length=1, max_length=4096)
-    """where the trackers write (a run per command under it); default: the run's tb/"""
+    """where TensorBoard writes (a run per command under it); default: the run's tb/"""
 
     @field_validator("log")
     @classmethod

@@ -7,6 +7,7 @@ Nothing here writes or prints; the trackers render these.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,11 +44,14 @@ def histogram(tensor: Any, bins: int = BINS) -> Histogram:
 
     flat = tensor.detach().reshape(-1).to("cpu", torch.float32)
     num = flat.numel()
-    if not bool(torch.isfinite(flat).all()):
-        flat = flat[torch.isfinite(flat)]
-    if flat.numel() == 0:
+    if num == 0:
         return Histogram(0.0, 0.0, num, 0.0, 0.0, [0.0], [0.0])
     low, high = (float(v) for v in torch.aminmax(flat))
+    if not (math.isfinite(low) and math.isfinite(high)):  # NaN and inf show in the extremes
+        flat = flat[torch.isfinite(flat)]
+        if flat.numel() == 0:
+            return Histogram(0.0, 0.0, num, 0.0, 0.0, [0.0], [0.0])
+        low, high = (float(v) for v in torch.aminmax(flat))
     wide = flat.double()
     if low == high:  # one value: one bucket ending at it
         counts, limits = [float(flat.numel())], [high]

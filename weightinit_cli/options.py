@@ -186,13 +186,13 @@ LogOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--log",
-        help="Also log the run to a tracker: tensorboard (repeatable; config key log).",
+        help="Also log the run to a tracker: tensorboard or mlflow (repeatable; config key log).",
         show_default=False,
     ),
 ]
 LogDirOpt = Annotated[
     str | None,
-    typer.Option("--log-dir", help="Where trackers write (default: the run directory's tb/)."),
+    typer.Option("--log-dir", help="Where TensorBoard writes (default: the run directory's tb/)."),
 ]
 
 

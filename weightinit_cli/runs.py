@@ -350,6 +350,8 @@ def write_run_files(target: str | Path, files: dict[str, str | bytes]) -> Path:
     """A whole run directory, all of its files or none."""
     with staged_dir(target) as staging:
         for name, data in files.items():
+            if "/" in name:  # a folder of the run's (a sweep trial's tb/)
+                (staging / name).parent.mkdir(parents=True, exist_ok=True)
             write_atomic(staging / name, data)
     return Path(target)
 

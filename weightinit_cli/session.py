@@ -63,6 +63,8 @@ class Recorded:
     exit_code: int = 0  # 130 / 143 after Ctrl-C / SIGTERM
     files: dict[str, str | bytes] | None = None  # a run kept in memory (a sweep trial)
     warnings: list[str] = field(default_factory=list)  # a tracker that stopped, say
+    # a sweep trial's numbers for the trackers its driver feeds (trackers.MetricsRecorder)
+    tracked: dict[str, Any] | None = None
 
 
 def _prepare(cfg: Config, data: Dataset | None = None) -> tuple[str, Dataset]:
@@ -233,7 +235,7 @@ def train(
     path = new_run_dir(runs_root(runs_dir), cfg.name or "run")
     writer = RunWriter(cfg, experiment, command=command, device=device, path=path)
     label = cfg.init.method
-    trackers = open_trackers(cfg, path, [label])
+    trackers = open_trackers(cfg, path, [label], "train")
     try:
         result, code = _run(
             writer,
@@ -262,18 +264,33 @@ def train_in_memory(
 ) -> Recorded:
     """A training run whose files are handed back as data, not written (a sweep's trial,
     in a worker that may be on another machine; `run_dir` is where the driver will put
-    them). The second statistics pass and loss.png are left out unless `plots`."""
+    them). The second statistics pass and loss.png are left out unless `plots`. Its
+    TensorBoard run comes back among the files (tb/...); what MLflow is to show, as
+    numbers (the driver holds the sweep's MLflow runs)."""
+    import tempfile
+
+    from .trackers import final_metrics, open_worker_trackers
+
     device, data = _prepare(cfg, data)
     writer = RunWriter(cfg, experiment, command=command, device=device)
-    result, _ = _run(
-        writer,
-        cfg,
-        _training(cfg, data, device, measure_after=plots),
-        [cfg.init.method],
-        lambda w, r: _train_files(w, r, run_dir, plots),
-        should_stop=should_stop or (lambda: False),
-    )
-    return Recorded(result, None, 0, writer.files)
+    label = cfg.init.method
+    with tempfile.TemporaryDirectory(prefix="winit-trial-") as scratch:
+        trackers = open_worker_trackers(cfg, Path(scratch), label)
+        try:
+            result, _ = _run(
+                writer,
+                cfg,
+                _training(cfg, data, device, measure_after=plots),
+                [label],
+                lambda w, r: _train_files(w, r, run_dir, plots),
+                should_stop=should_stop or (lambda: False),
+                trackers=trackers,
+            )
+            trackers.finish(label, result.history.status, final_metrics(result.history))
+        finally:
+            trackers.close()
+        files = {**writer.files, **trackers.files()}
+    return Recorded(result, None, 0, files, trackers.warnings, trackers.recorded())
 
 
 # --------------------------------------------------------------------------- compare
@@ -337,7 +354,7 @@ def compare(
         return run_compare(cfg, specs, data, device, on_log, stop, jobs, spp)
 
     labels = [s.method for s in specs]
-    trackers = open_trackers(cfg, path, labels)
+    trackers = open_trackers(cfg, path, labels, "compare")
     try:
         result, code = _run(
             writer,
@@ -407,7 +424,7 @@ def stats(
     files = _finish(writer, "completed", started)
     target = out if out is not None else new_run_dir(runs_root(runs_dir), f"stats-{cfg.name}")
     path = write_run_files(target, files)
-    trackers = open_trackers(cfg, path, [result.method])
+    trackers = open_trackers(cfg, path, [result.method], "stats")
     try:
         trackers.log_stats(result.method, result)
         trackers.finish(result.method, "completed", final_metrics(None, result.loss))

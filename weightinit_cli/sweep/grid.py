@@ -74,9 +74,12 @@ class Sweep:
     def spec_hash(self) -> str:
         """12 hex digits identifying the sweep's experiments (its name left out). The axes
         keep their order: it decides the trials' directory names."""
+        from ..config import TRACKER_FIELDS
         from ..loading import config_data
 
-        base = {k: v for k, v in config_data(self.base).items() if k != "name"}
+        # where it is also shown is not what it runs: a resume may add or drop a tracker
+        drop = {"name", *TRACKER_FIELDS}
+        base = {k: v for k, v in config_data(self.base).items() if k not in drop}
         spec = {"base": base, "grid": [[key, values] for key, values in self.grid().items()]}
         canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]

@@ -45,7 +45,7 @@ from .resume import (
 )
 
 if TYPE_CHECKING:
-    from .grid import Sweep
+    from .grid import Sweep, Trial
     from .results import SweepPlan, SweepResult
     from .trial import TrialOutcome
 
@@ -129,11 +129,13 @@ def prepare(sweep: Sweep, backend: str) -> set[str]:
     a device that is not there, data that cannot be made (and keep the data for the
     local workers, which inherit it). The devices the trials will run on."""
     from ..devices import resolve_device
+    from ..trackers import check_trackers
     from .grid import point_text
     from .trial import data_key, dataset_for
 
     if backend not in BACKENDS:
         raise WinitError(f"--backend must be local or ray; got {backend!r}")
+    check_trackers(sweep.base)
     if backend == "ray":
         from .ray import import_ray
 
@@ -237,6 +239,7 @@ def _run_in(
 ) -> tuple[SweepResult, int]:
     """The trials not finished in `path`, run and written one by one, then the summary."""
     from ..interrupts import GracefulStop
+    from ..trackers import open_sweep_trackers
     from .results import TrialResult, summarize
     from .trial import TrialTask, run_local, trial_cost
 
@@ -273,14 +276,19 @@ def _run_in(
     stop = GracefulStop()
     work = sum(costs.values())
     bar = progress(sweep.name, len(sweep.trials), earlier, work) if progress else _NoDisplay()
+    trackers = open_sweep_trackers(sweep, path, meta["command"], {t.dirname for t in todo})
+    warnings = trackers.warnings
 
     def on_done(outcome: TrialOutcome) -> None:
         trial = sweep.trials[outcome.index]  # a trial's index is its place in the grid
         if outcome.status != "interrupted":  # it runs again next time
-            write_run_files(trials_dir / trial.dirname, outcome.files)
+            trial_dir = trials_dir / trial.dirname
+            write_run_files(trial_dir, _trial_events(trial, outcome, path, warnings))
             finished[outcome.index] = TrialResult(
                 trial, outcome.status, outcome.summary, outcome.error, outcome.seconds
             )
+            trackers.each(lambda t: t.log_trial(trial, outcome, trial_dir))
+        warnings.extend(w for w in outcome.warnings if w not in warnings)
         bar.done(outcome.index, outcome.status, costs[outcome.index])
 
     with stop:  # through the summary's writing too: a Ctrl-C then leaves whole files
@@ -298,6 +306,7 @@ def _run_in(
             status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
             with suppress(OSError, WinitError):
                 _finish(path, meta, summarize(sweep, str(path), status, finished, earlier))
+            trackers.each(lambda t: t.finish(status))
             raise
         if len(finished) == len(sweep.trials):
             failed = any(r.status == "failed" for r in finished.values())
@@ -305,7 +314,27 @@ def _run_in(
         else:
             status = "interrupted" if stop() else "incomplete"
         result = _finish(path, meta, summarize(sweep, str(path), status, finished, earlier))
+        trackers.each(lambda t: t.finish(result.status))
+    result.warnings = warnings
     return result, stop.exit_code
+
+
+def _trial_events(
+    trial: Trial, outcome: TrialOutcome, sweep_dir: Path, warnings: list[str]
+) -> dict[str, str | bytes]:
+    """The trial's files for its directory. Its TensorBoard run (tb/...) stays among them,
+    or goes to log_dir/<sweep directory's name>/<trial> where log_dir is set; one that
+    cannot be written there is a warning, as any tracker's failure."""
+    log_dir = trial.config.log_dir
+    events = {k: v for k, v in outcome.files.items() if k.startswith("tb/")}
+    if log_dir is None or not events:
+        return outcome.files
+    target = Path(log_dir) / sweep_dir.name / trial.dirname
+    try:
+        write_run_files(target, {k.removeprefix("tb/"): v for k, v in events.items()})
+    except WinitError as err:
+        warnings.append(f"tensorboard did not write trial {trial.dirname}'s run ({err})")
+    return {k: v for k, v in outcome.files.items() if k not in events}
 
 
 def _finish(path: Path, meta: dict[str, Any], result: SweepResult) -> SweepResult:

@@ -150,6 +150,7 @@ class SweepResult:
     ran: int  # trials run by this invocation
     resumed: int  # trials an earlier invocation had finished
     figures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # a tracker that stopped, say
 
     @property
     def counts(self) -> dict[str, int]:

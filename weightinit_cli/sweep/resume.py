@@ -347,11 +347,13 @@ def _not_winits(trial: Trial, path: Path) -> str | None:
         return "a symbolic link"
     if not path.is_dir():
         return "a file"
-    from .trial import TRIAL_FILES
+    from .trial import TRIAL_EVENTS, TRIAL_FILES
 
     with os.scandir(path) as found:
         entries = list(found)
     for entry in entries:  # only a trial's files, or their temporary files
+        if entry.name == TRIAL_EVENTS[0] and _only_events(Path(entry.path)):
+            continue
         stem, _, suffix = entry.name[1:].rpartition(".")
         temporary = entry.name.startswith(".") and stem in TRIAL_FILES
         if not entry.is_file(follow_symlinks=False) or (
@@ -368,6 +370,18 @@ def _not_winits(trial: Trial, path: Path) -> str | None:
     if place is None or place.get("trial") != trial.dirname:
         return "its meta.json is not that of this trial of a sweep"
     return None
+
+
+def _only_events(path: Path) -> bool:
+    """Whether `path` is a trial's tb/: a real folder of TensorBoard event files alone."""
+    from .trial import TRIAL_EVENTS
+
+    if path.is_symlink() or not path.is_dir():
+        return False
+    with os.scandir(path) as found:
+        return all(
+            e.is_file(follow_symlinks=False) and e.name.startswith(TRIAL_EVENTS[1]) for e in found
+        )
 
 
 def _is_staging(name: str, trials: set[str], path: Path) -> bool:

@@ -7,7 +7,7 @@ no shared file system, and a trial directory appears whole or not at all. Every 
 runs on one torch thread wherever it runs, so a result never depends on how it was
 scheduled. A trial's directory holds config.yaml, meta.json, metrics.csv, layers.csv
 (at init) and summary.json; `full` adds what `winit train` also writes: loss.png and
-the layers after training.
+the layers after training; --log tensorboard its event files (tb/).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ FINISHED = ("completed", "stuck", "diverged")
 # run it again only if it holds nothing else (a file of the user's stays).
 TRIAL_FILES = ("config.yaml", "meta.json", "metrics.csv", "layers.csv", "summary.json",
                "loss.png", "spectra.png")  # fmt: skip
+# and its TensorBoard run (--log tensorboard): a folder of event files only
+TRIAL_EVENTS = ("tb", "events.out.tfevents.")
 # Per-step cost of the training loop that does not grow with the model (Python, logging),
 # in multiply-adds, and the fixed cost of a trial (data, a statistics pass, its files): the
 # ETA weighs trials by these.
@@ -70,6 +72,8 @@ class TrialOutcome:
     files: dict[str, str | bytes] = field(default_factory=dict)
     error: str | None = None
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)  # a tracker that stopped in the worker
+    tracked: dict[str, Any] | None = None  # the numbers for MLflow (trackers.MetricsRecorder)
 
 
 def trial_cost(cfg: Config) -> float:
@@ -142,7 +146,8 @@ def run_trial(task: TrialTask, should_stop: Callable[[], bool] | None = None) ->
     summary = json.loads(files["summary.json"])
     # the seconds its meta.json says, which a resumed sweep reads back
     seconds = json.loads(files["meta.json"])["timing"]["run_seconds"]
-    return TrialOutcome(task.index, history.status, summary, files, None, seconds)
+    return TrialOutcome(task.index, history.status, summary, files, None, seconds,
+                        recorded.warnings, recorded.tracked)  # fmt: skip
 
 
 def run_local(

@@ -11,17 +11,15 @@ init); the resolved config as hparams beside the final metrics.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from . import point_metrics, stats_metrics
 
 if TYPE_CHECKING:
     from ..experiments import StatsResult
     from ..histograms import Histogram, LayerHistograms
     from ..train import LogPoint
-
-SCALARS = ("loss", "accuracy", "test_loss", "grad_norm")
-WEIGHT_METRICS = ("spectral_norm", "stable_rank", "alpha")
 
 
 class TensorBoardTracker:
@@ -65,22 +63,11 @@ class TensorBoardTracker:
         self._writers[label].file_writer.add_summary(Summary(value=values), step)
 
     def log_point(self, label: str, point: LogPoint, layer_names: list[str]) -> None:
-        scalars = {tag: getattr(point, tag) for tag in SCALARS}
-        for name, std in zip(layer_names, point.layer_grad_std, strict=True):
-            scalars[f"grad_std/{name}"] = std
-        for name, metrics in zip(layer_names, point.layer_weights, strict=False):
-            for metric in WEIGHT_METRICS:
-                value = getattr(metrics, metric)
-                if math.isfinite(value):
-                    scalars[f"{metric}/{name}"] = value
+        scalars = point_metrics(point, layer_names)
         self._write(label, scalars, self._histograms(point.layer_histograms), point.step)
 
     def log_stats(self, label: str, stats: StatsResult) -> None:
-        scalars = {"loss": stats.loss}
-        for layer in stats.layers:
-            scalars[f"activation_std/{layer.name}"] = layer.activation.std
-            scalars[f"grad_std/{layer.name}"] = layer.grad.std
-        self._write(label, scalars, self._histograms(stats.histograms), 0)
+        self._write(label, stats_metrics(stats), self._histograms(stats.histograms), 0)
 
     def finish(self, label: str, status: str, final: dict[str, float]) -> None:
         from torch.utils.tensorboard.summary import hparams
