@@ -276,7 +276,8 @@ def _run_in(
     stop = GracefulStop()
     work = sum(costs.values())
     bar = progress(sweep.name, len(sweep.trials), earlier, work) if progress else _NoDisplay()
-    trackers = open_sweep_trackers(sweep, path, meta["command"], {t.dirname for t in todo})
+    again = {t.dirname for t in todo}
+    trackers = open_sweep_trackers(sweep.base, sweep.grid(), path, meta["command"], again)
     warnings = trackers.warnings
 
     def on_done(outcome: TrialOutcome) -> None:
@@ -287,7 +288,8 @@ def _run_in(
             finished[outcome.index] = TrialResult(
                 trial, outcome.status, outcome.summary, outcome.error, outcome.seconds
             )
-            trackers.each(lambda t: t.log_trial(trial, outcome, trial_dir))
+            trackers.each(lambda t: t.log_trial(trial.config, trial_dir, outcome.status,
+                                                outcome.tracked))  # fmt: skip
         warnings.extend(w for w in outcome.warnings if w not in warnings)
         bar.done(outcome.index, outcome.status, costs[outcome.index])
 

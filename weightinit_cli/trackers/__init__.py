@@ -21,7 +21,6 @@ from ..errors import WinitError
 if TYPE_CHECKING:
     from ..config import Config
     from ..experiments import StatsResult
-    from ..sweep.grid import Sweep
     from ..train import LogPoint, TrainHistory
 
 # the package each tracker needs, and how to install it
@@ -260,15 +259,20 @@ def open_trackers(cfg: Config, run_dir: Path, labels: list[str], command: str) -
     return opened
 
 
-def open_sweep_trackers(sweep: Sweep, sweep_dir: Path, command: str, again: set[str]) -> Trackers:
-    """The sweep's own trackers, in its driver: MLflow's parent run, a child per trial as
-    it is written (mlflow.SweepMlflow). `again`: the trials that will run again. Each
+def open_sweep_trackers(
+    base: Config, grid: dict[str, list[Any]], sweep_dir: Path, command: str, again: set[str]
+) -> Trackers:
+    """A sweep's own trackers, in its driver: MLflow's parent run, a child per trial as it
+    is written (mlflow.SweepMlflow). `again`: the trials that will run again. Each
     trial's TensorBoard run is its worker's (open_worker_trackers)."""
     opened = Trackers([])
-    if "mlflow" in sweep.base.log:
+    if "mlflow" in base.log:
+        from functools import partial
+
         from .mlflow import SweepMlflow
 
-        _guarded_start(opened, "mlflow", lambda: SweepMlflow(sweep, sweep_dir, command, again))
+        start = partial(SweepMlflow, base, grid, sweep_dir, command, again)
+        _guarded_start(opened, "mlflow", start)
     return opened
 
 

@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Any
 from . import point_metrics, stats_metrics
 
 if TYPE_CHECKING:
+    from ..config import Config
     from ..experiments import StatsResult
-    from ..sweep.grid import Sweep, Trial
-    from ..sweep.trial import TrialOutcome
     from ..train import LogPoint
 
 EXPERIMENT = "winit"
@@ -210,7 +209,14 @@ class SweepMlflow:
 
     name = "mlflow"
 
-    def __init__(self, sweep: Sweep, sweep_dir: Path, command: str, again: set[str]) -> None:
+    def __init__(
+        self,
+        base: Config,
+        grid: dict[str, list[Any]],
+        sweep_dir: Path,
+        command: str,
+        again: set[str],
+    ) -> None:
         from ..loading import config_data
         from . import flat_config, run_tags
 
@@ -231,26 +237,30 @@ class SweepMlflow:
                     client.delete_run(child.info.run_id)
         else:
             # the base's values of the grid's fields are no trial's: the grid stands there
-            base = flat_config(config_data(sweep.base))
-            params = {k: v for k, v in base.items() if k not in sweep.grid()}
-            params.update(flat_config({"grid": sweep.grid()}))
-            tags = run_tags(sweep.base, sweep_dir, command) | {"winit.sweep": key}
+            base_params = flat_config(config_data(base))
+            params = {k: v for k, v in base_params.items() if k not in grid}
+            params.update(flat_config({"grid": grid}))
+            tags = run_tags(base, sweep_dir, command) | {"winit.sweep": key}
             del tags["winit.config_hash"]  # a sweep is many experiments: its trials' hashes
             self.parent = self._mlflow.start(sweep_dir.name, params, tags)
 
-    def log_trial(self, trial: Trial, outcome: TrialOutcome, trial_dir: Path) -> None:
+    def log_trial(
+        self, cfg: Config, trial_dir: Path, status: str, tracked: dict[str, Any] | None
+    ) -> None:
+        """A trial written to `trial_dir`: its child run, with the numbers its worker kept
+        for MLflow (`tracked`: trackers.MetricsRecorder's; None for a failed trial)."""
         from ..loading import config_data
         from . import flat_config, run_tags
 
-        tags = run_tags(trial.config, trial_dir, self._command)
-        tags |= {"mlflow.parentRunId": self.parent, "winit.trial": trial.dirname}
-        run_id = self._mlflow.start(trial.dirname, flat_config(config_data(trial.config)), tags)
-        tracked = outcome.tracked or {}
+        tags = run_tags(cfg, trial_dir, self._command)
+        tags |= {"mlflow.parentRunId": self.parent, "winit.trial": trial_dir.name}
+        run_id = self._mlflow.start(trial_dir.name, flat_config(config_data(cfg)), tags)
+        tracked = tracked or {}
         for step, metrics in tracked.get("steps", []):
             self._mlflow.log(run_id, metrics, step)
         self._mlflow.log(run_id, tracked.get("final", {}), 0)
         self._mlflow.artifacts(run_id, trial_dir)
-        self._mlflow.end(run_id, outcome.status)
+        self._mlflow.end(run_id, status)
 
     def finish(self, status: str) -> None:
         """The sweep's own files (sweep.yaml, meta.json, results, heatmaps) and its end."""
