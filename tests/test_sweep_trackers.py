@@ -132,3 +132,29 @@ def test_mlflow_parent_and_a_child_per_trial_resumed_without_duplicates(tmp_path
         ]
         artifacts = sorted(a.path for a in client.list_artifacts(child.info.run_id))
         assert artifacts == sorted(p.name for p in trial.iterdir())
+
+
+def test_mlflow_failing_mid_sweep_is_one_warning_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    from weightinit_cli.trackers.mlflow import SweepMlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+    logged = []
+    real = SweepMlflow.log_trial
+
+    def full_disk_at_the_second(self, cfg, trial_dir, status, tracked):
+        logged.append(trial_dir.name)
+        if len(logged) == 2:
+            raise OSError(28, "No space left on device")
+        real(self, cfg, trial_dir, status, tracked)
+
+    monkeypatch.setattr(SweepMlflow, "log_trial", full_disk_at_the_second)
+    result, data = sweep(*GRID, *SMALL, "--log", "mlflow", runs=tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    assert len(logged) == 2  # dropped at its failure: no later trial is sent
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
+    assert warnings == [
+        "Warning: mlflow stopped logging (OSError: [Errno 28] No space left on device); the run "
+        "goes on and its directory has every number"
+    ]
+    assert data["status"] == "completed" and data["ran"] == 4
