@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from test_sweep import GRID, SMALL, read_csv, sweep, sweep_dirs
+from test_sweep import GRID, SMALL, fail_at_depth_4, read_csv, sweep, sweep_dirs
 
 if os.environ.get("WINIT_REQUIRE_TENSORBOARD") != "1":
     pytest.importorskip("tensorboard")
@@ -88,14 +88,7 @@ def test_mlflow_parent_and_a_child_per_trial_resumed_without_duplicates(tmp_path
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "sweep")
     monkeypatch.chdir(tmp_path)
-    run_train = experiments.run_train
-
-    def fails_at_depth_4(cfg, *args, **kwargs):
-        if cfg.model.depth == 4:
-            raise RuntimeError("out of luck")
-        return run_train(cfg, *args, **kwargs)
-
-    monkeypatch.setattr(experiments, "run_train", fails_at_depth_4)
+    run_train = fail_at_depth_4(monkeypatch)
     runs = tmp_path / "runs"
     result, first = sweep(*GRID, *SMALL, "--log", "mlflow", "--jobs", "2", runs=runs)
     assert result.exit_code == 1, result.output  # two trials failed
