@@ -304,17 +304,25 @@ def test_a_sweep_yaml_resumes_its_own_sweep(tmp_path):
     assert again["run_dir"] == str(path) and (again["ran"], again["resumed"]) == (0, 4)
 
 
-def test_a_failed_trial_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
+def fail_at_depth_4(monkeypatch, message: str = "out of luck\nat depth 4"):
+    """Every trial at model.depth 4 raises; the real run_train, to put back."""
     import weightinit_cli.experiments as experiments
 
     run_train = experiments.run_train
 
     def fails_at_depth_4(cfg, *args, **kwargs):
         if cfg.model.depth == 4:
-            raise RuntimeError("out of luck\nat depth 4")
+            raise RuntimeError(message)
         return run_train(cfg, *args, **kwargs)
 
     monkeypatch.setattr(experiments, "run_train", fails_at_depth_4)
+    return run_train
+
+
+def test_a_failed_trial_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    import weightinit_cli.experiments as experiments
+
+    run_train = fail_at_depth_4(monkeypatch)
     runs = tmp_path / "runs"
     result = runner.invoke(app, ["sweep", *GRID, *SMALL, "--jobs", "2", "--runs-dir", str(runs)])
     assert result.exit_code == 1

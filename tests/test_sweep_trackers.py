@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from test_sweep import GRID, SMALL, read_csv, sweep, sweep_dirs
+from test_sweep import GRID, SMALL, fail_at_depth_4, read_csv, sweep, sweep_dirs
 
 if os.environ.get("WINIT_REQUIRE_TENSORBOARD") != "1":
     pytest.importorskip("tensorboard")
@@ -88,14 +88,7 @@ def test_mlflow_parent_and_a_child_per_trial_resumed_without_duplicates(tmp_path
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "sweep")
     monkeypatch.chdir(tmp_path)
-    run_train = experiments.run_train
-
-    def fails_at_depth_4(cfg, *args, **kwargs):
-        if cfg.model.depth == 4:
-            raise RuntimeError("out of luck")
-        return run_train(cfg, *args, **kwargs)
-
-    monkeypatch.setattr(experiments, "run_train", fails_at_depth_4)
+    run_train = fail_at_depth_4(monkeypatch)
     runs = tmp_path / "runs"
     result, first = sweep(*GRID, *SMALL, "--log", "mlflow", "--jobs", "2", runs=runs)
     assert result.exit_code == 1, result.output  # two trials failed
@@ -132,3 +125,29 @@ def test_mlflow_parent_and_a_child_per_trial_resumed_without_duplicates(tmp_path
         ]
         artifacts = sorted(a.path for a in client.list_artifacts(child.info.run_id))
         assert artifacts == sorted(p.name for p in trial.iterdir())
+
+
+def test_mlflow_failing_mid_sweep_is_one_warning_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    from weightinit_cli.trackers.mlflow import SweepMlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+    logged = []
+    real = SweepMlflow.log_trial
+
+    def full_disk_at_the_second(self, cfg, trial_dir, status, tracked):
+        logged.append(trial_dir.name)
+        if len(logged) == 2:
+            raise OSError(28, "No space left on device")
+        real(self, cfg, trial_dir, status, tracked)
+
+    monkeypatch.setattr(SweepMlflow, "log_trial", full_disk_at_the_second)
+    result, data = sweep(*GRID, *SMALL, "--log", "mlflow", runs=tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    assert len(logged) == 2  # dropped at its failure: no later trial is sent
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
+    assert warnings == [
+        "Warning: mlflow stopped logging (OSError: [Errno 28] No space left on device); the run "
+        "goes on and its directory has every number"
+    ]
+    assert data["status"] == "completed" and data["ran"] == 4

@@ -2,6 +2,7 @@
 against the run directory's numbers and the layers' tensors."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -64,6 +65,19 @@ def test_train_scalars_are_metrics_csv_and_histograms_the_tensors(runs: Path) ->
     assert hparams  # the config as hparams, beside the final metrics
     summary = json.loads((run / "summary.json").read_text())
     assert scalar(acc, "hparam/final_loss")[0][1] == pytest.approx(summary["final_loss"])
+
+
+def test_tensorboard_keeps_a_nan_loss_that_mlflow_leaves_out() -> None:
+    from weightinit_cli.trackers import point_metrics
+    from weightinit_cli.train import LogPoint
+
+    point = LogPoint(5, math.nan, 0.5, math.inf, 2.0, layer_grad_std=[0.1, math.nan])
+    shown = point_metrics(point, ["dense1", "head"], nonfinite_loss=True)
+    assert math.isnan(shown["loss"]) and shown["test_loss"] == math.inf
+    assert "grad_std/head" not in shown and shown["grad_std/dense1"] == 0.1
+    assert point_metrics(point, ["dense1", "head"]) == {
+        "accuracy": 0.5, "grad_norm": 2.0, "grad_std/dense1": 0.1
+    }
 
 
 def test_compare_writes_a_run_per_method(runs: Path) -> None:

@@ -123,6 +123,20 @@ def _run(
     return result, stop.exit_code if stop is not None else 0
 
 
+def _open_trackers(
+    writer: RunWriter, cfg: Config, path: Path, labels: list[str], command: str
+) -> Trackers:
+    """The run's trackers (trackers.open_trackers): a Ctrl-C while one starts (seconds,
+    for MLflow) leaves the run directory interrupted, not running."""
+    from .trackers import open_trackers
+
+    try:
+        return open_trackers(cfg, path, labels, command)
+    except BaseException as err:
+        writer.finish("interrupted" if isinstance(err, KeyboardInterrupt) else "failed", True)
+        raise
+
+
 def _finish(writer: RunWriter, status: str, started: float) -> dict[str, str | bytes]:
     """Mark the run finished, with how long it ran (meta.json's timing.run_seconds)."""
     writer.meta.setdefault("timing", {})["run_seconds"] = round(time.perf_counter() - started, 4)
@@ -223,7 +237,7 @@ def train(
     """`winit train`: the config's init, trained, in a new run directory. `threads`: the
     torch threads to train on, and `measure_after`: whether the layers are measured again
     after training (1 and no: `winit rerun` of a sweep's trial, which ran so)."""
-    from .trackers import check_trackers, final_metrics, open_trackers
+    from .trackers import check_trackers, final_metrics
 
     check_trackers(cfg)
     device, data = _prepare(cfg)
@@ -235,7 +249,7 @@ def train(
     path = new_run_dir(runs_root(runs_dir), cfg.name or "run")
     writer = RunWriter(cfg, experiment, command=command, device=device, path=path)
     label = cfg.init.method
-    trackers = open_trackers(cfg, path, [label], "train")
+    trackers = _open_trackers(writer, cfg, path, [label], "train")
     try:
         result, code = _run(
             writer,
@@ -246,7 +260,8 @@ def train(
             progress=progress,
             trackers=trackers,
         )
-        trackers.finish(label, result.history.status, final_metrics(result.history))
+        # the run directory's status (a stuck run completed), as its meta.json says
+        trackers.finish(label, writer.meta["status"], final_metrics(result.history))
     finally:
         trackers.close()
     return Recorded(result, path, code, warnings=trackers.warnings)
@@ -329,7 +344,7 @@ def compare(
 ) -> Recorded:
     """`winit compare`: each init on the same network, data and seed, in one run directory."""
     from .experiments import check_spp, run_compare
-    from .trackers import check_trackers, final_metrics, open_trackers
+    from .trackers import check_trackers, final_metrics
 
     check_trackers(cfg)
     if spp:
@@ -354,7 +369,7 @@ def compare(
         return run_compare(cfg, specs, data, device, on_log, stop, jobs, spp)
 
     labels = [s.method for s in specs]
-    trackers = open_trackers(cfg, path, labels, "compare")
+    trackers = _open_trackers(writer, cfg, path, labels, "compare")
     try:
         result, code = _run(
             writer,

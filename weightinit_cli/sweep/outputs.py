@@ -276,9 +276,7 @@ def _run_in(
     stop = GracefulStop()
     work = sum(costs.values())
     bar = progress(sweep.name, len(sweep.trials), earlier, work) if progress else _NoDisplay()
-    again = {t.dirname for t in todo}
-    trackers = open_sweep_trackers(sweep.base, sweep.grid(), path, meta["command"], again)
-    warnings = trackers.warnings
+    warnings: list[str] = []
 
     def on_done(outcome: TrialOutcome) -> None:
         trial = sweep.trials[outcome.index]  # a trial's index is its place in the grid
@@ -290,10 +288,13 @@ def _run_in(
             )
             trackers.each(lambda t: t.log_trial(trial.config, trial_dir, outcome.status,
                                                 outcome.tracked))  # fmt: skip
-        warnings.extend(w for w in outcome.warnings if w not in warnings)
+        _warn_once(warnings, outcome.warnings)
         bar.done(outcome.index, outcome.status, costs[outcome.index])
 
     with stop:  # through the summary's writing too: a Ctrl-C then leaves whole files
+        # opened here: a Ctrl-C while MLflow starts (seconds) stops the sweep as any other
+        again = {t.dirname for t in todo}
+        trackers = open_sweep_trackers(sweep.base, sweep.grid(), path, meta["command"], again)
         try:
             with bar:
                 if ray is not None:
@@ -317,8 +318,17 @@ def _run_in(
             status = "interrupted" if stop() else "incomplete"
         result = _finish(path, meta, summarize(sweep, str(path), status, finished, earlier))
         trackers.each(lambda t: t.finish(result.status))
-    result.warnings = warnings
+    result.warnings = _warn_once(trackers.warnings, warnings)
     return result, stop.exit_code
+
+
+def _warn_once(warnings: list[str], more: list[str]) -> list[str]:
+    """`warnings` with those of `more` about a tracker it has no warning of yet: a tracker
+    that fails in every trial's worker is one warning, not one per trial."""
+    for warning in more:
+        if warning.split(" ", 1)[0] not in {w.split(" ", 1)[0] for w in warnings}:
+            warnings.append(warning)
+    return warnings
 
 
 def _trial_events(
@@ -334,8 +344,8 @@ def _trial_events(
     target = Path(log_dir) / sweep_dir.name / trial.dirname
     try:
         write_run_files(target, {k.removeprefix("tb/"): v for k, v in events.items()})
-    except WinitError as err:
-        warnings.append(f"tensorboard did not write trial {trial.dirname}'s run ({err})")
+    except (OSError, WinitError) as err:
+        _warn_once(warnings, [f"tensorboard did not write trial {trial.dirname}'s run ({err})"])
     return {k: v for k, v in outcome.files.items() if k not in events}
 
 

@@ -167,6 +167,7 @@ def run_local(
     def done(index: int, outcome: TrialOutcome) -> None:
         on_done(outcome)
         outcome.files = {}  # written: the driver keeps only the summaries
+        outcome.tracked = None
 
     try:
         run_tasks(

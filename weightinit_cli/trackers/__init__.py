@@ -77,16 +77,23 @@ def _finite(values: dict[str, float | None]) -> dict[str, float]:
     return {k: float(v) for k, v in values.items() if v is not None and math.isfinite(v)}
 
 
-def point_metrics(point: LogPoint, layer_names: list[str]) -> dict[str, float]:
+def point_metrics(
+    point: LogPoint, layer_names: list[str], nonfinite_loss: bool = False
+) -> dict[str, float]:
     """A log point's numbers: loss, accuracy, test_loss, grad_norm, grad_std/<layer> and
-    the weight metrics (spectral_norm/<layer>, ...)."""
-    values: dict[str, float | None] = {tag: getattr(point, tag) for tag in SCALARS}
+    the weight metrics (spectral_norm/<layer>, ...). `nonfinite_loss`: loss, accuracy,
+    test_loss and grad_norm even where NaN or infinite (TensorBoard shows a diverged run's
+    NaN; MLflow's SQL stores would clip it)."""
+    values: dict[str, float | None] = {}
     for name, std in zip(layer_names, point.layer_grad_std, strict=True):
         values[f"grad_std/{name}"] = std
     for name, metrics in zip(layer_names, point.layer_weights, strict=False):
         for metric in WEIGHT_METRICS:
             values[f"{metric}/{name}"] = getattr(metrics, metric)
-    return _finite(values)
+    scalars = {tag: getattr(point, tag) for tag in SCALARS}
+    if nonfinite_loss:
+        return {k: float(v) for k, v in scalars.items() if v is not None} | _finite(values)
+    return _finite(scalars | values)
 
 
 def stats_metrics(stats: StatsResult) -> dict[str, float]:
@@ -134,8 +141,9 @@ class Trackers:
                     f"{tracker.name} stopped logging ({type(err).__name__}: {err}); the run "
                     "goes on and its directory has every number"
                 )
-                with contextlib.suppress(Exception):  # already failed and reported
-                    tracker.close()
+                # already failed and reported: let it go without waiting on it again
+                with contextlib.suppress(Exception):
+                    getattr(tracker, "abandon", tracker.close)()
 
     def log_point(self, label: str, point: LogPoint, layer_names: list[str]) -> None:
         self.each(lambda t: t.log_point(label, point, layer_names))

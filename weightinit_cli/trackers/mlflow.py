@@ -11,6 +11,7 @@ or trial. Metric names are TensorBoard's tags (loss, grad_std/<layer>, ...).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -39,6 +40,9 @@ STATES = {
 # MLflow retries a request to a server for minutes by default (7 tries, 120 s each); a
 # tracker must never hold a run that long, so unless the user says otherwise: 2 tries, 10 s
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+# and no usage reports: winit sends nothing anywhere it was not asked to (MLflow's telemetry
+# threads would also be running when a compare or a sweep forks its workers)
+QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true"}
 # TensorBoard's event files (still open beside us), a sweep's trials (each a child run's)
 NOT_ARTIFACTS = {"tb", "trials"}
 FLUSH_SECONDS = 2.0  # how long metrics may wait to be sent with the next ones
@@ -53,7 +57,7 @@ class MlflowRuns:
     """MLflow's client in the experiment, and the few things winit does with its runs."""
 
     def __init__(self) -> None:
-        for key, value in HTTP_DEFAULTS.items():
+        for key, value in {**HTTP_DEFAULTS, **QUIET}.items():
             os.environ.setdefault(key, value)
         # MLflow's INFO lines (a new database's migrations) are not winit's output
         for logger in ("mlflow", "alembic"):
@@ -61,11 +65,28 @@ class MlflowRuns:
         from mlflow import MlflowClient
 
         self.client = MlflowClient()
-        name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or EXPERIMENT
-        found = self.client.get_experiment_by_name(name)
-        self.experiment: str = found.experiment_id if found else self.client.create_experiment(name)
+        self.experiment = self._experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME") or EXPERIMENT)
         self._pending: dict[str, list[Any]] = {}  # run id -> metrics not sent yet
         self._sent = time.monotonic()
+        self.broken = False  # a call failed: the rest is not to wait on that store again
+
+    def _experiment(self, name: str) -> str:
+        from mlflow.exceptions import MlflowException
+
+        found = self.client.get_experiment_by_name(name)
+        if found is None:
+            try:
+                return str(self.client.create_experiment(name))
+            except MlflowException:  # another run made it first
+                found = self.client.get_experiment_by_name(name)
+                if found is None:
+                    raise
+        if found.lifecycle_stage != "active":
+            raise ValueError(
+                f"the MLflow experiment {name!r} is deleted: restore it (mlflow experiments "
+                "restore) or name another in MLFLOW_EXPERIMENT_NAME"
+            )
+        return str(found.experiment_id)
 
     def every_run(self, filter_string: str) -> Iterator[Any]:
         """The experiment's runs that match, page after page (a sweep may have more than a
@@ -89,9 +110,20 @@ class MlflowRuns:
         run_id: str = run.info.run_id
         # a value past MLflow's limit (a long list of layers) is cut; config.yaml has it whole
         entries = [Param(k, str(v)[:MAX_PARAM_VAL_LENGTH]) for k, v in params.items()]
-        for batch in _chunks(entries, MAX_PARAMS_TAGS_PER_BATCH):
-            self.client.log_batch(run_id, params=batch)
+        try:
+            for batch in _chunks(entries, MAX_PARAMS_TAGS_PER_BATCH):
+                self.client.log_batch(run_id, params=batch)
+        except Exception:
+            self.abandon([run_id])
+            raise
         return run_id
+
+    def abandon(self, run_ids: list[str]) -> None:
+        """End runs as failed, best effort, where starting them failed half-way (the first
+        error is the one to report)."""
+        for run_id in run_ids:
+            with contextlib.suppress(Exception):
+                self.client.set_terminated(run_id, "FAILED")
 
     def log(self, run_id: str, metrics: dict[str, float], step: int) -> None:
         """Metrics at `step`, sent with those before them at most FLUSH_SECONDS later (a
@@ -151,15 +183,19 @@ class MlflowTracker:
         self._parent: str | None = None
         self._runs: dict[str, str] = {}  # label -> run id, while open
         self._ended: list[str] = []  # the statuses the runs ended with
-        if len(labels) > 1:
-            self._parent = self._mlflow.start(run_dir.name, parent_params or params, tags)
-            for label in labels:
-                child = {**tags, "mlflow.parentRunId": self._parent}
-                label_params = {**params, "init.method": label}
-                self._runs[label] = self._mlflow.start(label, label_params, child)
-        else:
-            (label,) = labels
-            self._runs[label] = self._mlflow.start(run_dir.name, params, tags)
+        try:
+            if len(labels) > 1:
+                self._parent = self._mlflow.start(run_dir.name, parent_params or params, tags)
+                for label in labels:
+                    child = {**tags, "mlflow.parentRunId": self._parent}
+                    label_params = {**params, "init.method": label}
+                    self._runs[label] = self._mlflow.start(label, label_params, child)
+            else:
+                (label,) = labels
+                self._runs[label] = self._mlflow.start(run_dir.name, params, tags)
+        except Exception:  # a compare's parent and some children made: end them
+            self._mlflow.abandon([*self._runs.values(), *([self._parent] if self._parent else [])])
+            raise
 
     def log_point(self, label: str, point: LogPoint, layer_names: list[str]) -> None:
         self._mlflow.log(self._runs[label], point_metrics(point, layer_names), point.step)
@@ -178,6 +214,12 @@ class MlflowTracker:
             self._mlflow.artifacts(run_id, self._run_dir)
         self._end(run_id, status)
         del self._runs[label]
+
+    def abandon(self) -> None:
+        """After a failure: nothing more is sent (a server that is gone or hangs would hold
+        the run for each request's retries); MLflow shows what got there."""
+        self._runs.clear()
+        self._parent = None
 
     def close(self) -> None:
         """End what is still open: runs that never finished as failed, then the parent
@@ -232,7 +274,9 @@ class SweepMlflow:
             self.parent: str = found[0].info.run_id
             client.update_run(self.parent, status="RUNNING")
             client.set_tag(self.parent, "winit.status", "running")
-            for child in self._mlflow.every_run(f"tags.`mlflow.parentRunId` = '{self.parent}'"):
+            # every page first: deleting runs while paging by offset would skip some
+            children = list(self._mlflow.every_run(f"tags.`mlflow.parentRunId` = '{self.parent}'"))
+            for child in children:
                 if child.data.tags.get("winit.trial") in again:
                     client.delete_run(child.info.run_id)
         else:
@@ -267,5 +311,6 @@ class SweepMlflow:
         self._mlflow.artifacts(self.parent, self._sweep_dir)
         self._mlflow.end(self.parent, status)
 
-    def close(self) -> None:
-        pass
+    def abandon(self) -> None:
+        """After a failure: nothing more is sent (see MlflowTracker.abandon); the trials
+        after it have their directories, not child runs."""

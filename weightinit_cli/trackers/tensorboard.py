@@ -63,7 +63,7 @@ class TensorBoardTracker:
         self._writers[label].file_writer.add_summary(Summary(value=values), step)
 
     def log_point(self, label: str, point: LogPoint, layer_names: list[str]) -> None:
-        scalars = point_metrics(point, layer_names)
+        scalars = point_metrics(point, layer_names, nonfinite_loss=True)
         self._write(label, scalars, self._histograms(point.layer_histograms), point.step)
 
     def log_stats(self, label: str, stats: StatsResult) -> None:
