@@ -337,13 +337,15 @@ def _trial_events(
     """The trial's files for its directory. Its TensorBoard run (tb/...) stays among them,
     or goes to log_dir/<sweep directory's name>/<trial> where log_dir is set; one that
     cannot be written there is a warning, as any tracker's failure."""
-    log_dir = trial.config.log_dir
-    events = {k: v for k, v in outcome.files.items() if k.startswith("tb/")}
+    from ..trackers import EVENTS_DIR
+
+    log_dir, folder = trial.config.log_dir, f"{EVENTS_DIR}/"
+    events = {k: v for k, v in outcome.files.items() if k.startswith(folder)}
     if log_dir is None or not events:
         return outcome.files
     target = Path(log_dir) / sweep_dir.name / trial.dirname
     try:
-        write_run_files(target, {k.removeprefix("tb/"): v for k, v in events.items()})
+        write_run_files(target, {k.removeprefix(folder): v for k, v in events.items()})
     except (OSError, WinitError) as err:
         _warn_once(warnings, [f"tensorboard did not write trial {trial.dirname}'s run ({err})"])
     return {k: v for k, v in outcome.files.items() if k not in events}

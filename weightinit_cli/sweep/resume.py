@@ -347,12 +347,13 @@ def _not_winits(trial: Trial, path: Path) -> str | None:
         return "a symbolic link"
     if not path.is_dir():
         return "a file"
-    from .trial import TRIAL_EVENTS, TRIAL_FILES
+    from ..trackers import EVENTS_DIR
+    from .trial import TRIAL_FILES
 
     with os.scandir(path) as found:
         entries = list(found)
     for entry in entries:  # only a trial's files, or their temporary files
-        if entry.name == TRIAL_EVENTS[0] and _only_events(Path(entry.path)):
+        if entry.name == EVENTS_DIR and _only_events(Path(entry.path)):
             continue
         stem, _, suffix = entry.name[1:].rpartition(".")
         temporary = entry.name.startswith(".") and stem in TRIAL_FILES
@@ -374,13 +375,13 @@ def _not_winits(trial: Trial, path: Path) -> str | None:
 
 def _only_events(path: Path) -> bool:
     """Whether `path` is a trial's tb/: a real folder of TensorBoard event files alone."""
-    from .trial import TRIAL_EVENTS
+    from ..trackers import EVENT_FILE_PREFIX
 
     if path.is_symlink() or not path.is_dir():
         return False
     with os.scandir(path) as found:
         return all(
-            e.is_file(follow_symlinks=False) and e.name.startswith(TRIAL_EVENTS[1]) for e in found
+            e.is_file(follow_symlinks=False) and e.name.startswith(EVENT_FILE_PREFIX) for e in found
         )
 
 

@@ -7,7 +7,7 @@ no shared file system, and a trial directory appears whole or not at all. Every 
 runs on one torch thread wherever it runs, so a result never depends on how it was
 scheduled. A trial's directory holds config.yaml, meta.json, metrics.csv, layers.csv
 (at init) and summary.json; `full` adds what `winit train` also writes: loss.png and
-the layers after training; --log tensorboard its event files (tb/).
+the layers after training; --log tensorboard its event files (tb/: trackers.EVENTS_DIR).
 """
 
 from __future__ import annotations
@@ -31,8 +31,6 @@ FINISHED = ("completed", "stuck", "diverged")
 # run it again only if it holds nothing else (a file of the user's stays).
 TRIAL_FILES = ("config.yaml", "meta.json", "metrics.csv", "layers.csv", "summary.json",
                "loss.png", "spectra.png")  # fmt: skip
-# and its TensorBoard run (--log tensorboard): a folder of event files only
-TRIAL_EVENTS = ("tb", "events.out.tfevents.")
 # Per-step cost of the training loop that does not grow with the model (Python, logging),
 # in multiply-adds, and the fixed cost of a trial (data, a statistics pass, its files): the
 # ETA weighs trials by these.

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 # the package each tracker needs, and how to install it
 PACKAGES = {"tensorboard": "tensorboard", "mlflow": "mlflow"}
 INSTALL = {name: f"pip install 'weightinit-cli[{name}]'" for name in PACKAGES}
+# where a run directory holds its TensorBoard run, and what TensorBoard names its files
+EVENTS_DIR = "tb"
+EVENT_FILE_PREFIX = "events.out.tfevents."
 # what a log point and a stats pass show, under the same names in every tracker
 SCALARS = ("loss", "accuracy", "test_loss", "grad_norm")
 WEIGHT_METRICS = ("spectral_norm", "stable_rank", "alpha")
@@ -41,6 +44,9 @@ class Tracker(Protocol):
     def finish(self, label: str, status: str, final: dict[str, float]) -> None: ...
 
     def close(self) -> None: ...
+
+    def abandon(self) -> None:
+        """Let go after a failure, without waiting on whatever failed."""
 
 
 def check_trackers(cfg: Config) -> None:
@@ -143,7 +149,7 @@ class Trackers:
                 )
                 # already failed and reported: let it go without waiting on it again
                 with contextlib.suppress(Exception):
-                    getattr(tracker, "abandon", tracker.close)()
+                    tracker.abandon()
 
     def log_point(self, label: str, point: LogPoint, layer_names: list[str]) -> None:
         self.each(lambda t: t.log_point(label, point, layer_names))
@@ -203,6 +209,9 @@ class MetricsRecorder:
     def close(self) -> None:
         pass
 
+    def abandon(self) -> None:
+        pass
+
 
 class WorkerTrackers(Trackers):
     """A sweep trial's trackers, in its worker: TensorBoard into a scratch directory whose
@@ -219,7 +228,7 @@ class WorkerTrackers(Trackers):
 
     def files(self) -> dict[str, str | bytes]:
         return {
-            f"tb/{path.relative_to(self._scratch).as_posix()}": path.read_bytes()
+            f"{EVENTS_DIR}/{path.relative_to(self._scratch).as_posix()}": path.read_bytes()
             for path in sorted(self._scratch.rglob("*"))
             if path.is_file()
         }
@@ -260,7 +269,7 @@ def open_trackers(cfg: Config, run_dir: Path, labels: list[str], command: str) -
     start is a warning, as one that fails later."""
     opened = Trackers([])
     if "tensorboard" in cfg.log:
-        base = Path(cfg.log_dir) / run_dir.name if cfg.log_dir else run_dir / "tb"
+        base = Path(cfg.log_dir) / run_dir.name if cfg.log_dir else run_dir / EVENTS_DIR
         _guarded_start(opened, "tensorboard", lambda: _tensorboard(cfg, base, labels))
     if "mlflow" in cfg.log:
         _guarded_start(opened, "mlflow", lambda: _mlflow(cfg, run_dir, labels, command))

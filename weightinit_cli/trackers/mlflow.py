@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import point_metrics, stats_metrics
+from . import EVENTS_DIR, point_metrics, stats_metrics
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -44,7 +44,7 @@ HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TI
 # threads would also be running when a compare or a sweep forks its workers)
 QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true"}
 # TensorBoard's event files (still open beside us), a sweep's trials (each a child run's)
-NOT_ARTIFACTS = {"tb", "trials"}
+NOT_ARTIFACTS = {EVENTS_DIR, "trials"}
 FLUSH_SECONDS = 2.0  # how long metrics may wait to be sent with the next ones
 
 
@@ -68,7 +68,6 @@ class MlflowRuns:
         self.experiment = self._experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME") or EXPERIMENT)
         self._pending: dict[str, list[Any]] = {}  # run id -> metrics not sent yet
         self._sent = time.monotonic()
-        self.broken = False  # a call failed: the rest is not to wait on that store again
 
     def _experiment(self, name: str) -> str:
         from mlflow.exceptions import MlflowException
@@ -114,11 +113,11 @@ class MlflowRuns:
             for batch in _chunks(entries, MAX_PARAMS_TAGS_PER_BATCH):
                 self.client.log_batch(run_id, params=batch)
         except Exception:
-            self.abandon([run_id])
+            self.fail([run_id])
             raise
         return run_id
 
-    def abandon(self, run_ids: list[str]) -> None:
+    def fail(self, run_ids: list[str]) -> None:
         """End runs as failed, best effort, where starting them failed half-way (the first
         error is the one to report)."""
         for run_id in run_ids:
@@ -194,7 +193,7 @@ class MlflowTracker:
                 (label,) = labels
                 self._runs[label] = self._mlflow.start(run_dir.name, params, tags)
         except Exception:  # a compare's parent and some children made: end them
-            self._mlflow.abandon([*self._runs.values(), *([self._parent] if self._parent else [])])
+            self._mlflow.fail([*self._runs.values(), *([self._parent] if self._parent else [])])
             raise
 
     def log_point(self, label: str, point: LogPoint, layer_names: list[str]) -> None:
